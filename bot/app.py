@@ -1,0 +1,147 @@
+"""App factory: builds the Bot, the Dispatcher and the app-lifetime objects, and runs them."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+
+from bot.config import Settings
+from bot.delivery import Delivery, Pacer, PacingMiddleware
+from bot.i18n import Catalogs
+from bot.middlewares import ContextMiddleware
+from bot.render import Renderer
+from bot.services.community import CommunityService
+from bot.services.notify import Notifier
+from bot.services.requests import RequestService
+from storage.db import Database
+from storage.fsm import DbStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """App-lifetime objects, given to handlers as the `app` Dispatcher kwarg and to scheduler jobs."""
+
+    settings: Settings
+    db: Database
+    renderer: Renderer
+    notifier: Notifier
+    pacer: Pacer
+    communities: CommunityService
+    requests: RequestService
+    bot: Bot
+    delivery: Delivery
+    bot_username: str = "gongzhi_bot"
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def create_app(settings: Settings, *, session: BaseSession | None = None,
+               db: Database | None = None, pacer: Pacer | None = None) -> tuple[Bot, Dispatcher, App]:
+    db = db or Database(settings.database_url)
+    catalogs = Catalogs(path=settings.locales_dir, default_locale=settings.default_locale)
+    renderer = Renderer(catalogs, settings.timezone)
+    notifier = Notifier(renderer, settings.default_locale)
+    pacer = pacer or Pacer()
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base.rstrip("/")))
+    session.middleware(PacingMiddleware(pacer))
+    token = settings.bot_token.get_secret_value() if settings.bot_token else "0:sandbox"
+    bot = Bot(token, session=session, default=DefaultBotProperties(
+        parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
+    delivery = Delivery(bot, db, pacer, idle=settings.delivery_idle_seconds)
+    notifier.on_commit = delivery.wake
+    app = App(settings=settings, db=db, renderer=renderer, notifier=notifier, pacer=pacer,
+              communities=CommunityService(db), requests=RequestService(db, notifier),
+              bot=bot, delivery=delivery)
+
+    from handlers import build_root_router  # handlers import the app's types
+
+    dp = Dispatcher(storage=DbStorage(db), app=app)
+    dp.update.outer_middleware(ContextMiddleware(app))
+    dp.include_router(build_root_router())
+    return bot, dp, app
+
+
+async def set_commands(bot: Bot, renderer: Renderer, default_locale: str) -> None:
+    """Command menus per language and scope; the default locale also fills the no-language menu."""
+    for locale in renderer.locales:
+        menus = renderer.strings("commands", locale)
+        for scope, items in ((BotCommandScopeAllPrivateChats(), menus.private),
+                             (BotCommandScopeAllGroupChats(), menus.group)):
+            commands = [BotCommand(command=c, description=str(d)) for c, d in items]
+            await bot.set_my_commands(commands, scope=scope, language_code=locale.split("_")[0])
+            if locale == default_locale:
+                await bot.set_my_commands(commands, scope=scope)
+
+
+async def start_background(app: App) -> None:
+    """Identity, menus, the delivery loop and the scheduler: what a running bot needs."""
+    me = await app.bot.get_me()
+    app.bot_username = me.username or app.bot_username
+    app.renderer.env.globals["bot_username"] = app.bot_username  # deep links in templates
+    try:
+        await set_commands(app.bot, app.renderer, app.settings.default_locale)
+    except Exception:  # menus are a convenience; never refuse to start over them
+        log.exception("setting command menus failed")
+    from scheduler import start_scheduler
+
+    app.background.append(asyncio.create_task(app.delivery.run(), name="outbox"))
+    app.background.append(asyncio.create_task(start_scheduler(app), name="scheduler"))
+
+
+async def stop_background(app: App) -> None:
+    await app.delivery.stop()
+    for task in app.background:
+        task.cancel()
+    await asyncio.gather(*app.background, return_exceptions=True)
+    app.background.clear()
+
+
+async def run_polling(settings: Settings) -> None:
+    bot, dp, app = create_app(settings)
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)
+        await start_background(app)
+        log.info("polling as @%s", app.bot_username)
+        await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types(),
+                               handle_signals=True, close_bot_session=False)
+    finally:
+        await stop_background(app)
+        await bot.session.close()
+        await app.db.dispose()
+
+
+async def run_webhook(settings: Settings) -> None:
+    from aiohttp import web
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+
+    if not settings.webhook_url or not settings.webhook_secret:
+        raise SystemExit("WEBHOOK_URL and WEBHOOK_SECRET must be set for --webhook")
+    bot, dp, app = create_app(settings)
+    secret = settings.webhook_secret.get_secret_value()
+    web_app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(web_app, path="/webhook")
+    setup_application(web_app, dp, bot=bot)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+    try:
+        await start_background(app)
+        await bot.set_webhook(f"{settings.webhook_url.rstrip('/')}/webhook", secret_token=secret,
+                              allowed_updates=dp.resolve_used_update_types())
+        log.info("webhook on %s:%s", settings.webhook_host, settings.webhook_port)
+        await asyncio.Event().wait()
+    finally:
+        await stop_background(app)
+        await runner.cleanup()
+        await app.db.dispose()

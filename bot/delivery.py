@@ -1,0 +1,272 @@
+"""Outbound delivery: one pacer for every send, and the outbox loop.
+
+The pacer keeps Telegram's flood limits by design (sliding windows per chat and overall), so
+our own pacing never causes a 429; a 429 that arrives anyway delays that chat only. Handlers'
+direct replies go through the same pacer (a Bot session middleware) ahead of bulk sends.
+
+The outbox loop sends pending rows per chat strictly in id order (one in flight per chat),
+marks each sent with its message_id, retries 5xx and timeouts with backoff, and on 403 marks the
+user blocked and falls back to the group where they asked. A crash between Telegram's answer and
+our commit re-sends that one in-flight message after restart: Telegram's send is not
+transactional, so at-least-once is the honest guarantee and it is limited to that message.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextvars import ContextVar
+from collections import defaultdict, deque
+from datetime import timedelta
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import EditMessageText, SendLocation, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods.base import Response
+from aiogram.types import InlineKeyboardMarkup
+from sqlalchemy import select, update
+
+from bot import limits
+from storage.db import Database
+from storage.models import Outbox, User, utcnow
+
+log = logging.getLogger(__name__)
+
+SENDING_METHODS = frozenset({"SendMessage", "SendPhoto", "SendPoll", "SendLocation", "EditMessageText",
+                             "EditMessageReplyMarkup", "SendMediaGroup", "StopPoll"})
+MAX_ATTEMPTS = 30
+_paced: ContextVar[bool] = ContextVar("gongzhi_paced", default=False)  # slot already taken
+
+
+class Pacer:
+    """Sliding-window send budgets: per private chat, per group, overall.
+
+    Windows are a little wider than Telegram's so network jitter cannot make two sends look
+    closer together at Telegram's end than they were at ours.
+    """
+
+    def __init__(self, *, private: tuple[int, float] = (limits.PRIVATE_PER_SECOND, 1.05),
+                 group: tuple[int, float] = (limits.GROUP_PER_MINUTE, 61.0),
+                 overall: tuple[int, float] = (limits.MESSAGES_PER_SECOND - 2, 1.05)) -> None:
+        self.private, self.group, self.overall = private, group, overall
+        self._sent: dict[int, deque[float]] = defaultdict(deque)
+        self._all: deque[float] = deque()
+        self._penalty: dict[int, float] = {}
+
+    def _budget(self, chat_id: int) -> tuple[int, float]:
+        return self.private if chat_id > 0 else self.group
+
+    @staticmethod
+    def _free_at(times: deque[float], count: int, window: float, now: float) -> float:
+        while times and times[0] <= now - window:
+            times.popleft()
+        return now if len(times) < count else times[len(times) - count] + window
+
+    def ready_at(self, chat_id: int, now: float | None = None) -> float:
+        """The earliest monotonic time a message to this chat fits every limit."""
+        now = time.monotonic() if now is None else now
+        count, window = self._budget(chat_id)
+        return max(self._free_at(self._sent[chat_id], count, window, now),
+                   self._free_at(self._all, *self.overall, now),
+                   self._penalty.get(chat_id, 0.0))
+
+    def record(self, chat_id: int, at: float | None = None) -> None:
+        at = time.monotonic() if at is None else at
+        self._sent[chat_id].append(at)
+        self._all.append(at)
+
+    async def acquire(self, chat_id: int) -> None:
+        """Wait for this chat's next slot and take it (for interactive sends)."""
+        while (delay := self.ready_at(chat_id) - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        self.record(chat_id)
+
+    def penalise(self, chat_id: int, retry_after: float) -> None:
+        self._penalty[chat_id] = time.monotonic() + retry_after
+
+
+class PacingMiddleware(BaseRequestMiddleware):
+    """Makes every direct send wait for its chat's slot; honours one 429 by waiting and retrying."""
+
+    def __init__(self, pacer: Pacer, max_wait: float = 10.0) -> None:
+        self.pacer = pacer
+        self.max_wait = max_wait
+
+    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot,
+                       method: TelegramMethod[Any]) -> Response[Any]:
+        chat_id = getattr(method, "chat_id", None)
+        if type(method).__name__ not in SENDING_METHODS or not isinstance(chat_id, int):
+            return await make_request(bot, method)
+        if _paced.get():  # the outbox loop already took the slot
+            return await make_request(bot, method)
+        await self.pacer.acquire(chat_id)
+        try:
+            return await make_request(bot, method)
+        except TelegramRetryAfter as e:
+            self.pacer.penalise(chat_id, e.retry_after)
+            if e.retry_after > self.max_wait:
+                raise
+            await self.pacer.acquire(chat_id)
+            return await make_request(bot, method)
+
+
+def markup(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
+    return InlineKeyboardMarkup.model_validate({"inline_keyboard": buttons}) if buttons else None
+
+
+class Delivery:
+    """The outbox loop. Start it once per process; `wake()` after enqueueing for low latency."""
+
+    def __init__(self, bot: Bot, db: Database, pacer: Pacer, *, idle: float = 1.0,
+                 concurrency: int = 16) -> None:
+        self.bot, self.db, self.pacer, self.idle = bot, db, pacer, idle
+        self._wake = asyncio.Event()
+        self._inflight: set[int] = set()  # chat ids with a send under way
+        self._sem = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                next_due = await self.dispatch_due()
+            except Exception:  # keep the loop alive across a database hiccup
+                log.exception("outbox dispatch failed")
+                next_due = self.idle
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, min(next_due, self.idle)))
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def dispatch_due(self) -> float:
+        """Start sends for every chat whose next row is due and fits the limits.
+
+        Returns seconds until something else may become due.
+        """
+        now_wall = utcnow()
+        async with self.db.read() as s:
+            rows = (await s.execute(
+                select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(2000)
+            )).scalars().all()
+        heads: dict[int, Outbox] = {}
+        for row in rows:  # the first pending row of each chat, in id order
+            heads.setdefault(row.chat_id, row)
+        wait = self.idle
+        now = time.monotonic()
+        for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
+            if row.chat_id in self._inflight:
+                continue
+            if row.not_before > now_wall:
+                wait = min(wait, (row.not_before - now_wall).total_seconds())
+                continue
+            ready = self.pacer.ready_at(row.chat_id, now)
+            if ready > now:
+                wait = min(wait, ready - now)
+                continue
+            self.pacer.record(row.chat_id, now)
+            self._inflight.add(row.chat_id)
+            task = asyncio.create_task(self._send(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return wait
+
+    async def _send(self, row: Outbox) -> None:
+        try:
+            async with self._sem:
+                await self._deliver(row)
+        except Exception:
+            log.exception("outbox row %s: unexpected failure", row.id)
+            await self._retry(row, "internal error")
+        finally:
+            self._inflight.discard(row.chat_id)
+            self._wake.set()
+
+    async def _deliver(self, row: Outbox) -> None:
+        try:
+            message_id = await self._call(row)
+        except TelegramRetryAfter as e:
+            self.pacer.penalise(row.chat_id, e.retry_after)
+            await self._finish(row, status="pending", error=f"429 retry after {e.retry_after}",
+                               not_before=utcnow() + timedelta(seconds=e.retry_after))
+        except TelegramForbiddenError as e:
+            await self._forbidden(row, str(e))
+        except TelegramBadRequest as e:
+            if "not modified" in str(e):
+                await self._finish(row, status="sent")
+            else:
+                log.warning("outbox row %s rejected: %s", row.id, e)
+                await self._finish(row, status="failed", error=str(e)[:500])
+        except (TelegramServerError, TelegramNetworkError, TimeoutError) as e:
+            await self._retry(row, str(e)[:500])
+        else:
+            await self._finish(row, status="sent", message_id=message_id)
+
+    async def _call(self, row: Outbox) -> int | None:
+        kb = markup(row.buttons)
+        if row.method == "edit":
+            async with self.db.read() as s:
+                original = await s.get(Outbox, row.edit_of)
+            if original is None or original.message_id is None:
+                raise TelegramBadRequest(method=None, message="original message was not delivered")  # type: ignore[arg-type]
+            m: TelegramMethod[Any] = EditMessageText(chat_id=row.chat_id, message_id=original.message_id, text=row.text,
+                                reply_markup=kb)
+        elif row.method == "photo":
+            m = SendPhoto(chat_id=row.chat_id, photo=row.photo or "", caption=row.text or None,
+                          reply_markup=kb)
+        elif row.method == "location":
+            lat, lon = (float(x) for x in row.text.split(","))
+            m = SendLocation(chat_id=row.chat_id, latitude=lat, longitude=lon)
+        else:
+            m = SendMessage(chat_id=row.chat_id, text=row.text, reply_markup=kb)
+        _paced.set(True)  # this task's own context: only this send skips the middleware's wait
+        result = await self.bot(m)
+        return getattr(result, "message_id", None)
+
+    async def _retry(self, row: Outbox, error: str) -> None:
+        attempts = row.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            await self._finish(row, status="failed", error=error, attempts=attempts)
+            return
+        backoff = min(2 ** attempts, 300)
+        await self._finish(row, status="pending", error=error, attempts=attempts,
+                           not_before=utcnow() + timedelta(seconds=backoff))
+
+    async def _forbidden(self, row: Outbox, error: str) -> None:
+        """403: the user blocked the bot or never started it. Mark them; reach them in their group."""
+        async with self.db.write() as s:
+            if row.chat_id > 0:
+                user = await s.get(User, row.chat_id)
+                if user is not None:
+                    user.blocked = True
+                    if "initiate" in error:
+                        user.blocked, user.started = False, False
+                    s.add(user)
+            await s.execute(update(Outbox).where(Outbox.id == row.id)
+                            .values(status="failed", error=error[:500]))
+            if row.fallback_chat_id and row.fallback_text:
+                s.add(Outbox(chat_id=row.fallback_chat_id, text=row.fallback_text, key=row.key,
+                             priority=row.priority))
+
+    async def _finish(self, row: Outbox, **values: Any) -> None:
+        if values.get("status") == "sent":
+            values["sent_at"] = utcnow()
+        async with self.db.write() as s:
+            await s.execute(update(Outbox).where(Outbox.id == row.id).values(**values))

@@ -1,0 +1,97 @@
+"""Locales: which ones ship, how a Telegram `language_code` maps to one, and the catalogs.
+
+Catalogs are the `.po` files under `locales/`; they are compiled in memory at start, so a
+checkout (or an edited translation) never runs with stale `.mo` files.
+"""
+from __future__ import annotations
+
+import gettext
+import io
+from functools import lru_cache
+from pathlib import Path
+
+from aiogram.utils.i18n import I18n
+from babel import Locale, UnknownLocaleError
+from babel.core import get_global
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+RTL_LOCALES = frozenset({"ar", "fa", "he", "ur"})
+BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def shipped_locales(path: Path) -> list[str]:
+    return sorted(p.parent.parent.name for p in path.glob("*/LC_MESSAGES/messages.po"))
+
+
+def compile_catalog(po_path: Path) -> gettext.GNUTranslations:
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=po_path.parent.parent.name)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+class Catalogs(I18n):
+    """aiogram's I18n, fed from `.po` files compiled in memory."""
+
+    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
+        return {
+            loc: compile_catalog(self.path / loc / "LC_MESSAGES" / f"{self.domain}.po")
+            for loc in shipped_locales(self.path)
+        }
+
+
+@lru_cache(maxsize=512)
+def _normalise(code: str, supported: tuple[str, ...]) -> str | None:
+    try:
+        loc = Locale.parse(code.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return None
+    script = loc.script
+    if script is None:
+        likely = get_global("likely_subtags").get(
+            f"{loc.language}_{loc.territory}" if loc.territory else loc.language
+        ) or get_global("likely_subtags").get(loc.language)
+        if likely:
+            parts = likely.split("_")
+            script = next((p for p in parts[1:] if len(p) == 4), None)
+    candidates = [f"{loc.language}_{script}"] if script else []
+    candidates.append(loc.language)
+    for cand in candidates:
+        if cand in supported:
+            return cand
+    # Same language in another script (zh_Hant reader, only zh_Hans shipped): still closer than none.
+    return next((s for s in supported if s.split("_")[0] == loc.language), None)
+
+
+def normalise(code: str | None, supported: tuple[str, ...] | list[str]) -> str | None:
+    """Map a Telegram `language_code` (`zh-hans`, `pt-br`, `en`) to a shipped locale, or None."""
+    if not code:
+        return None
+    return _normalise(code.strip(), tuple(supported))
+
+
+def resolve(choice: str | None, language_code: str | None, fallback: str,
+            supported: tuple[str, ...] | list[str]) -> str:
+    """A person's locale: their stored choice > Telegram's language_code > community default."""
+    if choice in supported:
+        return choice  # type: ignore[return-value]
+    return normalise(language_code, supported) or fallback
+
+
+def is_rtl(locale: str) -> bool:
+    return locale.split("_")[0] in RTL_LOCALES
+
+
+def clean_user_text(text: str) -> str:
+    """Strip direction-override and isolate characters so user text cannot reorder ours."""
+    return text.translate(BIDI_CONTROLS).strip()
+
+
+def language_name(locale: str) -> str:
+    """The language's name in its own script, for the picker."""
+    loc = Locale.parse(locale)
+    name = loc.get_display_name(loc) or locale
+    return name[:1].upper() + name[1:]

@@ -1,0 +1,50 @@
+"""The one outer middleware: idempotency, who is acting, and their locale.
+
+It writes only when it must: the update id (once per update, before any side effect), and the
+user row on first contact or when Telegram tells us something new about them.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import Chat, TelegramObject, Update, User as TgUser
+
+from bot.services import users
+from bot.services.context import load_actor
+from storage.models import User
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class ContextMiddleware(BaseMiddleware):
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        app = self.app
+        if not await users.claim_update(app.db, event.update_id):
+            return None  # a redelivered update: handled once already
+        tg_user: TgUser | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        if tg_user is None or tg_user.is_bot:
+            return await handler(event, data)
+        chat_id = chat.id if chat else tg_user.id
+        fields = dict(first_name=tg_user.first_name, last_name=tg_user.last_name,
+                      username=tg_user.username, language_code=tg_user.language_code,
+                      private=chat is not None and chat.type == "private")
+        async with app.db.read() as s:
+            user = await s.get(User, tg_user.id)
+            changes = users.changes_for(user, **fields)
+            if user is not None and not changes:
+                actor = await load_actor(s, user, chat_id, app.settings.default_locale, app.renderer.locales)
+        if user is None or changes:
+            async with app.db.write() as s:
+                user = await users.upsert(s, tg_user.id, changes)
+                actor = await load_actor(s, user, chat_id, app.settings.default_locale, app.renderer.locales)
+        data["actor"] = actor
+        data["locale"] = actor.locale
+        with app.renderer.catalogs.use_locale(actor.locale):
+            return await handler(event, data)

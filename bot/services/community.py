@@ -1,0 +1,267 @@
+"""Communities, micro-grids, invitations, roles and group bindings."""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import BadInput, Conflict, NotAllowed, NotFound
+from bot.services.context import Actor
+from storage.db import Database
+from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Grid, Invitation, Membership,
+                            Role, User, utcnow)
+
+DEFAULT_SETTINGS = {
+    "triage_hours": 24,
+    "claim_remind_hours": 12,
+    "claim_staff_hours": 24,
+    "done_remind_hours": 72,
+    "dept_remind_hours": 24,
+    "categories": ["repair", "sanitation", "safety", "care", "dispute", "errand", "wish",
+                   "public", "other"],
+}
+INVITABLE = (Role.RESIDENT, Role.GRID_LEADER, Role.VOLUNTEER, Role.COUNCIL_MEMBER, Role.STAFF, Role.LIAISON)
+
+
+@dataclass
+class Joined:
+    community: Community
+    membership: Membership
+    needs_grid: bool
+
+
+def settings_of(community: Community) -> dict:
+    return {**DEFAULT_SETTINGS, **(community.settings or {})}
+
+
+def _code_from(name: str) -> str:
+    letters = re.sub(r"[^A-Za-z]", "", name).upper()
+    return (letters[:3] or "GZ")
+
+
+async def find_community(s: AsyncSession, ref: str) -> Community:
+    """By name, code or id, as typed on the command line."""
+    cond = [Community.name == ref, func.upper(Community.code) == ref.upper()]
+    if ref.isdigit():
+        cond.append(Community.id == int(ref))
+    found = (await s.execute(select(Community).where(or_(*cond)))).scalars().first()
+    if found is None:
+        raise NotFound("community_not_found", ref=ref)
+    return found
+
+
+async def find_grid(s: AsyncSession, community_id: int, name: str) -> Grid:
+    grid = (await s.execute(select(Grid).where(Grid.community_id == community_id,
+                                               func.lower(Grid.name) == name.strip().lower()))).scalars().first()
+    if grid is None:
+        raise NotFound("grid_not_found", name=name)
+    return grid
+
+
+async def grids_of(s: AsyncSession, community_id: int) -> list[Grid]:
+    return list((await s.execute(select(Grid).where(Grid.community_id == community_id)
+                                 .order_by(Grid.id))).scalars())
+
+
+def audit(s: AsyncSession, *, community_id: int | None, actor_id: int | None, entity: str,
+          entity_id: int, action: str, from_state: str | None = None, to_state: str | None = None,
+          note: str | None = None) -> None:
+    s.add(AuditEvent(community_id=community_id, actor_id=actor_id, entity=entity, entity_id=entity_id,
+                     action=action, from_state=from_state, to_state=to_state, note=note))
+
+
+class CommunityService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, name: str, *, admin_id: int, code: str | None = None,
+                     locale: str = "zh_Hans", timezone: str = "Asia/Shanghai") -> tuple[Community, str]:
+        """Create a community with `admin_id` as staff; returns it and a one-time staff invite."""
+        name = name.strip()
+        if not name:
+            raise BadInput("name_required")
+        async with self.db.write() as s:
+            if (await s.execute(select(Community).where(Community.name == name))).first():
+                raise Conflict("community_exists", name=name)
+            code = (code or _code_from(name)).upper()[:8]
+            base, n = code, 1
+            while (await s.execute(select(Community).where(Community.code == code))).first():
+                n += 1
+                code = f"{base[:6]}{n}"
+            community = Community(name=name, code=code, locale=locale, timezone=timezone,
+                                  settings=dict(DEFAULT_SETTINGS))
+            s.add(community)
+            await s.flush()
+            if await s.get(User, admin_id) is None:
+                s.add(User(id=admin_id, community_id=community.id))
+            s.add(Membership(user_id=admin_id, community_id=community.id, role=Role.STAFF))
+            token = self._new_invite(s, community.id, Role.STAFF, None, None, admin_id, uses=1, days=30)
+            audit(s, community_id=community.id, actor_id=admin_id, entity="community",
+                  entity_id=community.id, action="created")
+        return community, token
+
+    async def add_grids(self, ref: str, names: list[str]) -> list[Grid]:
+        async with self.db.write() as s:
+            community = await find_community(s, ref)
+            existing = {g.name.lower() for g in await grids_of(s, community.id)}
+            added = []
+            for name in (n.strip() for n in names):
+                if name and name.lower() not in existing:
+                    grid = Grid(community_id=community.id, name=name)
+                    s.add(grid)
+                    added.append(grid)
+                    existing.add(name.lower())
+            await s.flush()
+        return added
+
+    async def list_grids(self, ref: str) -> tuple[Community, list[Grid]]:
+        async with self.db.read() as s:
+            community = await find_community(s, ref)
+            return community, await grids_of(s, community.id)
+
+    @staticmethod
+    def _new_invite(s: AsyncSession, community_id: int, role: str, grid_id: int | None,
+                    department: str | None, by: int | None, *, uses: int, days: int) -> str:
+        token = secrets.token_urlsafe(12)
+        s.add(Invitation(token=token, community_id=community_id, role=role, grid_id=grid_id,
+                         department=department, created_by=by, uses_left=uses,
+                         expires_at=utcnow() + timedelta(days=days)))
+        return token
+
+    async def invite(self, actor: Actor, role: str, target: str | None) -> tuple[str, str, str | None]:
+        """Staff make an invite link. `target` is the grid (leader, resident) or department (liaison).
+
+        Resident links are reusable (posted in a group); role links are one-time.
+        """
+        if not actor.is_staff or actor.community is None:
+            raise NotAllowed("staff_only")
+        if role not in INVITABLE:
+            raise BadInput("unknown_role", role=role)
+        async with self.db.write() as s:
+            grid_id = department = None
+            if role == Role.GRID_LEADER and not target:
+                raise BadInput("grid_required")
+            if target and role in (Role.GRID_LEADER, Role.RESIDENT):
+                grid_id = (await find_grid(s, actor.community.id, target)).id
+            if role == Role.LIAISON:
+                if not target:
+                    raise BadInput("department_required")
+                department = target.strip()[:64]
+            uses = 1000 if role == Role.RESIDENT else 1
+            token = self._new_invite(s, actor.community.id, role, grid_id, department, actor.id,
+                                     uses=uses, days=30 if role == Role.RESIDENT else 7)
+        return token, role, target
+
+    async def accept_invite(self, user_id: int, token: str) -> Joined:
+        async with self.db.write() as s:
+            inv = await s.get(Invitation, token)
+            if inv is None:
+                raise NotFound("invite_invalid")
+            if inv.expires_at and inv.expires_at < utcnow():
+                raise BadInput("invite_expired")
+            if inv.uses_left <= 0:
+                raise BadInput("invite_used")
+            community = await s.get(Community, inv.community_id)
+            assert community is not None
+            membership = await self._grant(s, user_id, community.id, inv.role, inv.grid_id, inv.department)
+            inv.uses_left -= 1
+            s.add(inv)
+            user = await s.get(User, user_id)
+            assert user is not None
+            user.community_id = community.id
+            s.add(user)
+            audit(s, community_id=community.id, actor_id=user_id, entity="membership",
+                  entity_id=membership.id or 0, action="invite_accepted", to_state=inv.role)
+            needs_grid = inv.role == Role.RESIDENT and membership.grid_id is None
+        return Joined(community, membership, needs_grid)
+
+    @staticmethod
+    async def _grant(s: AsyncSession, user_id: int, community_id: int, role: str,
+                     grid_id: int | None, department: str | None = None) -> Membership:
+        existing = (await s.execute(select(Membership).where(
+            Membership.user_id == user_id, Membership.community_id == community_id,
+            Membership.role == role))).scalars().all()
+        same = next((m for m in existing if m.grid_id == grid_id or (role == Role.RESIDENT)), None)
+        if same is not None:
+            if role == Role.RESIDENT and grid_id and same.grid_id != grid_id:
+                same.grid_id = grid_id
+                s.add(same)
+            return same
+        m = Membership(user_id=user_id, community_id=community_id, role=role, grid_id=grid_id,
+                       department=department)
+        s.add(m)
+        await s.flush()
+        return m
+
+    async def join_as_resident(self, user_id: int, community_id: int) -> Joined:
+        """A person who uses the bot in a bound group becomes a resident of that community."""
+        async with self.db.write() as s:
+            community = await s.get(Community, community_id)
+            if community is None:
+                raise NotFound("community_not_found", ref=str(community_id))
+            m = await self._grant(s, user_id, community_id, Role.RESIDENT, None)
+            user = await s.get(User, user_id)
+            if user is not None and user.community_id is None:
+                user.community_id = community_id
+                s.add(user)
+        return Joined(community, m, m.grid_id is None)
+
+    async def set_grid(self, actor: Actor, grid_id: int) -> Grid:
+        if actor.community is None:
+            raise NotAllowed("no_community")
+        async with self.db.write() as s:
+            grid = await s.get(Grid, grid_id)
+            if grid is None or grid.community_id != actor.community.id:
+                raise NotFound("grid_not_found", name=str(grid_id))
+            await self._grant(s, actor.id, grid.community_id, Role.RESIDENT, grid.id)
+        return grid
+
+    async def grids(self, community_id: int) -> list[Grid]:
+        async with self.db.read() as s:
+            return await grids_of(s, community_id)
+
+    async def bind(self, actor: Actor, *, chat_id: int, title: str, kind: str,
+                   grid_name: str | None, locale: str) -> ChatBinding:
+        """Bind a group to the actor's community. The caller has checked the Telegram admin right."""
+        if not actor.is_staff or actor.community is None:
+            raise NotAllowed("staff_only")
+        if kind not in set(ChatKind):
+            raise BadInput("bind_usage")
+        async with self.db.write() as s:
+            grid_id = None
+            if kind == ChatKind.GRID:
+                if not grid_name:
+                    raise BadInput("grid_required")
+                grid_id = (await find_grid(s, actor.community.id, grid_name)).id
+            binding = await s.get(ChatBinding, chat_id) or ChatBinding(chat_id=chat_id, community_id=actor.community.id, kind=kind)
+            binding.community_id, binding.kind, binding.grid_id = actor.community.id, kind, grid_id
+            binding.title, binding.locale = title[:128], locale
+            s.add(binding)
+            audit(s, community_id=actor.community.id, actor_id=actor.id, entity="chat",
+                  entity_id=chat_id, action="bound", to_state=kind, note=grid_name)
+        return binding
+
+    async def unbind(self, actor: Actor, chat_id: int) -> None:
+        if not actor.is_staff:
+            raise NotAllowed("staff_only")
+        async with self.db.write() as s:
+            binding = await s.get(ChatBinding, chat_id)
+            if binding is None or actor.community is None or binding.community_id != actor.community.id:
+                raise NotFound("not_bound")
+            await s.delete(binding)
+            audit(s, community_id=binding.community_id, actor_id=actor.id, entity="chat",
+                  entity_id=chat_id, action="unbound", from_state=binding.kind)
+
+    async def set_group_locale(self, actor: Actor, chat_id: int, locale: str) -> None:
+        if not actor.is_staff:
+            raise NotAllowed("staff_only")
+        async with self.db.write() as s:
+            binding = await s.get(ChatBinding, chat_id)
+            if binding is None:
+                raise NotFound("not_bound")
+            binding.locale = locale
+            s.add(binding)

@@ -1,0 +1,60 @@
+"""Who is acting, where: the per-update context services take instead of Telegram objects."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import resolve
+from storage.models import ChatBinding, Community, Membership, Role, User
+
+
+@dataclass
+class Actor:
+    user: User
+    locale: str
+    community: Community | None = None
+    memberships: list[Membership] = field(default_factory=list)
+    binding: ChatBinding | None = None  # the group this update came from, if bound
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    def has(self, role: Role, grid_id: int | None = None) -> bool:
+        return any(m.role == role and (grid_id is None or m.grid_id == grid_id) for m in self.memberships)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.has(Role.STAFF)
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted({m.role for m in self.memberships})
+
+    @property
+    def grid_id(self) -> int | None:
+        """The resident's own micro-grid (set when they joined)."""
+        return next((m.grid_id for m in self.memberships if m.role == Role.RESIDENT and m.grid_id), None)
+
+    def can_triage(self, grid_id: int | None) -> bool:
+        return self.is_staff or (grid_id is not None and self.has(Role.GRID_LEADER, grid_id))
+
+
+async def memberships_of(s: AsyncSession, user_id: int, community_id: int) -> list[Membership]:
+    return list((await s.execute(
+        select(Membership).where(Membership.user_id == user_id, Membership.community_id == community_id)
+    )).scalars())
+
+
+async def load_actor(s: AsyncSession, user: User, chat_id: int, default_locale: str,
+                     supported: tuple[str, ...]) -> Actor:
+    """The community is the bound group's, else the user's current one."""
+    binding = await s.get(ChatBinding, chat_id) if chat_id < 0 else None
+    community_id = binding.community_id if binding else user.community_id
+    community = await s.get(Community, community_id) if community_id else None
+    memberships = await memberships_of(s, user.id, community.id) if community else []
+    fallback = community.locale if community else default_locale
+    locale = resolve(user.locale, user.language_code, fallback, supported)
+    return Actor(user=user, locale=locale, community=community, memberships=memberships, binding=binding)

@@ -1,0 +1,84 @@
+"""Writing notifications into the outbox, rendered for each recipient.
+
+Called inside a service's unit of work, so a state change and the messages it causes commit
+together (or not at all). `bot.delivery` sends them later, within Telegram's limits.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import resolve
+from bot.render import Button, Renderer
+from storage.models import ChatBinding, Community, Outbox, User
+
+INTERACTIVE, NORMAL, BULK = 1, 5, 9  # outbox priorities: lower goes first
+
+
+class Notifier:
+    def __init__(self, renderer: Renderer, default_locale: str) -> None:
+        self.renderer = renderer
+        self.default_locale = default_locale
+        self.on_commit: Callable[[], None] = lambda: None  # the app wakes its delivery loop
+
+    def wake(self) -> None:
+        """Call after the unit of work that enqueued has committed."""
+        self.on_commit()
+
+    def locale_of(self, user: User, community: Community | None = None) -> str:
+        fallback = community.locale if community else self.default_locale
+        return resolve(user.locale, user.language_code, fallback, self.renderer.locales)
+
+    def to_user(self, s: AsyncSession, user: User, community: Community | None, template: str,
+                *, buttons: list[list[Button]] | None = None, key: str | None = None,
+                fallback_chat_id: int | None = None, priority: int = NORMAL,
+                photo: str | None = None, **ctx: Any) -> Outbox | None:
+        """A private message in the user's locale.
+
+        A user who never started the bot, or blocked it, cannot be written to privately; they
+        are reached in `fallback_chat_id` (the group where they asked) with a mention and a link
+        to start the bot, without the buttons (a group must not act for them). Without such a
+        group nothing can reach them and nothing is queued. With `photo`, the text is its caption
+        (and a photo never goes to a group).
+        """
+        locale = self.locale_of(user, community)
+        text = self.renderer.render(template, locale, **ctx)
+        fallback = None
+        if fallback_chat_id is not None:
+            fallback = self.renderer.render("via_group", locale, user=user, body=text)
+        if not user.started or user.blocked:
+            if fallback is None or photo:
+                return None
+            row = Outbox(chat_id=fallback_chat_id, text=fallback, key=key, priority=priority)
+        else:
+            row = Outbox(chat_id=user.id, text=text, key=key, priority=priority,
+                         method="photo" if photo else "send", photo=photo,
+                         buttons=self.renderer.keyboard(buttons, locale) if buttons else None,
+                         fallback_chat_id=fallback_chat_id, fallback_text=fallback)
+        s.add(row)
+        return row
+
+    def to_chat(self, s: AsyncSession, chat: ChatBinding, template: str, *,
+                buttons: list[list[Button]] | None = None, key: str | None = None,
+                priority: int = NORMAL, **ctx: Any) -> Outbox:
+        """A group message in the group's locale (and its secondary locale when both fit)."""
+        text = self.renderer.render(template, chat.locale, **ctx)
+        if chat.secondary_locale and chat.secondary_locale != chat.locale:
+            second = self.renderer.render(template, chat.secondary_locale, **ctx)
+            both = f"{text}\n\n{second}"
+            if len(both) <= 4000:
+                text = both
+        row = Outbox(chat_id=chat.chat_id, text=text, key=key, priority=priority,
+                     buttons=self.renderer.keyboard(buttons, chat.locale) if buttons else None)
+        s.add(row)
+        return row
+
+    def edit(self, s: AsyncSession, original: Outbox, text: str,
+             buttons: list[list[dict[str, str]]] | None = None) -> Outbox:
+        """Replace the text (and buttons) of a message sent earlier through the outbox."""
+        row = Outbox(chat_id=original.chat_id, method="edit", text=text, buttons=buttons,
+                     edit_of=original.id, key=original.key, priority=original.priority)
+        s.add(row)
+        return row

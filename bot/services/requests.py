@@ -1,0 +1,657 @@
+"""The request lifecycle: intake, triage, escalation, volunteer tasks, completion.
+
+Every transition is one unit of work: a conditional state change (so two people acting at once
+cannot both win), an audit event, the next timer, and the notifications it causes, committed
+together. Invalid transitions and people without the role raise a typed error and write nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import Act, pack
+from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.render import Button
+from bot.services.community import audit, settings_of
+from bot.services.context import Actor
+from bot.services.notify import INTERACTIVE, Notifier
+from storage.db import Database
+from storage.models import (OPEN_STATUSES, ChatBinding, ChatKind, Community, Follower, Grid, Membership,
+                            Outbox, Request, Role, Status, User, utcnow)
+
+MAX_DESCRIPTION = 2000
+MAX_NOTE = 1000
+MAX_PHOTOS = 3
+DECLINE_REASONS = ("not_community", "no_action", "referred", "other")
+DUE_DAYS = (1, 3, 7, 14)
+
+
+class Op:
+    """Triage, task and liaison operations (indexes travel in callback data)."""
+
+    ACCEPT, HANDLE, DUPLICATE, ASK, DECLINE, ESCALATE = range(6)  # triage
+    CLAIM, PROGRESS, DONE, RELEASE = range(4)  # task (assignee)
+    DEPT_ACCEPT, DEPT_DONE, DEPT_RETURN = range(3)  # liaison
+
+
+@dataclass
+class Draft:
+    """What intake gathered; validated again here whatever the conversation did."""
+
+    description: str
+    category: str | None = None
+    grid_id: int | None = None
+    photos: list[str] = field(default_factory=list)
+    latitude: float | None = None
+    longitude: float | None = None
+    contact_note: str | None = None
+    on_behalf_name: str | None = None
+    source_chat_id: int | None = None
+    language_hint: str | None = None
+
+
+@dataclass
+class View:
+    """A request with what rendering it needs."""
+
+    req: Request
+    community: Community
+    grid: Grid | None
+    requester: User | None
+    assignee: User | None = None
+
+    @property
+    def no(self) -> str:
+        return number(self.community, self.req)
+
+    def ctx(self, **more: Any) -> dict[str, Any]:
+        return {"r": self.req, "no": self.no, "grid": self.grid, "community": self.community,
+                "requester": self.requester, "assignee": self.assignee, **more}
+
+
+def number(community: Community, req: Request) -> str:
+    return f"{community.code}-{req.number:04d}"
+
+
+def triage_buttons(req_id: int) -> list[list[Button]]:
+    t = lambda label, op: Button(label, pack(Act.TRIAGE, req_id, op))  # noqa: E731
+    return [[t("accept", Op.ACCEPT), t("handle", Op.HANDLE)],
+            [t("duplicate", Op.DUPLICATE), t("ask_info", Op.ASK)],
+            [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)]]
+
+
+def claim_buttons(req_id: int) -> list[list[Button]]:
+    return [[Button("claim", pack(Act.TASK, req_id, Op.CLAIM))]]
+
+
+def assignee_buttons(req: Request) -> list[list[Button]]:
+    if req.status in (Status.ESCALATED, Status.DEPT_ACCEPTED):
+        li = lambda label, op: Button(label, pack(Act.LIAISON, req.id or 0, op))  # noqa: E731
+        first = [li("dept_accept", Op.DEPT_ACCEPT)] if req.status == Status.ESCALATED else []
+        return [first + [li("done", Op.DEPT_DONE)], [li("return", Op.DEPT_RETURN)]]
+    tk = lambda label, op: Button(label, pack(Act.TASK, req.id or 0, op))  # noqa: E731
+    rows = [[tk("progress", Op.PROGRESS), tk("done", Op.DONE)]]
+    if req.status != Status.HANDLING:
+        rows.append([tk("release", Op.RELEASE)])
+    return rows
+
+
+class RequestService:
+    def __init__(self, db: Database, notifier: Notifier) -> None:
+        self.db = db
+        self.n = notifier
+
+    # ----------------------------------------------------------------- reading
+    async def _view(self, s: AsyncSession, req: Request) -> View:
+        community = await s.get(Community, req.community_id)
+        assert community is not None
+        grid = await s.get(Grid, req.grid_id) if req.grid_id else None
+        requester = await s.get(User, req.requester_id)
+        assignee = await s.get(User, req.assignee_id) if req.assignee_id else None
+        return View(req, community, grid, requester, assignee)
+
+    async def _load(self, s: AsyncSession, req_id: int) -> Request:
+        req = await s.get(Request, req_id)
+        if req is None:
+            raise Stale()
+        return req
+
+    async def view(self, actor: Actor, req_id: int) -> tuple[View, list[Any]]:
+        """A request and its timeline, for people allowed to see it (requester, followers,
+        its grid leaders, its assignee, staff). Contact details are the template's to hide."""
+        from storage.models import AuditEvent
+
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            await self._may_see(s, actor, req)
+            v = await self._view(s, req)
+            events = list((await s.execute(select(AuditEvent).where(
+                AuditEvent.entity == "request", AuditEvent.entity_id == req_id).order_by(AuditEvent.id))).scalars())
+        return v, events
+
+    async def _may_see(self, s: AsyncSession, actor: Actor, req: Request) -> None:
+        if actor.id in (req.requester_id, req.assignee_id, req.filed_by_id):
+            return
+        if actor.community is not None and actor.community.id == req.community_id and actor.can_triage(req.grid_id):
+            return
+        if await s.get(Follower, (req.id, actor.id)) is not None:
+            return
+        raise NotAllowed("not_yours")
+
+    async def mine(self, actor: Actor, *, offset: int = 0, limit: int = 8) -> tuple[list[View], int]:
+        async with self.db.read() as s:
+            cond = Request.requester_id == actor.id
+            total = (await s.execute(select(func.count()).select_from(Request).where(cond))).scalar_one()
+            rows = (await s.execute(select(Request).where(cond).order_by(Request.created_at.desc(), Request.id.desc())
+                                    .offset(offset).limit(limit))).scalars().all()
+            return [await self._view(s, r) for r in rows], total
+
+    async def tasks(self, actor: Actor, *, mine: bool, offset: int = 0, limit: int = 5) -> tuple[list[View], int]:
+        """Open volunteer tasks of the actor's community, or the actor's own ones."""
+        if actor.community is None:
+            raise NotAllowed("no_community")
+        if mine:
+            cond = [Request.assignee_id == actor.id,
+                    Request.status.in_([Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING,
+                                        Status.ESCALATED, Status.DEPT_ACCEPTED])]
+        else:
+            if not (actor.has(Role.VOLUNTEER) or actor.is_staff):
+                raise NotAllowed("volunteers_only")
+            cond = [Request.community_id == actor.community.id, Request.status == Status.ACCEPTED]
+        async with self.db.read() as s:
+            total = (await s.execute(select(func.count()).select_from(Request).where(*cond))).scalar_one()
+            rows = (await s.execute(select(Request).where(*cond).order_by(Request.id)
+                                    .offset(offset).limit(limit))).scalars().all()
+            return [await self._view(s, r) for r in rows], total
+
+    async def similar_open(self, actor: Actor, category: str | None, grid_id: int | None) -> list[View]:
+        """Open requests of the same category in the same grid: "follow that one instead"."""
+        if actor.community is None or not category:
+            return []
+        async with self.db.read() as s:
+            rows = (await s.execute(select(Request).where(
+                Request.community_id == actor.community.id, Request.grid_id == grid_id,
+                Request.category == category, Request.status.in_(list(OPEN_STATUSES)),
+                Request.requester_id != actor.id).order_by(Request.id.desc()).limit(3))).scalars().all()
+            return [await self._view(s, r) for r in rows]
+
+    async def merge_candidates(self, actor: Actor, req_id: int) -> list[View]:
+        """Open requests a new one may duplicate: same grid first, newest first."""
+        async with self.db.read() as s:
+            req = await self._triage_target(s, actor, req_id)
+            rows = (await s.execute(select(Request).where(
+                Request.community_id == req.community_id, Request.id != req.id,
+                Request.status.in_([st for st in OPEN_STATUSES if st != Status.NEW] + [Status.NEW]))
+                .order_by((Request.grid_id == req.grid_id).desc(), Request.id.desc()).limit(8))).scalars().all()
+            return [await self._view(s, r) for r in rows]
+
+    async def find_by_number(self, actor: Actor, ref: str) -> Request:
+        """`JMS-0042`, `jms-42` or `42`, within the actor's community."""
+        if actor.community is None:
+            raise NotAllowed("no_community")
+        digits = ref.strip().rsplit("-", 1)[-1]
+        if not digits.isdigit():
+            raise NotFound("request_not_found", ref=ref)
+        async with self.db.read() as s:
+            req = (await s.execute(select(Request).where(Request.community_id == actor.community.id,
+                                                         Request.number == int(digits)))).scalars().first()
+        if req is None:
+            raise NotFound("request_not_found", ref=ref)
+        return req
+
+    # ----------------------------------------------------------------- intake
+    async def file(self, actor: Actor, draft: Draft) -> View:
+        community = actor.community
+        if community is None:
+            raise NotAllowed("no_community")
+        description = draft.description.strip()
+        if not description:
+            raise BadInput("description_empty")
+        if len(description) > MAX_DESCRIPTION:
+            raise BadInput("description_too_long", limit=MAX_DESCRIPTION, length=len(description))
+        if draft.category is not None and draft.category not in settings_of(community)["categories"]:
+            raise BadInput("bad_category")
+        if draft.on_behalf_name and not (actor.is_staff or actor.has(Role.GRID_LEADER)):
+            raise NotAllowed("leaders_only")
+        now = utcnow()
+        async with self.db.write() as s:
+            grid = None
+            if draft.grid_id is not None:
+                grid = await s.get(Grid, draft.grid_id)
+                if grid is None or grid.community_id != community.id:
+                    raise BadInput("grid_not_found", name=str(draft.grid_id))
+            c = await s.get(Community, community.id)
+            assert c is not None
+            num = c.next_number
+            c.next_number = num + 1
+            s.add(c)
+            req = Request(community_id=c.id, number=num, grid_id=grid.id if grid else None,
+                          requester_id=actor.id, filed_by_id=actor.id if draft.on_behalf_name else None,
+                          on_behalf_name=draft.on_behalf_name, category=draft.category,
+                          description=description, language_hint=draft.language_hint,
+                          contact_note=(draft.contact_note or None), photos=draft.photos[:MAX_PHOTOS],
+                          latitude=draft.latitude, longitude=draft.longitude,
+                          source_chat_id=draft.source_chat_id, status=Status.NEW,
+                          timer_kind="triage_remind",
+                          timer_at=now + timedelta(hours=settings_of(c)["triage_hours"]))
+            s.add(req)
+            await s.flush()
+            audit(s, community_id=c.id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
+                  action="filed", to_state=Status.NEW, note=draft.on_behalf_name)
+            v = await self._view(s, req)
+            await self._post_card(s, v)
+            await self._feed(s, v, "filed")
+        self.n.wake()
+        return v
+
+    async def follow(self, actor: Actor, req_id: int) -> View:
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)
+            if actor.community is None or req.community_id != actor.community.id or req.status not in OPEN_STATUSES:
+                raise Stale()
+            if req.requester_id != actor.id and await s.get(Follower, (req.id, actor.id)) is None:
+                s.add(Follower(request_id=req.id, user_id=actor.id))
+                audit(s, community_id=req.community_id, actor_id=actor.id, entity="request",
+                      entity_id=req.id or 0, action="followed")
+            return await self._view(s, req)
+
+    # ----------------------------------------------------------------- triage
+    async def _triage_target(self, s: AsyncSession, actor: Actor, req_id: int,
+                             allowed: frozenset[str] = frozenset({Status.NEW})) -> Request:
+        req = await self._load(s, req_id)
+        if actor.community is None or req.community_id != actor.community.id:
+            if not await self._is_member(s, actor.id, req.community_id, Role.STAFF) and \
+                    not await self._is_member(s, actor.id, req.community_id, Role.GRID_LEADER, req.grid_id):
+                raise NotAllowed("triage_not_allowed")
+        elif not actor.can_triage(req.grid_id) and not (req.grid_id is None and actor.has(Role.GRID_LEADER)):
+            raise NotAllowed("triage_not_allowed")
+        if req.status not in allowed:
+            raise Stale("already_handled", status=req.status)
+        return req
+
+    @staticmethod
+    async def _is_member(s: AsyncSession, user_id: int, community_id: int, role: Role,
+                         grid_id: int | None = None) -> bool:
+        q = select(Membership.id).where(Membership.user_id == user_id, Membership.community_id == community_id,
+                                         Membership.role == role)
+        if grid_id is not None:
+            q = q.where(Membership.grid_id == grid_id)
+        return (await s.execute(q.limit(1))).first() is not None
+
+    async def check_triage(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor may triage this request now (before a multi-step choice)."""
+        async with self.db.read() as s:
+            return await self._view(s, await self._triage_target(s, actor, req_id))
+
+    async def accept(self, actor: Actor, req_id: int) -> View:
+        """Accepted: a volunteer task is posted, without personal data."""
+        return await self._transition(actor, req_id, Status.ACCEPTED, "accepted", triage=True,
+                                      timer=("claim_remind", "claim_remind_hours"))
+
+    async def handle(self, actor: Actor, req_id: int) -> View:
+        """The grid leader runs it themselves (代办) and gets the details privately."""
+        return await self._transition(actor, req_id, Status.HANDLING, "handling", triage=True,
+                                      assignee=actor.id, timer=("done_remind", "done_remind_hours"))
+
+    async def decline(self, actor: Actor, req_id: int, reason: str, note: str | None) -> View:
+        if reason not in DECLINE_REASONS:
+            raise BadInput("bad_reason")
+        note = _note(note)
+        if reason == "other" and not note:
+            raise BadInput("note_required")
+        return await self._transition(actor, req_id, Status.DECLINED, "declined", triage=True,
+                                      fields={"reason": reason, "reason_note": note}, note=note)
+
+    async def merge(self, actor: Actor, req_id: int, original_id: int) -> View:
+        if req_id == original_id:
+            raise BadInput("same_request")
+        async with self.db.write() as s:
+            original = await s.get(Request, original_id)
+            req = await self._triage_target(s, actor, req_id)
+            if original is None or original.community_id != req.community_id or original.status not in OPEN_STATUSES:
+                raise Stale()
+            for uid in {req.requester_id} | set((await s.execute(select(Follower.user_id).where(
+                    Follower.request_id == req.id))).scalars()):
+                if uid != original.requester_id and await s.get(Follower, (original.id, uid)) is None:
+                    s.add(Follower(request_id=original.id, user_id=uid))
+            ov = await self._view(s, original)
+            v = await self._apply(s, actor, req, Status.DUPLICATE, "merged",
+                                  fields={"duplicate_of_id": original.id}, note=ov.no, extra={"original": ov.no})
+        self.n.wake()
+        return v
+
+    async def ask_info(self, actor: Actor, req_id: int, question: str) -> View:
+        """The requester is asked; the clock pauses until they answer."""
+        question = _note(question)
+        if not question:
+            raise BadInput("note_required")
+        async with self.db.write() as s:
+            req = await self._triage_target(s, actor, req_id)
+            remaining = int((req.timer_at - utcnow()).total_seconds()) if req.timer_at else None
+            v = await self._apply(s, actor, req, Status.WAITING_INFO, "info_requested", note=question,
+                                  fields={"paused_status": req.status, "paused_remaining_s": remaining,
+                                          "timer_at": None, "timer_kind": None},
+                                  tell_requester=False)
+            self.n.to_user(s, v.requester, v.community, "ask_info", question=question,
+                           buttons=[[Button("answer", pack(Act.ANSWER, req.id or 0))]],
+                           fallback_chat_id=req.source_chat_id, key=f"ask:{req.id}", **v.ctx())
+        self.n.wake()
+        return v
+
+    async def answer_info(self, actor: Actor, req_id: int, answer: str) -> View:
+        answer = _note(answer)
+        if not answer:
+            raise BadInput("note_required")
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)
+            if actor.id != req.requester_id:
+                raise NotAllowed("not_yours")
+            if req.status != Status.WAITING_INFO:
+                raise Stale("already_handled", status=req.status)
+            resume = req.paused_status or Status.NEW
+            remaining = req.paused_remaining_s if req.paused_remaining_s is not None else 0
+            v = await self._apply(s, actor, req, resume, "info_answered", note=answer,
+                                  fields={"paused_status": None, "paused_remaining_s": None,
+                                          "timer_at": utcnow() + timedelta(seconds=max(remaining, 0)),
+                                          "timer_kind": "triage_remind"},
+                                  tell_requester=False)
+            await self._post_card(s, v, answer=answer)
+        self.n.wake()
+        return v
+
+    async def liaisons(self, actor: Actor) -> list[tuple[User, str]]:
+        if actor.community is None:
+            return []
+        async with self.db.read() as s:
+            rows = (await s.execute(select(User, Membership.department).join(
+                Membership, Membership.user_id == User.id).where(
+                Membership.community_id == actor.community.id, Membership.role == Role.LIAISON)
+                .order_by(Membership.department))).all()
+            return [(u, d or "") for u, d in rows]
+
+    async def escalate(self, actor: Actor, req_id: int, liaison_id: int, days: int) -> View:
+        """街道吹哨、部门报到: the liaison gets the request with a due date; the trail is visible."""
+        if days not in DUE_DAYS:
+            raise BadInput("bad_due")
+        async with self.db.write() as s:
+            req = await self._triage_target(s, actor, req_id)
+            dept = (await s.execute(select(Membership.department).where(
+                Membership.user_id == liaison_id, Membership.community_id == req.community_id,
+                Membership.role == Role.LIAISON))).scalars().first()
+            if dept is None:
+                raise Stale()
+            due = utcnow() + timedelta(days=days)
+            c = await s.get(Community, req.community_id)
+            assert c is not None
+            remind = due - timedelta(hours=settings_of(c)["dept_remind_hours"])
+            v = await self._apply(s, actor, req, Status.ESCALATED, "escalated", note=dept,
+                                  fields={"assignee_id": liaison_id, "department": dept, "dept_due_at": due,
+                                          "timer_at": remind, "timer_kind": "dept_remind"})
+            await self._brief_assignee(s, v)
+        self.n.wake()
+        return v
+
+    # ----------------------------------------------------------------- liaison
+    async def liaison_op(self, actor: Actor, req_id: int, op: int, note: str | None = None) -> View:
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)
+            if req.assignee_id != actor.id or req.status not in (Status.ESCALATED, Status.DEPT_ACCEPTED):
+                if req.assignee_id != actor.id:
+                    raise NotAllowed("not_assignee")
+                raise Stale("already_handled", status=req.status)
+            if op == Op.DEPT_ACCEPT and req.status == Status.ESCALATED:
+                v = await self._apply(s, actor, req, Status.DEPT_ACCEPTED, "dept_accepted", note=req.department)
+            elif op == Op.DEPT_DONE:
+                v = await self._apply(s, actor, req, Status.DONE, "done", note=_note(note),
+                                      fields={"timer_at": None, "timer_kind": None})
+            elif op == Op.DEPT_RETURN:
+                note = _note(note)
+                if not note:
+                    raise BadInput("note_required")
+                c = await s.get(Community, req.community_id)
+                assert c is not None
+                v = await self._apply(s, actor, req, Status.NEW, "returned", note=note,
+                                      fields={"assignee_id": None, "department": None, "dept_due_at": None,
+                                              "timer_kind": "triage_remind",
+                                              "timer_at": utcnow() + timedelta(hours=settings_of(c)["triage_hours"])})
+                await self._post_card(s, v, returned=note)
+            else:
+                raise Stale()
+        self.n.wake()
+        return v
+
+    # ----------------------------------------------------------------- tasks
+    async def claim(self, actor: Actor, req_id: int) -> View:
+        """First eligible volunteer wins: a conditional UPDATE whose row count says who won."""
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)
+            if not await self._is_member(s, actor.id, req.community_id, Role.VOLUNTEER):
+                raise NotAllowed("volunteers_only")
+            if not actor.user.started or actor.user.blocked:
+                raise NotAllowed("start_bot_first")  # the details could not reach them
+            won = (await s.execute(update(Request).where(Request.id == req_id, Request.status == Status.ACCEPTED)
+                                   .values(status=Status.CLAIMED, assignee_id=actor.id))).rowcount == 1
+            if not won:
+                raise Stale("already_claimed")
+            req.status = Status.ACCEPTED  # the UPDATE bypassed the ORM; _apply records the move
+            v = await self._apply(s, actor, req, Status.CLAIMED, "claimed",
+                                  fields={"assignee_id": actor.id},
+                                  timer=("done_remind", "done_remind_hours"))
+            await self._update_task_post(s, v)
+            await self._brief_assignee(s, v)
+        self.n.wake()
+        return v
+
+    async def assign(self, actor: Actor, req_id: int, volunteer: str) -> View:
+        """Leaders and staff give an open task to a named volunteer (@username or id)."""
+        async with self.db.write() as s:
+            req = await self._triage_target(s, actor, req_id, frozenset({Status.NEW, Status.ACCEPTED}))
+            ref = volunteer.lstrip("@")
+            q = select(User).join(Membership, Membership.user_id == User.id).where(
+                Membership.community_id == req.community_id, Membership.role == Role.VOLUNTEER)
+            q = q.where(User.id == int(ref)) if ref.isdigit() else q.where(func.lower(User.username) == ref.lower())
+            vol = (await s.execute(q)).scalars().first()
+            if vol is None:
+                raise NotFound("volunteer_not_found", name=volunteer)
+            was_posted = req.status == Status.ACCEPTED
+            v = await self._apply(s, actor, req, Status.CLAIMED, "assigned", note=vol.first_name,
+                                  fields={"assignee_id": vol.id}, timer=("done_remind", "done_remind_hours"))
+            if was_posted:
+                await self._update_task_post(s, v)
+            await self._brief_assignee(s, v)
+        self.n.wake()
+        return v
+
+    async def task_op(self, actor: Actor, req_id: int, op: int, note: str | None = None,
+                      photo: str | None = None) -> View:
+        """Progress, done or release by the assignee (volunteer or the grid leader handling it)."""
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)
+            if req.assignee_id != actor.id:
+                raise NotAllowed("not_assignee")
+            active = {Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING}
+            if req.status not in active:
+                raise Stale("already_handled", status=req.status)
+            note = _note(note)
+            if op == Op.PROGRESS:
+                if not note:
+                    raise BadInput("note_required")
+                to = Status.HANDLING if req.status == Status.HANDLING else Status.IN_PROGRESS
+                v = await self._apply(s, actor, req, to, "progress", note=note)
+            elif op == Op.DONE:
+                if photo:
+                    req.photos = [*req.photos, f"done:{photo}"]
+                v = await self._apply(s, actor, req, Status.DONE, "done", note=note,
+                                      fields={"timer_at": None, "timer_kind": None}, extra={"photo": photo})
+                if photo and v.requester is not None:
+                    self.n.to_user(s, v.requester, v.community, "done_photo", photo=photo, **v.ctx())
+            elif op == Op.RELEASE and req.status != Status.HANDLING:
+                v = await self._apply(s, actor, req, Status.ACCEPTED, "released",
+                                      fields={"assignee_id": None}, timer=("claim_remind", "claim_remind_hours"))
+                await self._update_task_post(s, v, released=True)
+            else:
+                raise Stale()
+        self.n.wake()
+        return v
+
+    async def cancel(self, actor: Actor, req_id: int) -> View:
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)
+            if actor.id != req.requester_id and not await self._is_member(s, actor.id, req.community_id, Role.STAFF):
+                raise NotAllowed("not_yours")
+            if req.status not in OPEN_STATUSES:
+                raise Stale("already_handled", status=req.status)
+            v = await self._apply(s, actor, req, Status.CANCELLED, "cancelled",
+                                  fields={"timer_at": None, "timer_kind": None})
+        self.n.wake()
+        return v
+
+    # ----------------------------------------------------------------- machinery
+    async def _transition(self, actor: Actor, req_id: int, to: Status, action: str, *, triage: bool,
+                          fields: dict[str, Any] | None = None, note: str | None = None,
+                          assignee: int | None = None, timer: tuple[str, str] | None = None) -> View:
+        async with self.db.write() as s:
+            req = await self._triage_target(s, actor, req_id) if triage else await self._load(s, req_id)
+            fields = dict(fields or {})
+            if assignee is not None:
+                fields["assignee_id"] = assignee
+            v = await self._apply(s, actor, req, to, action, fields=fields, note=note, timer=timer)
+            if to == Status.ACCEPTED:
+                await self._post_task(s, v)
+            if to == Status.HANDLING:
+                await self._brief_assignee(s, v)
+        self.n.wake()
+        return v
+
+    async def _apply(self, s: AsyncSession, actor: Actor, req: Request, to: str, action: str, *,
+                     fields: dict[str, Any] | None = None, note: str | None = None,
+                     timer: tuple[str, str] | None = None, tell_requester: bool = True,
+                     extra: dict[str, Any] | None = None) -> View:
+        """Move `req` to `to`: fields, timer, audit, requester/follower notices, card and feed."""
+        before = req.status
+        now = utcnow()
+        for k, val in (fields or {}).items():
+            setattr(req, k, val)
+        if timer is not None:
+            c = await s.get(Community, req.community_id)
+            assert c is not None
+            req.timer_kind, req.timer_at = timer[0], now + timedelta(hours=settings_of(c)[timer[1]])
+        elif to not in OPEN_STATUSES:
+            req.timer_kind = req.timer_at = None
+        req.status, req.updated_at = to, now
+        s.add(req)
+        audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
+              action=action, from_state=before, to_state=to, note=note)
+        v = await self._view(s, req)
+        ctx = v.ctx(action=action, note=note, actor_name=actor.user.first_name, **(extra or {}))
+        if tell_requester:
+            for uid in await self._audience(s, req):
+                if uid == actor.id:
+                    continue  # the person acting gets a direct reply instead
+                person = await s.get(User, uid)
+                if person is not None:
+                    self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}",
+                                   fallback_chat_id=req.source_chat_id if uid == req.requester_id else None,
+                                   **ctx)
+        if before == Status.NEW and to != Status.NEW:
+            await self._close_cards(s, v, ctx)
+        await self._feed(s, v, action, note=note)
+        return v
+
+    async def _audience(self, s: AsyncSession, req: Request) -> list[int]:
+        followers = (await s.execute(select(Follower.user_id).where(Follower.request_id == req.id))).scalars()
+        return [req.requester_id, *[f for f in followers if f != req.requester_id]]
+
+    async def _bindings(self, s: AsyncSession, community_id: int, kind: ChatKind,
+                        grid_id: int | None = None) -> list[ChatBinding]:
+        q = select(ChatBinding).where(ChatBinding.community_id == community_id, ChatBinding.kind == kind)
+        if grid_id is not None:
+            q = q.where(ChatBinding.grid_id == grid_id)
+        return list((await s.execute(q)).scalars())
+
+    async def _members(self, s: AsyncSession, community_id: int, role: Role, grid_id: int | None = None) -> list[User]:
+        q = select(User).join(Membership, Membership.user_id == User.id).where(
+            Membership.community_id == community_id, Membership.role == role)
+        if grid_id is not None:
+            q = q.where(Membership.grid_id == grid_id)
+        return list((await s.execute(q.distinct())).scalars())
+
+    async def _post_card(self, s: AsyncSession, v: View, **more: Any) -> None:
+        """The triage card: to the grid's group, else its leaders privately, else staff."""
+        req, buttons, ctx = v.req, triage_buttons(v.req.id or 0), v.ctx(**more)
+        key = f"card:{req.id}"
+        groups = await self._bindings(s, req.community_id, ChatKind.GRID, req.grid_id) if req.grid_id else []
+        if groups:
+            for g in groups:
+                self.n.to_chat(s, g, "triage_card", buttons=buttons, key=key, **ctx)
+            return
+        people = await self._members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
+        people = people or await self._members(s, req.community_id, Role.STAFF)
+        for p in people:
+            self.n.to_user(s, p, v.community, "triage_card", buttons=buttons, key=key, private=True, **ctx)
+
+    async def _close_cards(self, s: AsyncSession, v: View, ctx: dict[str, Any] | None = None) -> None:
+        """Triage cards lose their buttons and say what became of the request."""
+        ctx = ctx or v.ctx()
+        cards = (await s.execute(select(Outbox).where(Outbox.key == f"card:{v.req.id}",
+                                                      Outbox.method == "send"))).scalars().all()
+        for card in cards:
+            binding = await s.get(ChatBinding, card.chat_id) if card.chat_id < 0 else None
+            if binding is not None:
+                locale = binding.locale
+            else:
+                person = await s.get(User, card.chat_id)
+                locale = self.n.locale_of(person, v.community) if person else v.community.locale
+            text = self.n.renderer.render("card_closed", locale, **ctx)
+            self.n.edit(s, card, text)
+
+    async def _post_task(self, s: AsyncSession, v: View) -> None:
+        """The task as volunteers see it: no contact note, no location, no photos."""
+        groups = await self._bindings(s, v.req.community_id, ChatKind.VOLUNTEERS)
+        for g in groups:
+            self.n.to_chat(s, g, "task_post", buttons=claim_buttons(v.req.id or 0), key=f"task:{v.req.id}", **v.ctx())
+        if not groups:  # no volunteer group: every volunteer privately
+            for p in await self._members(s, v.req.community_id, Role.VOLUNTEER):
+                self.n.to_user(s, p, v.community, "task_post", buttons=claim_buttons(v.req.id or 0),
+                               key=f"task:{v.req.id}", **v.ctx())
+
+    async def _update_task_post(self, s: AsyncSession, v: View, released: bool = False) -> None:
+        posts = (await s.execute(select(Outbox).where(Outbox.key == f"task:{v.req.id}",
+                                                      Outbox.method == "send"))).scalars().all()
+        for post in posts:
+            binding = await s.get(ChatBinding, post.chat_id) if post.chat_id < 0 else None
+            locale = binding.locale if binding else v.community.locale
+            self.n.edit(s, post, self.n.renderer.render("task_taken", locale, released=released, **v.ctx()))
+        if released:
+            await self._post_task(s, v)
+
+    async def _brief_assignee(self, s: AsyncSession, v: View) -> None:
+        """Full details (contact note, location, photos) go to the assignee in private only."""
+        if v.assignee is None:
+            return
+        self.n.to_user(s, v.assignee, v.community, "assignee_brief", buttons=assignee_buttons(v.req),
+                       key=f"brief:{v.req.id}", priority=INTERACTIVE, **v.ctx())
+        for photo in v.req.photos:
+            if not photo.startswith("done:") and v.assignee.started and not v.assignee.blocked:
+                s.add(Outbox(chat_id=v.assignee.id, method="photo", photo=photo, text="", key=f"brief:{v.req.id}"))
+        if v.req.latitude is not None and v.assignee.started and not v.assignee.blocked:
+            s.add(Outbox(chat_id=v.assignee.id, method="location", text=f"{v.req.latitude},{v.req.longitude}",
+                         key=f"brief:{v.req.id}"))
+
+    async def _feed(self, s: AsyncSession, v: View, action: str, note: str | None = None) -> None:
+        for g in await self._bindings(s, v.req.community_id, ChatKind.STAFF):
+            self.n.to_chat(s, g, "staff_feed", key=f"feed:{v.req.id}", action=action, note=note, **v.ctx())
+
+
+def _note(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if len(text) > MAX_NOTE:
+        raise BadInput("note_too_long", limit=MAX_NOTE, length=len(text))
+    return text or None
+

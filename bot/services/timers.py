@@ -1,0 +1,78 @@
+"""Due timers: reminders before escalation. Due times live in the requests table; the
+scheduler only wakes this sweep, so a restart resumes (and a deadline passed while down fires
+right after start). Each firing re-checks the row in its own unit of work: idempotent."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.services.community import audit, settings_of
+from bot.services.requests import RequestService
+from storage.models import ChatKind, Community, Request, Role, utcnow
+
+# kind -> (who is told, the next kind, hours until it from the community setting or None)
+STAGES: dict[str, tuple[str, str | None, str | None]] = {
+    "triage_remind": ("leaders", "triage_staff", "triage_hours"),
+    "triage_staff": ("staff", None, None),
+    "claim_remind": ("volunteers", "claim_staff", "claim_staff_hours"),
+    "claim_staff": ("staff", None, None),
+    "done_remind": ("assignee", "done_staff", "claim_staff_hours"),
+    "done_staff": ("staff", None, None),
+    "dept_remind": ("assignee", "dept_overdue", None),
+    "dept_overdue": ("staff", None, None),
+}
+
+
+async def sweep(svc: RequestService, now: datetime | None = None, batch: int = 200) -> int:
+    """Fire every due timer; returns how many fired."""
+    now = now or utcnow()
+    async with svc.db.read() as s:
+        ids = list((await s.execute(select(Request.id).where(Request.timer_at <= now)
+                                    .order_by(Request.timer_at).limit(batch))).scalars())
+    fired = 0
+    for req_id in ids:
+        fired += await fire(svc, req_id, now)
+    if fired:
+        svc.n.wake()
+    return fired
+
+
+async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
+    async with svc.db.write() as s:
+        req = await s.get(Request, req_id)
+        if req is None or req.timer_at is None or req.timer_at > now or req.timer_kind not in STAGES:
+            return 0
+        community = await s.get(Community, req.community_id)
+        assert community is not None
+        who, next_kind, hours = STAGES[req.timer_kind]
+        v = await svc._view(s, req)
+        ctx = v.ctx(kind=req.timer_kind)
+        if who == "volunteers":
+            groups = await svc._bindings(s, req.community_id, ChatKind.VOLUNTEERS)
+            for g in groups:
+                svc.n.to_chat(s, g, "reminder", **ctx)
+        elif who == "assignee" and v.assignee is not None:
+            svc.n.to_user(s, v.assignee, community, "reminder", **ctx)
+        elif who == "leaders":
+            people = await svc._members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
+            for p in people or await svc._members(s, req.community_id, Role.STAFF):
+                svc.n.to_user(s, p, community, "reminder", **ctx)
+        else:
+            groups = await svc._bindings(s, req.community_id, ChatKind.STAFF)
+            for g in groups:
+                svc.n.to_chat(s, g, "reminder", **ctx)
+            if not groups:
+                for p in await svc._members(s, req.community_id, Role.STAFF):
+                    svc.n.to_user(s, p, community, "reminder", **ctx)
+        audit(s, community_id=req.community_id, actor_id=None, entity="request", entity_id=req_id,
+              action=f"timer_{req.timer_kind}")
+        if next_kind == "dept_overdue":
+            req.timer_at = req.dept_due_at
+        elif next_kind and hours:
+            req.timer_at = now + timedelta(hours=settings_of(community)[hours])
+        else:
+            req.timer_at = None
+        req.timer_kind = next_kind if req.timer_at else None
+        s.add(req)
+    return 1

@@ -1,0 +1,16 @@
+"""aiogram routers, one module per workflow stage, assembled in one ordered list (catch-all last)."""
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import admin, errors, fallback, group_intake, intake, mine, settings, start, tasks, triage
+
+ORDER = (errors, start, settings, admin, intake, group_intake, triage, tasks, mine, fallback)
+
+
+def build_root_router() -> Router:
+    """A fresh router tree (each app instance gets its own; tests run several in one process)."""
+    root = Router(name="gongzhi")
+    for module in ORDER:
+        root.include_router(module.make_router())
+    return root

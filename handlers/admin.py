@@ -1,0 +1,74 @@
+"""Staff tools: invite links, binding groups to the community, a group's languages."""
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.app import App
+from bot.errors import BadInput, NotAllowed
+from bot.i18n import normalise
+from bot.services.context import Actor
+from handlers.common import say
+
+
+async def invite(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
+    """/invite <role> [grid or department]"""
+    role, _, target = (command.args or "").strip().partition(" ")
+    if not role:
+        raise BadInput("invite_usage")
+    token, role, target = await app.communities.invite(actor, role.lower(), target.strip() or None)
+    await say(message, app, locale, "invite_link", role=role, target=target, token=token)
+
+
+async def _check_group_admin(message: Message, bot: Bot) -> tuple[bool, bool]:
+    """Whether the sender is an admin of this group, and whether the bot is."""
+    admins = await bot.get_chat_administrators(message.chat.id)
+    ids = {a.user.id for a in admins}
+    return (message.from_user is not None and message.from_user.id in ids), bot.id in ids
+
+
+async def bind(message: Message, command: CommandObject, actor: Actor, app: App, bot: Bot, locale: str) -> None:
+    """/bind community|grid <name>|volunteers|council|staff — staff who are admins of the group."""
+    kind, _, grid = (command.args or "").strip().partition(" ")
+    if not kind:
+        raise BadInput("bind_usage")
+    if not actor.is_staff:
+        raise NotAllowed("staff_only")
+    sender_admin, bot_admin = await _check_group_admin(message, bot)
+    if not sender_admin:
+        raise NotAllowed("group_admin_only")
+    chat_locale = actor.community.locale if actor.community else app.settings.default_locale
+    binding = await app.communities.bind(actor, chat_id=message.chat.id, title=message.chat.title or "",
+                                         kind=kind.lower(), grid_name=grid.strip() or None, locale=chat_locale)
+    me = await bot.me()
+    await say(message, app, binding.locale, "bound", binding=binding, grid=grid.strip(),
+              bot_admin=bot_admin, privacy=not me.can_read_all_group_messages)
+
+
+async def unbind(message: Message, actor: Actor, app: App, bot: Bot, locale: str) -> None:
+    if not actor.is_staff:
+        raise NotAllowed("staff_only")
+    if not (await _check_group_admin(message, bot))[0]:
+        raise NotAllowed("group_admin_only")
+    await app.communities.unbind(actor, message.chat.id)
+    await say(message, app, locale, "unbound")
+
+
+async def group_language(message: Message, command: CommandObject, actor: Actor, app: App) -> None:
+    """/grouplang <locale> — the language the bot uses in this group."""
+    chosen = normalise((command.args or "").strip(), app.renderer.locales)
+    if chosen is None:
+        raise BadInput("grouplang_usage", choices=", ".join(app.renderer.locales))
+    await app.communities.set_group_locale(actor, message.chat.id, chosen)
+    await say(message, app, chosen, "group_language_set")
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(invite, Command("invite"))
+    groups = F.chat.type.in_({"group", "supergroup"})
+    router.message.register(bind, Command("bind"), groups)
+    router.message.register(unbind, Command("unbind"), groups)
+    router.message.register(group_language, Command("grouplang"), groups)
+    return router

@@ -1,0 +1,56 @@
+"""Small helpers every handler module uses: send a rendered template, parse our buttons."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.filters import Filter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.callbacks import Act, unpack
+from bot.delivery import markup
+from bot.render import Button
+
+
+def kb(app: App, buttons: list[list[Button]] | None, locale: str) -> InlineKeyboardMarkup | None:
+    return markup(app.renderer.keyboard(buttons, locale)) if buttons else None
+
+
+async def say(message: Message, app: App, locale: str, template: str, *,
+              buttons: list[list[Button]] | None = None, **ctx: Any) -> Message:
+    """Answer in the same chat with a rendered template."""
+    return await message.answer(app.renderer.render(template, locale, **ctx), reply_markup=kb(app, buttons, locale))
+
+
+async def show(cb: CallbackQuery, app: App, locale: str, template: str, *,
+               buttons: list[list[Button]] | None = None, **ctx: Any) -> None:
+    """Replace the pressed message with a rendered template (a step of a conversation)."""
+    text = app.renderer.render(template, locale, **ctx)
+    if isinstance(cb.message, Message):
+        await cb.message.edit_text(text, reply_markup=kb(app, buttons, locale))
+    await cb.answer()
+
+
+async def toast(cb: CallbackQuery, app: App, locale: str, code: str, *, alert: bool = False, **args: Any) -> None:
+    """A short answer to a button press (≤200 characters)."""
+    await cb.answer(app.renderer.render("toast", locale, code=code, **args)[:200], show_alert=alert)
+
+
+def private_state(storage: BaseStorage, bot_id: int, user_id: int) -> FSMContext:
+    """The conversation state of a person's private chat, from a press in a group."""
+    return FSMContext(storage=storage, key=StorageKey(bot_id=bot_id, chat_id=user_id, user_id=user_id))
+
+
+class Cb(Filter):
+    """Matches our callback data for one action; the handler receives `ids`."""
+
+    def __init__(self, act: Act) -> None:
+        self.act = act
+
+    async def __call__(self, cb: CallbackQuery) -> bool | dict[str, Any]:
+        parsed = unpack(cb.data)
+        if parsed is None or parsed[0] != self.act:
+            return False
+        return {"ids": parsed[1]}

@@ -1,0 +1,69 @@
+"""Requests from group chats: `/new <text>`, a mention of the bot with text, or a reply to the bot.
+
+The group sees the number and nothing personal. Details continue in private chat, or the reply
+carries a link to start the bot for someone who never has.
+"""
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.app import App
+from bot.errors import BadInput, NotAllowed
+from bot.i18n import clean_user_text
+from bot.render import Button
+from bot.services.context import Actor
+from bot.services.requests import Draft
+from handlers.common import say
+from storage.models import ChatKind
+
+
+async def _file_from_group(message: Message, text: str, actor: Actor, app: App, bot: Bot) -> None:
+    binding = actor.binding
+    if binding is None or actor.community is None:
+        raise NotAllowed("group_not_bound")
+    text = clean_user_text(text)
+    if not text:
+        raise BadInput("group_new_usage")
+    if not actor.memberships:
+        await app.communities.join_as_resident(actor.id, actor.community.id)
+    grid_id = binding.grid_id if binding.kind == ChatKind.GRID else actor.grid_id
+    v = await app.requests.file(actor, Draft(description=text, grid_id=grid_id, source_chat_id=message.chat.id))
+    started = actor.user.started and not actor.user.blocked
+    link = [[Button("start_bot", url=f"https://t.me/{app.bot_username}?start=go")]]
+    await say(message, app, binding.locale, "group_filed", buttons=None if started else link,
+              no=v.no, user=actor.user, started=started)
+    if started:
+        await bot.send_message(actor.id, app.renderer.render("filed", actor.locale, no=v.no, r=v.req,
+                                                             from_group=True))
+
+
+async def new_in_group(message: Message, command: CommandObject, actor: Actor, app: App, bot: Bot) -> None:
+    await _file_from_group(message, command.args or "", actor, app, bot)
+
+
+async def mention_or_reply(message: Message, actor: Actor, app: App, bot: Bot) -> None:
+    text = message.text or ""
+    me = await bot.me()
+    mention = f"@{me.username}" if me.username else None
+    if mention and mention.lower() in text.lower():
+        text = text.replace(mention, "").replace(mention.lower(), "")
+    await _file_from_group(message, text, actor, app, bot)
+
+
+async def addressed_to_bot(message: Message, bot: Bot) -> bool:
+    """A mention of the bot, or a reply to one of its messages (what privacy mode lets through)."""
+    if message.reply_to_message and message.reply_to_message.from_user \
+            and message.reply_to_message.from_user.id == bot.id:
+        return True
+    me = await bot.me()
+    return bool(me.username) and f"@{me.username}".lower() in (message.text or "").lower()
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type.in_({"group", "supergroup"}))
+    router.message.register(new_in_group, Command("new"))
+    router.message.register(mention_or_reply, F.text, ~F.text.startswith("/"), addressed_to_bot)
+    return router

@@ -1,0 +1,43 @@
+"""The requester's view: /my, a request's timeline, cancelling one's own request."""
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.app import App
+from bot.callbacks import Act, pack
+from bot.render import Button
+from bot.services.context import Actor
+from handlers.common import Cb, say, show
+from handlers.tasks import MY, task_list
+from storage.models import OPEN_STATUSES
+
+
+async def my_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+    template, ctx, buttons = await task_list(actor, app, MY, 0)
+    await say(message, app, locale, template, buttons=buttons, **ctx)
+
+
+async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    v, events = await app.requests.view(actor, ids[0])
+    buttons = []
+    if v.req.requester_id == actor.id and v.req.status in OPEN_STATUSES:
+        buttons.append([Button("cancel_request", pack(Act.CANCEL_REQ, v.req.id or 0))])
+    await say(cb.message, app, locale, "request_detail", buttons=buttons or None, events=events,
+              show_private=actor.id in (v.req.requester_id, v.req.assignee_id) or actor.is_staff, **v.ctx())
+    await cb.answer()
+
+
+async def cancel_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    v = await app.requests.cancel(actor, ids[0])
+    await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status)
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(my_command, Command("my"))
+    router.callback_query.register(open_request, Cb(Act.REQ))
+    router.callback_query.register(cancel_request, Cb(Act.CANCEL_REQ))
+    return router
+

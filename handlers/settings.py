@@ -1,0 +1,49 @@
+"""/language, /help, /whoami."""
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.app import App
+from bot.callbacks import Act, pack
+from bot.i18n import language_name
+from bot.render import Button
+from bot.services import users
+from bot.services.context import Actor
+from handlers.common import Cb, say, show
+
+
+async def language(message: Message, app: App, locale: str) -> None:
+    locales = app.renderer.locales
+    cells = [Button(text=("✓ " if loc == locale else "") + language_name(loc), data=pack(Act.LANG, i))
+             for i, loc in enumerate(locales)]
+    await say(message, app, locale, "language_pick", buttons=[cells[i:i + 2] for i in range(0, len(cells), 2)])
+
+
+async def pick_language(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App) -> None:
+    locales = app.renderer.locales
+    if not ids or not 0 <= ids[0] < len(locales):
+        await cb.answer()
+        return
+    chosen = locales[ids[0]]
+    await users.set_locale(app.db, actor.id, chosen)
+    await show(cb, app, chosen, "language_set", name=language_name(chosen))
+
+
+async def help_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+    await say(message, app, locale, "help", actor=actor, private=message.chat.type == "private")
+
+
+async def whoami(message: Message, actor: Actor, app: App, locale: str) -> None:
+    grids = {g.id: g.name for g in await app.communities.grids(actor.community.id)} if actor.community else {}
+    await say(message, app, locale, "whoami", actor=actor, grids=grids, language=language_name(locale))
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(language, Command("language"))
+    router.callback_query.register(pick_language, Cb(Act.LANG))
+    router.message.register(help_command, Command("help"))
+    router.message.register(whoami, Command("whoami"))
+    return router

@@ -1,0 +1,108 @@
+"""Volunteer tasks: claim (first wins), progress, done, release; /tasks, /mytasks, /assign."""
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import CallbackQuery, Message
+
+from bot.app import App
+from bot.callbacks import Act, pack
+from bot.errors import BadInput
+from bot.render import Button
+from bot.services.context import Actor
+from bot.services.requests import Op
+from handlers.common import Cb, say, show, toast
+from handlers.triage import Notes, ask_note
+
+PAGE = 5
+TASKS, MYTASKS, MY = 1, 2, 3  # list ids in paging buttons
+
+
+def pager(list_id: int, page: int, total: int, size: int) -> list[Button]:
+    pages = max(1, -(-total // size))
+    if pages == 1:
+        return []
+    row = []
+    if page > 0:
+        row.append(Button(text="‹", data=pack(Act.PAGE, list_id, page - 1)))
+    row.append(Button(text=f"{page + 1}/{pages}", data=pack(Act.PAGE, list_id, page)))
+    if page + 1 < pages:
+        row.append(Button(text="›", data=pack(Act.PAGE, list_id, page + 1)))
+    return row
+
+
+async def task_list(actor: Actor, app: App, list_id: int, page: int) -> tuple[str, dict, list[list[Button]]]:
+    """The template, its context and the buttons of one page of a list."""
+    if list_id == MY:
+        views, total = await app.requests.mine(actor, offset=page * 8, limit=8)
+        buttons = [[Button(text=f"{v.no}", data=pack(Act.REQ, v.req.id or 0))] for v in views]
+        row = pager(MY, page, total, 8)
+        return "my_list", {"views": views, "total": total}, buttons + ([row] if row else [])
+    mine = list_id == MYTASKS
+    views, total = await app.requests.tasks(actor, mine=mine, offset=page * PAGE, limit=PAGE)
+    if mine:
+        buttons = [[Button(text=v.no, data=pack(Act.REQ, v.req.id or 0))] for v in views]
+    else:
+        buttons = [[Button(text=f"✋ {v.no}", data=pack(Act.TASK, v.req.id or 0, Op.CLAIM))] for v in views]
+    row = pager(list_id, page, total, PAGE)
+    return "task_list", {"views": views, "total": total, "mine": mine}, buttons + ([row] if row else [])
+
+
+async def tasks_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+    template, ctx, buttons = await task_list(actor, app, TASKS, 0)
+    await say(message, app, locale, template, buttons=buttons, **ctx)
+
+
+async def mytasks_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+    template, ctx, buttons = await task_list(actor, app, MYTASKS, 0)
+    await say(message, app, locale, template, buttons=buttons, **ctx)
+
+
+async def page(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    list_id, number = ids
+    if list_id not in (TASKS, MYTASKS, MY) or number < 0:
+        raise BadInput("stale")
+    template, ctx, buttons = await task_list(actor, app, list_id, number)
+    await show(cb, app, locale, template, buttons=buttons, **ctx)
+
+
+async def task(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
+               fsm_storage: BaseStorage) -> None:
+    req_id, op = ids
+    if op == Op.CLAIM:
+        v = await app.requests.claim(actor, req_id)
+        await toast(cb, app, locale, "claimed", no=v.no)
+    elif op == Op.RELEASE:
+        v = await app.requests.task_op(actor, req_id, Op.RELEASE)
+        await toast(cb, app, locale, "released", no=v.no)
+    elif op in (Op.PROGRESS, Op.DONE):
+        v = await app.requests.view(actor, req_id)
+        if v[0].req.assignee_id != actor.id:
+            raise BadInput("not_assignee")
+        state = Notes.progress if op == Op.PROGRESS else Notes.done
+        await ask_note(cb, bot, app, locale, fsm_storage, state, {"req": req_id},
+                       "ask_progress" if op == Op.PROGRESS else "ask_done", skippable=op == Op.DONE, no=v[0].no)
+    else:
+        raise BadInput("stale")
+
+
+async def assign(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
+    """/assign <number> <@volunteer>"""
+    ref, _, who = (command.args or "").strip().partition(" ")
+    if not ref or not who.strip():
+        raise BadInput("assign_usage")
+    req = await app.requests.find_by_number(actor, ref)
+    v = await app.requests.assign(actor, req.id or 0, who.strip())
+    await say(message, app, locale, "triage_done", no=v.no, status=v.req.status, assignee=v.assignee)
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(tasks_command, Command("tasks"))
+    router.message.register(mytasks_command, Command("mytasks"))
+    router.message.register(assign, Command("assign"))
+    router.callback_query.register(page, Cb(Act.PAGE))
+    router.callback_query.register(task, Cb(Act.TASK))
+    return router
+

@@ -1,0 +1,190 @@
+"""Triage by grid leaders and staff, escalation to department liaisons, and the requester's
+answer when asked for more information. Choices that need typing continue in private chat."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
+from aiogram.exceptions import TelegramForbiddenError
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import CallbackQuery, Message
+
+from bot.app import App
+from bot.callbacks import Act, pack
+from bot.errors import BadInput, NotAllowed
+from bot.i18n import clean_user_text
+from bot.render import Button
+from bot.services.context import Actor
+from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op
+from handlers.common import Cb, kb, private_state, say, show, toast
+
+
+class Notes(StatesGroup):
+    question = State()  # data: req
+    decline = State()  # data: req, reason
+    dept_return = State()  # data: req
+    answer = State()  # data: req
+    progress = State()  # data: req
+    done = State()  # data: req
+
+
+SKIP = [[Button("skip", pack(Act.SKIP))]]
+
+
+async def dm(cb: CallbackQuery, bot: Bot, app: App, locale: str, template: str, *,
+             buttons: list[list[Button]] | None = None, **ctx: Any) -> None:
+    """Continue a press privately with the presser (it may have come from a group)."""
+    try:
+        await bot.send_message(cb.from_user.id, app.renderer.render(template, locale, **ctx),
+                               reply_markup=kb(app, buttons, locale))
+    except TelegramForbiddenError:
+        raise NotAllowed("start_bot_first") from None
+    private = cb.message is not None and cb.message.chat.type == "private"
+    await (cb.answer() if private else toast(cb, app, locale, "see_private"))
+
+
+async def ask_note(cb: CallbackQuery, bot: Bot, app: App, locale: str, fsm_storage: BaseStorage,
+                   state: State, data: dict[str, Any], template: str, *, skippable: bool = False,
+                   **ctx: Any) -> None:
+    """Wait for the presser's typed note in their private chat."""
+    ctx_state = private_state(fsm_storage, bot.id, cb.from_user.id)
+    await ctx_state.set_state(state)
+    await ctx_state.set_data(data)
+    await dm(cb, bot, app, locale, template, buttons=SKIP if skippable else None, **ctx)
+
+
+async def triage(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+                 locale: str, fsm_storage: BaseStorage) -> None:
+    if len(ids) != 2:
+        raise BadInput("stale")
+    req_id, op = ids
+    svc = app.requests
+    if op == Op.ACCEPT:
+        v = await svc.accept(actor, req_id)
+        await toast(cb, app, locale, "accepted", no=v.no)
+    elif op == Op.HANDLE:
+        v = await svc.handle(actor, req_id)
+        await toast(cb, app, locale, "handling", no=v.no)
+    elif op == Op.DUPLICATE:
+        v = await svc.check_triage(actor, req_id)
+        options = await svc.merge_candidates(actor, req_id)
+        buttons = [[Button(text=o.no, data=pack(Act.DUP, req_id, o.req.id or 0))] for o in options]
+        await dm(cb, bot, app, locale, "pick_duplicate", buttons=buttons or None, options=options, no=v.no)
+    elif op == Op.ASK:
+        v = await svc.check_triage(actor, req_id)
+        await ask_note(cb, bot, app, locale, fsm_storage, Notes.question, {"req": req_id}, "ask_question", no=v.no)
+    elif op == Op.DECLINE:
+        v = await svc.check_triage(actor, req_id)
+        buttons = [[Button(f"reason_{r}", pack(Act.DECLINE, req_id, i))] for i, r in enumerate(DECLINE_REASONS)]
+        await dm(cb, bot, app, locale, "pick_reason", buttons=buttons, no=v.no)
+    elif op == Op.ESCALATE:
+        v = await svc.check_triage(actor, req_id)
+        liaisons = await svc.liaisons(actor)
+        if not liaisons:
+            raise BadInput("no_liaisons")
+        buttons = [[Button(text=f"{dept} · {u.first_name}", data=pack(Act.ESCALATE, req_id, u.id))]
+                   for u, dept in liaisons]
+        await dm(cb, bot, app, locale, "pick_liaison", buttons=buttons, no=v.no)
+    else:
+        raise BadInput("stale")
+
+
+async def pick_duplicate(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    v = await app.requests.merge(actor, ids[0], ids[1])
+    await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status)
+
+
+async def pick_reason(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+                      locale: str, fsm_storage: BaseStorage) -> None:
+    req_id, idx = ids
+    if not 0 <= idx < len(DECLINE_REASONS):
+        raise BadInput("bad_reason")
+    v = await app.requests.check_triage(actor, req_id)
+    reason = DECLINE_REASONS[idx]
+    await ask_note(cb, bot, app, locale, fsm_storage, Notes.decline, {"req": req_id, "reason": reason},
+                   "ask_decline_note", skippable=reason != "other", no=v.no, reason=reason)
+
+
+async def pick_liaison(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    req_id, liaison_id = ids
+    v = await app.requests.check_triage(actor, req_id)
+    buttons = [[Button(text=f"+{d}", data=pack(Act.DUE, req_id, liaison_id, d)) for d in DUE_DAYS]]
+    await show(cb, app, locale, "pick_due", buttons=buttons, no=v.no)
+
+
+async def pick_due(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    req_id, liaison_id, days = ids
+    v = await app.requests.escalate(actor, req_id, liaison_id, days)
+    await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status)
+
+
+async def liaison(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
+                  fsm_storage: BaseStorage) -> None:
+    req_id, op = ids
+    if op == Op.DEPT_RETURN:
+        await ask_note(cb, bot, app, locale, fsm_storage, Notes.dept_return, {"req": req_id}, "ask_return_note")
+        return
+    v = await app.requests.liaison_op(actor, req_id, op)
+    await toast(cb, app, locale, v.req.status, no=v.no)
+
+
+async def answer_button(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+                        locale: str, fsm_storage: BaseStorage) -> None:
+    await ask_note(cb, bot, app, locale, fsm_storage, Notes.answer, {"req": ids[0]}, "ask_answer")
+
+
+async def note_text(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
+    """A typed note for whichever step is waiting (question, decline, return, answer, progress)."""
+    await _apply_note(message, state, actor, app, locale, clean_user_text(message.text or ""))
+
+
+async def note_skip(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
+    await cb.answer()
+    assert isinstance(cb.message, Message)
+    await cb.message.edit_reply_markup(reply_markup=None)
+    await _apply_note(cb.message, state, actor, app, locale, None)
+
+
+async def done_photo(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
+    await _apply_note(message, state, actor, app, locale, clean_user_text(message.caption or ""),
+                      photo=message.photo[-1].file_id)
+
+
+async def _apply_note(message: Message, state: FSMContext, actor: Actor, app: App, locale: str,
+                      note: str | None, photo: str | None = None) -> None:
+    current, data = await state.get_state(), await state.get_data()
+    svc, req_id = app.requests, int(data.get("req", 0))
+    if current == Notes.question.state:
+        v = await svc.ask_info(actor, req_id, note or "")
+    elif current == Notes.decline.state:
+        v = await svc.decline(actor, req_id, data.get("reason", ""), note)
+    elif current == Notes.dept_return.state:
+        v = await svc.liaison_op(actor, req_id, Op.DEPT_RETURN, note)
+    elif current == Notes.answer.state:
+        v = await svc.answer_info(actor, req_id, note or "")
+    elif current == Notes.progress.state:
+        v = await svc.task_op(actor, req_id, Op.PROGRESS, note)
+    else:
+        v = await svc.task_op(actor, req_id, Op.DONE, note, photo=photo)
+    await state.clear()
+    await say(message, app, locale, "triage_done", no=v.no, status=v.req.status)
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.callback_query.register(triage, Cb(Act.TRIAGE))
+    router.callback_query.register(pick_duplicate, Cb(Act.DUP))
+    router.callback_query.register(pick_reason, Cb(Act.DECLINE))
+    router.callback_query.register(pick_liaison, Cb(Act.ESCALATE))
+    router.callback_query.register(pick_due, Cb(Act.DUE))
+    router.callback_query.register(liaison, Cb(Act.LIAISON))
+    router.callback_query.register(answer_button, Cb(Act.ANSWER))
+    private = F.chat.type == "private"
+    router.message.register(done_photo, Notes.done, F.photo, private)
+    router.message.register(note_text, StateFilter(Notes), F.text, private)
+    router.callback_query.register(note_skip, Cb(Act.SKIP), Notes.decline)
+    router.callback_query.register(note_skip, Cb(Act.SKIP), Notes.done)
+    return router

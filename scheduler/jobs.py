@@ -1,0 +1,35 @@
+"""Scheduler jobs. They reload state from the database each time; running one twice is harmless."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete
+
+from bot.services import timers
+from storage.models import Outbox, ProcessedUpdate, utcnow
+
+log = logging.getLogger(__name__)
+_app: Any = None
+
+
+def bind(app: Any) -> None:
+    """The running app's services (jobs are looked up by import path, so they find it here)."""
+    global _app
+    _app = app
+
+
+async def sweep_timers() -> int:
+    fired = await timers.sweep(_app.requests)
+    if fired:
+        log.info("timers fired: %s", fired)
+    return fired
+
+
+async def prune() -> None:
+    """Forget update ids and delivered messages old enough never to be redelivered or edited."""
+    async with _app.db.write() as s:
+        await s.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < utcnow() - timedelta(days=3)))
+        await s.execute(delete(Outbox).where(Outbox.status != "pending", Outbox.key.is_(None),
+                                             Outbox.created_at < utcnow() - timedelta(days=30)))

@@ -1,0 +1,1 @@
+"""Persistence: tables, transactions, queries (never commit), FSM storage, migrations."""

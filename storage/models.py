@@ -1,0 +1,235 @@
+"""Tables. Every piece of workflow state lives here: a restart loses nothing.
+
+Timestamps are aware UTC (`utcnow()`); community time zones apply only when rendering.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    GRID_LEADER = "grid_leader"
+    VOLUNTEER = "volunteer"
+    COUNCIL_MEMBER = "council_member"
+    STAFF = "staff"
+    LIAISON = "department_liaison"
+
+
+class ChatKind(StrEnum):
+    COMMUNITY = "community"
+    GRID = "grid"
+    VOLUNTEERS = "volunteers"
+    COUNCIL = "council"
+    STAFF = "staff"
+
+
+class Status(StrEnum):
+    """Request states. `done` is "fixed"; the closed-not-fixed states keep a reason."""
+
+    NEW = "new"
+    WAITING_INFO = "waiting_info"
+    ACCEPTED = "accepted"  # an open volunteer task
+    CLAIMED = "claimed"
+    IN_PROGRESS = "in_progress"
+    HANDLING = "handling"  # the grid leader runs it (代办)
+    ESCALATED = "escalated"
+    DEPT_ACCEPTED = "dept_accepted"
+    DONE = "done"
+    DECLINED = "declined"
+    DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = frozenset(
+    {Status.NEW, Status.WAITING_INFO, Status.ACCEPTED, Status.CLAIMED, Status.IN_PROGRESS,
+     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED}
+)
+
+
+class Community(SQLModel, table=True):
+    __tablename__ = "communities"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    code: str = Field(unique=True, max_length=8)  # request numbers: JMS-0042
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh_Hans"
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    next_number: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Grid(SQLModel, table=True):
+    __tablename__ = "grids"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    first_name: str = ""
+    last_name: Optional[str] = None
+    username: Optional[str] = None
+    locale: Optional[str] = None  # explicit choice via /language
+    language_code: Optional[str] = None  # last seen from Telegram
+    started: bool = False  # has a private chat with the bot
+    blocked: bool = False  # answered 403 "blocked"
+    community_id: Optional[int] = Field(default=None, foreign_key="communities.id")  # current one
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "community_id", "role", "grid_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, index=True, nullable=False))
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    role: str
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    department: Optional[str] = None
+    skills: Optional[str] = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitations"
+    token: str = Field(primary_key=True, max_length=32)
+    community_id: int = Field(foreign_key="communities.id")
+    role: str
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    department: Optional[str] = None
+    expires_at: Optional[datetime] = None
+    uses_left: int = 1
+    created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChatBinding(SQLModel, table=True):
+    __tablename__ = "chat_bindings"
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    kind: str
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    title: str = ""
+    locale: str = "zh_Hans"
+    secondary_locale: Optional[str] = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    __tablename__ = "processed_updates"
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class FsmRecord(SQLModel, table=True):
+    __tablename__ = "fsm_states"
+    key: str = Field(primary_key=True)
+    state: Optional[str] = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: who did what to which entity, when. A request's timeline is read from here."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: Optional[int] = Field(default=None, foreign_key="communities.id")
+    actor_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    entity: str
+    entity_id: int
+    action: str
+    from_state: Optional[str] = None
+    to_state: Optional[str] = None
+    note: Optional[str] = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Request(SQLModel, table=True):
+    __tablename__ = "requests"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_requests_queue", "community_id", "grid_id", "status"),
+        Index("ix_requests_requester", "requester_id", "created_at"),
+        Index("ix_requests_timer", "timer_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    number: int
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    requester_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    filed_by_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))  # on behalf
+    on_behalf_name: Optional[str] = None
+    category: Optional[str] = None
+    description: str
+    language_hint: Optional[str] = None
+    contact_note: Optional[str] = None  # private: assignee and staff only
+    latitude: Optional[float] = None
+    longitude: Optional[float] = None
+    photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=Status.NEW)
+    source_chat_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    assignee_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))  # volunteer, leader or liaison
+    department: Optional[str] = None
+    dept_due_at: Optional[datetime] = None
+    duplicate_of_id: Optional[int] = Field(default=None, foreign_key="requests.id")
+    reason: Optional[str] = None  # decline reason code
+    reason_note: Optional[str] = None
+    # One timer per request: what fires next and when. Paused (NULL) while waiting for the resident.
+    timer_at: Optional[datetime] = None
+    timer_kind: Optional[str] = None
+    paused_status: Optional[str] = None  # the state to return to after waiting for info
+    paused_remaining_s: Optional[int] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Outbox(SQLModel, table=True):
+    """Notifications written in the same transaction as the state change that caused them.
+
+    The delivery loop sends pending rows per chat in id order and marks them sent; a crash
+    between commit and send re-sends on restart.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "not_before"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    method: str = "send"  # send | edit | photo
+    text: str
+    buttons: Optional[list[Any]] = Field(default=None, sa_column=Column(JSON))
+    photo: Optional[str] = None
+    edit_of: Optional[int] = Field(default=None, foreign_key="outbox.id")  # for method=edit
+    key: Optional[str] = Field(default=None, index=True)  # what this post is about, e.g. "task:42"
+    fallback_chat_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    fallback_text: Optional[str] = None
+    priority: int = 5  # lower goes first
+    status: str = "pending"  # pending | sent | failed
+    attempts: int = 0
+    not_before: datetime = Field(default_factory=utcnow)
+    message_id: Optional[int] = None
+    error: Optional[str] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: Optional[datetime] = None
+
+
+class Follower(SQLModel, table=True):
+    """People told about a request's changes besides its requester (merged duplicates, "me too")."""
+
+    __tablename__ = "request_followers"
+    request_id: int = Field(foreign_key="requests.id", primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.delivery import Pacer
+from storage.models import Outbox
+from tests.tg import BOT_ID, BOT_USERNAME, Person, RecordingSession, Updates
+
+from sqlalchemy import select
+
+
+def unlimited() -> Pacer:
+    """Flow tests check behaviour, not pacing (the pacer has its own tests)."""
+    return Pacer(private=(10_000, 1.0), group=(10_000, 1.0), overall=(10_000, 1.0))
+
+
+class Harness:
+    """The real Dispatcher and app over a real SQLite file, with a recording bot session."""
+
+    def __init__(self, db_path: Path, updates: Updates | None = None) -> None:
+        self.settings = Settings(bot_token=f"{BOT_ID}:TEST", database_url=f"sqlite+aiosqlite:///{db_path}",
+                                 _env_file=None)
+        self.session = RecordingSession()
+        self.bot, self.dp, self.app = create_app(self.settings, session=self.session, pacer=unlimited())
+        self.u = updates or Updates()
+
+    async def start(self) -> "Harness":
+        await self.app.db.create_all()
+        self.app.bot_username = BOT_USERNAME
+        self.app.renderer.env.globals["bot_username"] = BOT_USERNAME
+        return self
+
+    async def close(self) -> None:
+        await self.app.delivery.stop()
+        await self.app.db.dispose()
+
+    async def feed(self, update: Any) -> Any:
+        return await self.dp.feed_update(self.bot, update)
+
+    async def send(self, who: Person, text: str | None = None, **kw: Any) -> Any:
+        return await self.feed(self.u.message(who, text, **kw))
+
+    async def press(self, who: Person, data: str, **kw: Any) -> Any:
+        return await self.feed(self.u.press(who, data, **kw))
+
+    async def deliver(self, rounds: int = 50) -> None:
+        """Run the outbox loop until nothing due is left."""
+        import asyncio
+
+        for _ in range(rounds):
+            await self.app.delivery.dispatch_due()
+            if self.app.delivery._tasks:
+                await asyncio.gather(*list(self.app.delivery._tasks))
+                continue
+            async with self.app.db.read() as s:
+                pending = (await s.execute(select(Outbox).where(Outbox.status == "pending"))).scalars().all()
+            if not pending or all(p.attempts > 0 for p in pending):
+                return
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [c.text for c in self.session.to(chat_id)]
+
+
+@pytest.fixture
+async def harness(tmp_path: Path):
+    h = await Harness(tmp_path / "gongzhi.db").start()
+    yield h
+    await h.close()
+
+
+STAFF = Person(100, "王芳", "zh-hans", "wangfang")
+LEADER = Person(200, "李强", "zh-CN", "liqiang")
+VOLUNTEER = Person(300, "张伟", "zh", "zhangwei")
+RESIDENT = Person(400, "Anna", "en", "anna")
+LIAISON = Person(500, "赵敏", "zh-hans", "zhaomin")
+GRID_GROUP, VOL_GROUP, STAFF_GROUP, COMMUNITY_GROUP = -1001, -1002, -1003, -1004
+
+
+async def invite(h: Harness, role: str, target: str | None = None) -> str:
+    """An invitation made through the staff command, as staff would."""
+    h.session.clear()
+    await h.send(STAFF, f"/invite {role}" + (f" {target}" if target else ""))
+    text = h.session.last(STAFF.id).text
+    return text.split("?start=")[1].split()[0]
+
+
+async def community(h: Harness, *, groups: bool = True) -> dict[str, Any]:
+    """Jimingshan, set up the way a community worker would: CLI, then invitations and /bind."""
+    c, token = await h.app.communities.create("鸡鸣山社区", admin_id=STAFF.id, code="JMS")
+    await h.app.communities.add_grids("JMS", ["一网格", "二网格"])
+    await h.send(STAFF, f"/start {token}")
+    await h.send(LEADER, f"/start {await invite(h, 'grid_leader', '一网格')}")
+    await h.send(VOLUNTEER, f"/start {await invite(h, 'volunteer')}")
+    await h.send(LIAISON, f"/start {await invite(h, 'department_liaison', '物业')}")
+    await h.send(RESIDENT, f"/start {await invite(h, 'resident')}")
+    _, grids = await h.app.communities.list_grids("JMS")
+    await h.press(RESIDENT, f"gr:{grids[0].id}")
+    if groups:
+        for chat, kind in ((GRID_GROUP, "grid 一网格"), (VOL_GROUP, "volunteers"), (STAFF_GROUP, "staff"),
+                           (COMMUNITY_GROUP, "community")):
+            h.session.admins[chat] = {STAFF.id}
+            await h.send(STAFF, f"/bind {kind}", chat_id=chat)
+    h.session.clear()
+    return {"community": c, "grids": grids}
