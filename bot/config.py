@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     bot_token: Optional[SecretStr] = None
+    bot_username: Optional[str] = None  # only for links printed by the CLI; the bot asks getMe
     telegram_api_base: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///./gongzhi.db"
     default_locale: str = "zh_Hans"

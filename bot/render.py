@@ -1,6 +1,7 @@
 """The one way to produce user-facing text: Jinja2 templates with gettext, per recipient locale.
 
-Templates render HTML (Telegram parse_mode HTML) with autoescape on. For right-to-left locales
+Templates render HTML (Telegram parse_mode HTML) with autoescape on. A line holding only
+control tags ends in `-%}` so it leaves no blank line; text lines keep their line breaks. For right-to-left locales
 the message starts with U+200F and every inserted value is isolated with U+2068…U+2069.
 """
 from __future__ import annotations
@@ -50,7 +51,6 @@ class Renderer:
             loader=FileSystemLoader(TEMPLATES),
             autoescape=True,
             undefined=StrictUndefined,
-            trim_blocks=True,
             lstrip_blocks=True,
             extensions=["jinja2.ext.i18n"],
             finalize=isolate,

@@ -16,7 +16,8 @@ async def test_start_without_community_explains_how_to_join(harness: Harness):
 
 async def test_start_greets_in_chinese_for_a_chinese_client(harness: Harness):
     await harness.send(Person(2, "小明", "zh-hans"), "/start")
-    assert "你好" in harness.session.last(2).text
+    text = harness.session.last(2).text
+    assert "共治" in text and "Hello" not in text
 
 
 async def test_invitations_grant_roles_and_resident_picks_grid(harness: Harness):

@@ -51,6 +51,7 @@ class RecordingSession(BaseSession):
     calls: list[Sent] = field(default_factory=list)
     admins: dict[int, set[int]] = field(default_factory=dict)  # chat id -> admin user ids
     forbidden: dict[int, str] = field(default_factory=dict)
+    faults: list[Exception] = field(default_factory=list)  # raised by the next sends, in order
 
     def __post_init__(self) -> None:
         BaseSession.__init__(self)
@@ -65,6 +66,8 @@ class RecordingSession(BaseSession):
         chat_id = getattr(method, "chat_id", None)
         if chat_id in self.forbidden and isinstance(method, (SendMessage, SendPhoto, SendLocation)):
             raise TelegramForbiddenError(method=method, message=self.forbidden[chat_id])
+        if self.faults and isinstance(method, (SendMessage, SendPhoto, SendLocation, EditMessageText)):
+            raise self.faults.pop(0)
         sent = Sent(method)
         self.calls.append(sent)
         me = User(id=BOT_ID, is_bot=True, first_name="Gongzhi", username=BOT_USERNAME,

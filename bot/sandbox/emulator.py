@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -178,14 +178,12 @@ class BotAPIEmulator:
 
     def add_group(self, title: str, *, members: list[SimUser] | tuple[SimUser, ...] = (),
                   admins: list[SimUser] | tuple[SimUser, ...] = (), owner: SimUser | None = None,
-                  bot_is_member: bool = True, bot_is_admin: bool = True, chat_type: str = "supergroup",
-                  chat_id: int | None = None) -> SimGroup:
+                  bot_is_member: bool = True, bot_is_admin: bool = True,
+                  chat_type: Literal["group", "supergroup"] = "supergroup", chat_id: int | None = None) -> SimGroup:
         """A simulated group (ids like -1001000000001); ``owner`` and ``admins`` are members too."""
-        if chat_type not in {"group", "supergroup"}:
-            raise ValueError(f"chat_type must be 'group' or 'supergroup', not {chat_type!r}")
         return self.world.add_group(title, members=members, admins=admins, owner=owner,
                                     bot_is_member=bot_is_member, bot_is_admin=bot_is_admin,
-                                    chat_type=chat_type, chat_id=chat_id)  # type: ignore[arg-type]
+                                    chat_type=chat_type, chat_id=chat_id)
 
     # -- inspection ---------------------------------------------------------------------------
 

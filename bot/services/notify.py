@@ -32,7 +32,7 @@ class Notifier:
         return resolve(user.locale, user.language_code, fallback, self.renderer.locales)
 
     def to_user(self, s: AsyncSession, user: User, community: Community | None, template: str,
-                *, buttons: list[list[Button]] | None = None, key: str | None = None,
+                /, *, buttons: list[list[Button]] | None = None, key: str | None = None,
                 fallback_chat_id: int | None = None, priority: int = NORMAL,
                 photo: str | None = None, **ctx: Any) -> Outbox | None:
         """A private message in the user's locale.
@@ -60,7 +60,7 @@ class Notifier:
         s.add(row)
         return row
 
-    def to_chat(self, s: AsyncSession, chat: ChatBinding, template: str, *,
+    def to_chat(self, s: AsyncSession, chat: ChatBinding, template: str, /, *,
                 buttons: list[list[Button]] | None = None, key: str | None = None,
                 priority: int = NORMAL, **ctx: Any) -> Outbox:
         """A group message in the group's locale (and its secondary locale when both fit)."""

@@ -1,0 +1,143 @@
+"""The `gongzhi` command: run the bot, migrate, set up communities, play the demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import logging
+import re
+import sys
+
+from bot.config import Settings
+from bot.errors import DomainError
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.bot_token is None:
+        print("BOT_TOKEN is not set: put it in the environment or .env (or try `gongzhi demo`, "
+              "which needs no token).", file=sys.stderr)
+        return 2
+    from bot.app import run_polling, run_webhook
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    try:
+        asyncio.run(run_webhook(settings) if args.webhook else run_polling(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url, args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+async def _with_services(settings: Settings, work):  # type: ignore[no-untyped-def]
+    from bot.services.community import CommunityService
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        return await work(CommunityService(db))
+    finally:
+        await db.dispose()
+
+
+def _community(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+    async def work(svc):  # type: ignore[no-untyped-def]
+        return await svc.create(args.name, admin_id=args.admin, code=args.code, locale=args.locale,
+                                timezone=args.timezone)
+
+    community, token = asyncio.run(_with_services(settings, work))
+    username = settings.bot_username or "<your_bot>"
+    print(f"community {community.name} created (code {community.code}, id {community.id})")
+    print(f"staff invitation for {args.admin} (one use, 30 days): https://t.me/{username}?start={token}")
+    print(f"or send the bot: /start {token}")
+    return 0
+
+
+def _grid(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    if args.grid_command == "add":
+        added = asyncio.run(_with_services(settings, lambda svc: svc.add_grids(args.community, args.names)))
+        print(f"added {len(added)} grid(s): " + ", ".join(g.name for g in added))
+    else:
+        community, grids = asyncio.run(_with_services(settings, lambda svc: svc.list_grids(args.community)))
+        print(f"{community.name} ({community.code}): {len(grids)} grid(s)")
+        for g in grids:
+            print(f"  {g.id}\t{g.name}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sandbox.demo import main as demo_main
+
+    return asyncio.run(demo_main(database_url=args.database_url, verbose=args.verbose))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gongzhi", description="Gongzhi (共治) community co-governance bot")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the bot (polling; --webhook for a webhook server)")
+    run.add_argument("--webhook", action="store_true")
+    run.set_defaults(func=_run)
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=_db)
+    com = sub.add_parser("community", help="communities")
+    com_sub = com.add_subparsers(dest="community_command", required=True)
+    create = com_sub.add_parser("create", help="create a community and a staff invitation")
+    create.add_argument("name")
+    create.add_argument("--admin", type=int, required=True, help="Telegram user id of the first staff member")
+    create.add_argument("--code", help="short code for request numbers, e.g. JMS")
+    create.add_argument("--locale", default="zh_Hans")
+    create.add_argument("--timezone", default="Asia/Shanghai")
+    create.set_defaults(func=_community)
+    grid = sub.add_parser("grid", help="micro-grids")
+    grid_sub = grid.add_subparsers(dest="grid_command", required=True)
+    add = grid_sub.add_parser("add", help="add micro-grids to a community")
+    add.add_argument("community")
+    add.add_argument("names", nargs="+")
+    add.set_defaults(func=_grid)
+    lst = grid_sub.add_parser("list", help="list a community's micro-grids")
+    lst.add_argument("community")
+    lst.set_defaults(func=_grid)
+    demo = sub.add_parser("demo", help="play the whole story against a local Bot API emulator (no token)")
+    demo.add_argument("--database-url", default=None, help="default: a throwaway SQLite file")
+    demo.add_argument("-v", "--verbose", action="store_true")
+    demo.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return args.func(args, settings)
+    except DomainError as e:
+        from bot.i18n import Catalogs
+        from bot.render import Renderer
+
+        renderer = Renderer(Catalogs(path=settings.locales_dir, default_locale=settings.default_locale))
+        text = renderer.render("error", settings.default_locale, code=e.code, **e.args_)
+        print(re.sub(r"<[^>]+>", "", html.unescape(text)), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The outbox under faults: retries, 429 per chat, 403 fallback, order per chat, and the pacer."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
+from aiogram.methods import SendMessage
+from sqlalchemy import select, update
+
+from bot.delivery import Pacer
+from storage.models import Outbox, User, utcnow
+from tests.conftest import Harness
+
+
+async def _queue(h: Harness, *rows: Outbox) -> list[int]:
+    async with h.app.db.write() as s:
+        for r in rows:
+            s.add(r)
+        await s.flush()
+        return [r.id for r in rows]
+
+
+async def _rows(h: Harness) -> dict[int, Outbox]:
+    async with h.app.db.read() as s:
+        return {r.id: r for r in (await s.execute(select(Outbox))).scalars()}
+
+
+async def _make_due(h: Harness) -> None:
+    async with h.app.db.write() as s:
+        await s.execute(update(Outbox).values(not_before=utcnow() - timedelta(seconds=1)))
+
+
+async def test_server_errors_are_retried_until_delivered(harness: Harness):
+    h = harness
+    m = SendMessage(chat_id=1, text="x")
+    h.session.faults = [TelegramServerError(method=m, message="Bad Gateway"),
+                        TelegramServerError(method=m, message="Bad Gateway")]
+    [rid] = await _queue(h, Outbox(chat_id=1, text="hello"))
+    for _ in range(3):
+        await h.deliver()
+        await _make_due(h)
+    row = (await _rows(h))[rid]
+    assert row.status == "sent" and row.attempts == 2 and row.message_id
+    assert [c.text for c in h.session.to(1)] == ["hello"]  # exactly once
+
+
+async def test_retry_after_delays_only_that_chat(harness: Harness):
+    h = harness
+    m = SendMessage(chat_id=1, text="x")
+    h.session.faults = [TelegramRetryAfter(method=m, message="Too Many Requests", retry_after=30)]
+    a, b = await _queue(h, Outbox(chat_id=1, text="to one"), Outbox(chat_id=2, text="to two"))
+    await h.deliver()
+    rows = await _rows(h)
+    assert rows[a].status == "pending" and rows[a].not_before > utcnow() + timedelta(seconds=20)
+    assert rows[b].status == "sent"
+    assert h.app.pacer.ready_at(1) > h.app.pacer.ready_at(2)
+
+
+async def test_blocked_user_is_marked_and_reached_in_their_group(harness: Harness):
+    h = harness
+    async with h.app.db.write() as s:
+        s.add(User(id=42, first_name="Ann", started=True))
+    h.session.forbidden[42] = "Forbidden: bot was blocked by the user"
+    [rid] = await _queue(h, Outbox(chat_id=42, text="private", fallback_chat_id=-100, fallback_text="via group"))
+    await h.deliver()
+    rows = await _rows(h)
+    assert rows[rid].status == "failed"
+    assert [r.text for r in rows.values() if r.chat_id == -100 and r.status == "sent"] == ["via group"]
+    async with h.app.db.read() as s:
+        assert (await s.get(User, 42)).blocked is True
+
+
+async def test_messages_to_one_chat_keep_their_order_through_failures(harness: Harness):
+    h = harness
+    m = SendMessage(chat_id=7, text="x")
+    h.session.faults = [TelegramServerError(method=m, message="Internal Server Error")]
+    await _queue(h, *[Outbox(chat_id=7, text=f"m{i}") for i in range(5)])
+    for _ in range(3):
+        await h.deliver()
+        await _make_due(h)
+    assert [c.text for c in h.session.to(7)] == [f"m{i}" for i in range(5)]
+
+
+def test_pacer_never_exceeds_telegram_limits():
+    pacer = Pacer()
+    now, sent = 0.0, {1: [], -5: []}
+    total: list[float] = []
+    while now < 180:
+        for chat in (1, -5):
+            if pacer.ready_at(chat, now) <= now:
+                pacer.record(chat, now)
+                sent[chat].append(now)
+                total.append(now)
+        now += 0.01
+    private, group = sent[1], sent[-5]
+    assert all(b - a >= 1.0 for a, b in zip(private, private[1:]))
+    assert all(group[i + 20] - group[i] >= 60 for i in range(len(group) - 20))
+    assert len(group) >= 50  # ~20 per minute over three minutes, not fewer
+    assert all(total[i + 30] - total[i] >= 1.0 for i in range(len(total) - 30))
