@@ -12,6 +12,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 
 from bot.config import Settings
@@ -66,7 +67,9 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
 
     from handlers import build_root_router  # handlers import the app's types
 
-    dp = Dispatcher(storage=DbStorage(db), app=app)
+    # One person's updates are handled one at a time, in order: a button press and the text typed
+    # right after it must not race through the conversation state.
+    dp = Dispatcher(storage=DbStorage(db), events_isolation=SimpleEventIsolation(), app=app)
     dp.update.outer_middleware(ContextMiddleware(app))
     dp.include_router(build_root_router())
     return bot, dp, app

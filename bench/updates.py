@@ -1,0 +1,231 @@
+"""Benchmark 1: update handling through the real Dispatcher, against a bare-aiogram floor.
+
+A realistic mixed stream (new-request conversations, triage presses, claims, group chatter,
+/my, /help, /tasks, stale buttons) goes through the real Dispatcher with all our middlewares
+and a SQLite file; Telegram is the tests' RecordingSession and the pacer is unlimited. The
+floor is a bare aiogram Dispatcher (same session) whose one handler does one SQLite insert per
+update on the same aiosqlite + SQLAlchemy async stack (file database, WAL). Both are fed the
+same stream sequentially and with bounded concurrency (as polling with handle_as_tasks does).
+
+    python -m bench.updates [--updates 3000] [--concurrency 8] [--residents 200]
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import CallbackQuery, Message, Update
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, select
+
+from bench.common import (Harness, community, median, parser, pct, print_machine, residents, add_residents,
+                          table, workdir)
+from bot.services.context import load_actor
+from bot.services.requests import Draft
+from storage.db import Database
+from storage.models import User
+from tests.conftest import COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, VOL_GROUP, VOLUNTEER
+from tests.tg import BOT_ID, Person, RecordingSession, Updates
+
+# Share of each kind in the stream (a conversation contributes its 8 steps as "conversation").
+MIX = {"conversation": 0.40, "chatter": 0.20, "my": 0.10, "help": 0.07, "triage": 0.08, "claim": 0.08,
+       "tasks": 0.04, "stale": 0.03}
+CONVERSATION = 8  # /new, category, description, skip photos, skip location, grid, contact, confirm
+ACTIVE = 24  # conversations under way at once: a user never has two updates in one window of 8
+
+
+@dataclass
+class Plan:
+    """What the stream needs to exist beforehand."""
+
+    updates: int
+    residents: int
+
+    def count(self, kind: str) -> int:
+        return int(self.updates * MIX[kind]) + 1
+
+
+def stream(plan: Plan, people: list[Person], grid_id: int, to_triage: list[int], to_claim: list[int],
+           seed: int = 1) -> list[tuple[str, Update]]:
+    """The updates, in arrival order, each with its kind."""
+    rng = random.Random(seed)
+    u = Updates()
+    talkers, others = people[: len(people) // 2], people[len(people) // 2:]
+    next_talker = itertools.cycle(talkers)
+    active = [[next(next_talker), 0] for _ in range(min(ACTIVE, len(talkers)))]
+    slot = itertools.count()
+    triage, claims = iter(to_triage), iter(to_claim)
+    kinds, weights = zip(*MIX.items())
+    out: list[tuple[str, Update]] = []
+    while len(out) < plan.updates:
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "conversation":
+            conv = active[next(slot) % len(active)]
+            who, step = conv
+            out.append((kind, _step(u, who, step, grid_id)))
+            conv[1] += 1
+            if conv[1] == CONVERSATION:
+                conv[:] = [next(next_talker), 0]
+        elif kind == "chatter":
+            out.append((kind, u.message(rng.choice(others), "楼下的快递柜又满了，有人知道几点清吗？",
+                                        chat_id=COMMUNITY_GROUP)))
+        elif kind == "my":
+            out.append((kind, u.message(rng.choice(others), "/my")))
+        elif kind == "help":
+            out.append((kind, u.message(rng.choice(others), "/help")))
+        elif kind == "tasks":
+            out.append((kind, u.message(VOLUNTEER, "/tasks")))
+        elif kind == "stale":
+            out.append((kind, u.press(rng.choice(others), "tr:999999:0", chat_id=GRID_GROUP)))
+        elif kind == "triage" and (req := next(triage, None)) is not None:
+            out.append((kind, u.press(LEADER, f"tr:{req}:0", chat_id=GRID_GROUP)))
+        elif kind == "claim" and (req := next(claims, None)) is not None:
+            out.append((kind, u.press(VOLUNTEER, f"tk:{req}:0", chat_id=VOL_GROUP)))
+    return out
+
+
+def _step(u: Updates, who: Person, step: int, grid_id: int) -> Update:
+    return [
+        lambda: u.message(who, "/new"),
+        lambda: u.press(who, "ct:0"),
+        lambda: u.message(who, "3号楼2单元的楼道灯坏了一个星期了，晚上很黑，老人上下楼不安全。"),
+        lambda: u.press(who, "sk"),
+        lambda: u.press(who, "sk"),
+        lambda: u.press(who, f"ig:{grid_id}"),
+        lambda: u.message(who, "2单元502，电话13800001234"),
+        lambda: u.press(who, "cf"),
+    ][step]()
+
+
+async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int) -> dict[str, Any]:
+    """Feed updates with at most `concurrency` in flight; per-update latency and totals."""
+    latencies: list[float] = []
+    by_kind: dict[str, list[float]] = {}
+    errors = 0
+    it = iter(updates)
+
+    async def worker() -> None:
+        nonlocal errors
+        for kind, upd in it:
+            t0 = time.perf_counter()
+            try:
+                await feed(upd)
+            except Exception:
+                errors += 1
+            latencies.append(time.perf_counter() - t0)
+            by_kind.setdefault(kind, []).append(latencies[-1])
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    n = len(updates)
+    return {"n": n, "wall": wall, "rate": n / wall, "p50_ms": median(latencies) * 1000,
+            "p99_ms": pct(latencies, 99) * 1000, "cpu_ms": cpu / n * 1000, "errors": errors,
+            "kind_ms": {k: median(v) * 1000 for k, v in by_kind.items()}}
+
+
+# ------------------------------------------------------------------------------------ ours
+async def ours(path: Path, plan: Plan, concurrency: int, warmup: int) -> tuple[dict[str, Any], Counter[str]]:
+    h = await Harness(path).start()
+    try:
+        info = await community(h)
+        grid = info["grids"][0].id
+        people = residents(plan.residents)
+        await add_residents(h, people, info["community"].id, grid)
+        to_triage, to_claim = await _pools(h, people, grid, plan.count("triage") + warmup, plan.count("claim") + warmup)
+        updates = stream(Plan(plan.updates + warmup, plan.residents), people, grid, to_triage, to_claim)
+        for _, upd in updates[:warmup]:
+            await h.feed(upd)
+        h.session.clear()
+        timed = updates[warmup:]
+        result = await run_stream(h.feed, timed, concurrency)
+        result["api_calls"] = len(h.session.calls)
+        return result, Counter(kind for kind, _ in timed)
+    finally:
+        await h.close()
+
+
+async def _pools(h: Harness, people: list[Person], grid: int, n_triage: int, n_claim: int) -> tuple[list[int], list[int]]:
+    """Requests waiting for triage (for the leader's presses) and accepted ones (for claims)."""
+    async with h.app.db.read() as s:
+        leader = await load_actor(s, await s.get(User, LEADER.id), LEADER.id, "zh_Hans", h.app.renderer.locales)
+        actors = [await load_actor(s, await s.get(User, p.id), p.id, "zh_Hans", h.app.renderer.locales)
+                  for p in people[len(people) // 2:][:50]]
+    ids = []
+    for i in range(n_triage + n_claim):
+        v = await h.app.requests.file(actors[i % len(actors)], Draft(description=f"电梯异响 #{i}", category=None,
+                                                                     grid_id=grid))
+        ids.append(v.req.id)
+    for req in ids[n_triage:]:
+        await h.app.requests.accept(leader, req)
+    return ids[:n_triage], ids[n_triage:]
+
+
+# ----------------------------------------------------------------------------------- floor
+async def floor(path: Path, plan: Plan, concurrency: int, warmup: int) -> dict[str, Any]:
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    meta = MetaData()
+    seen = Table("seen", meta, Column("id", Integer, primary_key=True), Column("update_id", BigInteger),
+                 Column("kind", String))
+    async with db.write_engine.begin() as conn:
+        await conn.run_sync(meta.create_all)
+
+    async def one_insert(event: Message | CallbackQuery) -> None:
+        async with db.write() as s:
+            await s.execute(insert(seen).values(update_id=event.from_user.id, kind=type(event).__name__))
+
+    dp = Dispatcher()
+    dp.message.register(one_insert)
+    dp.callback_query.register(one_insert)
+    bot = Bot(f"{BOT_ID}:TEST", session=RecordingSession())
+    people = residents(plan.residents)
+    updates = stream(Plan(plan.updates + warmup, plan.residents), people, 1,
+                     list(range(1, 10 ** 6)), list(range(1, 10 ** 6)))
+    try:
+        for _, upd in updates[:warmup]:
+            await dp.feed_update(bot, upd)
+        result = await run_stream(lambda upd: dp.feed_update(bot, upd), updates[warmup:], concurrency)
+        async with db.read() as s:
+            result["rows"] = len((await s.execute(select(seen.c.id))).all())
+        return result
+    finally:
+        await db.dispose()
+
+
+async def main(updates: int, concurrency: int, residents_n: int, warmup: int, directory: str | None) -> dict:
+    print_machine()
+    plan = Plan(updates, residents_n)
+    results: dict[str, dict[str, Any]] = {}
+    mix: Counter[str] = Counter()
+    with workdir(directory) as d:
+        for label, c in (("sequential", 1), (f"concurrent x{concurrency}", concurrency)):
+            results[f"ours {label}"], mix = await ours(d / f"ours-{c}.db", plan, c, warmup)
+            results[f"floor {label}"] = await floor(d / f"floor-{c}.db", plan, c, warmup)
+    print(f"\nstream: {updates} updates after {warmup} warm-up; mix {dict(mix)}")
+    rows = [[name, r["n"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_ms"], r["errors"]] for name, r in results.items()]
+    print(table(rows, ["run", "updates", "updates/s", "p50 ms", "p99 ms", "CPU ms/update", "errors"]))
+    print()
+    for label in ("sequential", f"concurrent x{concurrency}"):
+        o, f = results[f"ours {label}"], results[f"floor {label}"]
+        print(f"{label}: ours/floor throughput = {o['rate'] / f['rate']:.2f} "
+              f"(goal >= 0.50); CPU per update ours/floor = {o['cpu_ms'] / f['cpu_ms']:.1f}x")
+    seq = results["ours sequential"]["kind_ms"]
+    print("\nours, sequential, median ms per update by kind (conversation = one step):")
+    print(table([[k, v] for k, v in sorted(seq.items(), key=lambda kv: -kv[1])], ["kind", "p50 ms"]))
+    return results
+
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--updates", type=int, default=3000, help="timed updates per run (default 3000)")
+    p.add_argument("--concurrency", type=int, default=8, help="updates in flight in the concurrent run")
+    p.add_argument("--residents", type=int, default=200, help="residents who talk in the stream")
+    p.add_argument("--warmup", type=int, default=100)
+    a = p.parse_args()
+    asyncio.run(main(a.updates, a.concurrency, a.residents, a.warmup, a.dir))

@@ -1,0 +1,256 @@
+"""`gongzhi demo`: the whole story, played by scripted people against the real bot.
+
+The real bot (polling over HTTP, outbox, scheduler) runs against the local Bot API emulator with
+Telegram's flood limits on: a Jimingshan-like community with staff, a grid leader and a volunteer
+writing in Chinese, council members, and residents writing in English and Arabic. It prints a
+transcript per chat, each participant seeing the bot in their own language, and exits 0 when the
+story completed, or 1 naming the step that failed. It needs no token and no network, and uses a
+throwaway database unless told otherwise.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.sandbox import BotAPIEmulator, ChatMessage, SimGroup, SimUser
+
+log = logging.getLogger(__name__)
+STEP_TIMEOUT = 20.0
+
+
+class StoryFailed(Exception):
+    pass
+
+
+@dataclass
+class Cast:
+    staff: SimUser
+    leader: SimUser
+    volunteer: SimUser
+    council: list[SimUser]
+    anna: SimUser  # resident writing in English
+    karim: SimUser  # resident writing in Arabic
+    grid_group: SimGroup
+    volunteers: SimGroup
+    council_group: SimGroup
+    staff_group: SimGroup
+    community_group: SimGroup
+
+
+@dataclass
+class Story:
+    """Named steps, so a failure says where the story broke."""
+
+    emu: BotAPIEmulator
+    steps: list[str] = field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def step(self, name: str) -> AsyncIterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        except Exception as e:
+            raise StoryFailed(f"step {len(self.steps) + 1} “{name}” failed: {type(e).__name__}: {e}") from e
+        self.steps.append(f"{name} ({time.monotonic() - started:.1f}s)")
+
+    async def reply(self, chat: Any, predicate: Callable[[ChatMessage], bool] | None = None) -> ChatMessage:
+        return await self.emu.wait_for_message(chat, predicate, timeout=STEP_TIMEOUT)
+
+
+def has(*needles: str) -> Callable[[ChatMessage], bool]:
+    return lambda m: all(n in (m.text or "") for n in needles)
+
+
+def with_button(prefix: str) -> Callable[[ChatMessage], bool]:
+    return lambda m: any(b.get("callback_data", "").startswith(prefix) for row in m.inline_keyboard for b in row)
+
+
+def data_of(message: ChatMessage, prefix: str, index: int = 0) -> str:
+    found = [b["callback_data"] for row in message.inline_keyboard for b in row
+             if b.get("callback_data", "").startswith(prefix)]
+    if len(found) <= index:
+        raise AssertionError(f"no button {prefix!r} in {message.button_labels}")
+    return found[index]
+
+
+def token_in(message: ChatMessage) -> str:
+    match = re.search(r"start=([\w-]+)", message.text or "")
+    if not match:
+        raise AssertionError(f"no invitation link in {message.text!r}")
+    return match.group(1)
+
+
+def cast_of(emu: BotAPIEmulator) -> Cast:
+    staff = emu.add_user("王芳", username="wangfang", language_code="zh-hans")
+    leader = emu.add_user("李强", username="liqiang", language_code="zh-CN")
+    volunteer = emu.add_user("张伟", username="zhangwei", language_code="zh")
+    council = [emu.add_user("陈静", username="chenjing", language_code="zh-hans"),
+               emu.add_user("Olga", username="olga", language_code="en"),
+               emu.add_user("刘洋", username="liuyang", language_code="zh-hans")]
+    anna = emu.add_user("Anna", username="anna_k", language_code="en")
+    karim = emu.add_user("كريم", username="karim", language_code="ar")
+    everyone = [staff, leader, volunteer, *council, anna, karim]
+
+    def group(title: str, members: list[SimUser]) -> SimGroup:
+        return emu.add_group(title, members=members, admins=[staff], bot_is_admin=True)
+
+    return Cast(staff, leader, volunteer, council, anna, karim,
+                grid_group=group("一网格 居民群", [staff, leader, anna, karim]),
+                volunteers=group("志愿者群", [staff, volunteer, leader]),
+                council_group=group("议事会", [staff, *council]),
+                staff_group=group("社区工作群", [staff, leader]),
+                community_group=group("鸡鸣山社区 全体居民", everyone))
+
+
+async def onboard(story: Story, c: Cast, staff_token: str) -> None:
+    emu = story.emu
+    async with story.step("staff opens the invitation from the CLI"):
+        await c.staff.send(f"/start {staff_token}")
+        await story.reply(c.staff)
+
+    async def invite(role: str, target: str = "") -> str:
+        await c.staff.send(f"/invite {role} {target}".strip())
+        return token_in(await story.reply(c.staff, has("start=")))
+
+    async with story.step("staff invites the grid leader, a volunteer and the council"):
+        for person, role, target in [(c.leader, "grid_leader", "一网格"), (c.volunteer, "volunteer", ""),
+                                     *[(m, "council_member", "") for m in c.council]]:
+            await person.send(f"/start {await invite(role, target)}")
+            await story.reply(person)
+    async with story.step("residents join and pick their micro-grid"):
+        resident_link = await invite("resident")
+        for person in (c.anna, c.karim):
+            await person.send(f"/start {resident_link}")
+            joined = await story.reply(person, with_button("gr:"))
+            await person.press(joined, data=data_of(joined, "gr:"))
+            await emu.wait_until(lambda j=joined: j.edited, timeout=STEP_TIMEOUT, description="grid chosen")
+    async with story.step("staff binds the groups"):
+        for group, kind in ((c.grid_group, "grid 一网格"), (c.volunteers, "volunteers"),
+                            (c.council_group, "council"), (c.staff_group, "staff"),
+                            (c.community_group, "community")):
+            await c.staff.send(f"/bind {kind}", chat=group)
+            await story.reply(group)
+
+
+async def request_from_group(story: Story, c: Cast) -> None:
+    emu = story.emu
+    async with story.step("Anna reports a broken light in the grid group"):
+        await c.anna.send("/new The corridor light on floor 3 of building 5 has been broken for a week",
+                          chat=c.grid_group)
+        await story.reply(c.grid_group, has("JMS-0001"))
+    async with story.step("the grid leader accepts it from the triage card"):
+        card = await story.reply(c.grid_group, with_button("tr:"))
+        await c.leader.press(card, data=data_of(card, "tr:"))
+        await story.reply(c.anna, has("JMS-0001"))
+    async with story.step("a volunteer claims the task; the first press wins"):
+        task = await story.reply(c.volunteers, with_button("tk:"))
+        await c.volunteer.press(task, data=data_of(task, "tk:"))
+        brief = await story.reply(c.volunteer, with_button("tk:"))
+        await emu.wait_until(lambda: task.edited, timeout=STEP_TIMEOUT, description="task post marked taken")
+        await story.reply(c.anna, has("张伟"))
+    async with story.step("the volunteer reports progress and completes the task"):
+        await c.volunteer.press(brief, data=data_of(brief, "tk:", 0))
+        await story.reply(c.volunteer)
+        await c.volunteer.send("已买好灯管，今晚更换")
+        await story.reply(c.anna, has("已买好灯管"))
+        await c.volunteer.press(brief, data=data_of(brief, "tk:", 1))
+        await story.reply(c.volunteer)
+        await c.volunteer.send("灯已修好")
+        await story.reply(c.anna, has("JMS-0001", "灯已修好"))
+
+
+async def request_in_private(story: Story, c: Cast) -> None:
+    async with story.step("Karim files a request in private chat, in Arabic"):
+        await c.karim.send("/new")
+        ask = await story.reply(c.karim, with_button("ct:"))
+        await c.karim.press(ask, data=data_of(ask, "ct:", 1))
+        await story.emu.wait_until(lambda: ask.edited, timeout=STEP_TIMEOUT, description="description prompt")
+        await c.karim.send("القمامة لا تُجمع من أمام المبنى 7 منذ ثلاثة أيام")
+        for _ in range(2):  # no photo, no location
+            await c.karim.press(await story.reply(c.karim, with_button("sk")), data="sk")
+        grid = await story.reply(c.karim, with_button("ig:"))
+        await c.karim.press(grid, data=data_of(grid, "ig:"))
+        await c.karim.send("الشقة 302، الهاتف 13900001111")
+        summary = await story.reply(c.karim, with_button("cf"))
+        await c.karim.press(summary, data="cf")
+        await story.emu.wait_until(lambda: "JMS-0002" in (summary.text or ""), timeout=STEP_TIMEOUT,
+                                   description="request number shown")
+    async with story.step("the grid leader declines it as referred elsewhere, with a note"):
+        card = await story.reply(c.grid_group, lambda m: "JMS-0002" in (m.text or "") and with_button("tr:")(m))
+        await c.leader.press(card, data=data_of(card, "tr:", 4))
+        reasons = await story.reply(c.leader, with_button("dc:"))
+        await c.leader.press(reasons, data=data_of(reasons, "dc:", 2))
+        await story.reply(c.leader)
+        await c.leader.send("已转给环卫所，电话 0579-8512345")
+        await story.reply(c.karim, has("JMS-0002", "0579-8512345"))
+
+
+async def play(database_url: str | None = None, *, story_timeout: float = 180.0) -> tuple[bool, str, BotAPIEmulator]:
+    """Run the story; returns (completed, report, emulator) so tests can inspect the emulator."""
+    from bot.app import create_app, start_background, stop_background
+    from bot.config import Settings
+    from bot.services.community import CommunityService
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    tmp = tempfile.TemporaryDirectory(prefix="gongzhi-demo-")
+    url = database_url or f"sqlite+aiosqlite:///{Path(tmp.name) / 'demo.db'}"
+    emu = BotAPIEmulator(bot_username="gongzhi_demo_bot", bot_first_name="共治 Gongzhi")
+    await emu.start()
+    story = Story(emu)
+    settings = Settings(_env_file=None, bot_token=emu.token, telegram_api_base=emu.base_url, database_url=url,
+                        sweep_seconds=2.0, delivery_idle_seconds=0.2)
+    c = cast_of(emu)
+    await asyncio.to_thread(upgrade, url)
+    setup_db = Database(url)
+    community, staff_token = await CommunityService(setup_db).create(
+        "鸡鸣山社区", admin_id=c.staff.id, code="JMS", locale="zh_Hans")
+    await CommunityService(setup_db).add_grids("JMS", ["一网格", "二网格", "三网格"])
+    await setup_db.dispose()
+
+    bot, dp, app = create_app(settings)
+    await start_background(app)
+    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1,
+                                                   allowed_updates=dp.resolve_used_update_types()))
+    ok, failure = True, ""
+    try:
+        async with asyncio.timeout(story_timeout):
+            await onboard(story, c, staff_token)
+            await request_from_group(story, c)
+            await request_in_private(story, c)
+            await emu.wait_idle(quiet=0.5, timeout=STEP_TIMEOUT)
+    except (StoryFailed, TimeoutError) as e:
+        ok, failure = False, str(e) or "the story ran out of time"
+    finally:
+        await dp.stop_polling()
+        with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+            await polling
+        await stop_background(app)
+        await bot.session.close()
+        await app.db.dispose()
+        await emu.stop()
+        tmp.cleanup()
+    lines = [emu.render_transcripts(), "", "Steps:"]
+    lines += [f"  {i}. {s}" for i, s in enumerate(story.steps, 1)]
+    limited = sum(emu.stats.rate_limited.values())
+    lines.append(f"429 answers from the emulator: {limited}")
+    lines.append("the story completed" if ok else f"FAILED: {failure}")
+    return ok, "\n".join(lines), emu
+
+
+async def main(database_url: str | None = None, verbose: bool = False) -> int:
+    if not verbose:
+        logging.getLogger("aiogram").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    ok, report, _ = await play(database_url)
+    print(report)
+    return 0 if ok else 1
