@@ -6,6 +6,7 @@ middlewares and a SQLite file, with a recording session in place of Telegram.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sqlite3
@@ -46,7 +47,7 @@ def pct(values: Sequence[float], p: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
     return ordered[k]
 
 

@@ -7,7 +7,7 @@ floor is a bare aiogram Dispatcher (same session) whose one handler does one SQL
 update on the same aiosqlite + SQLAlchemy async stack (file database, WAL). Both are fed the
 same stream sequentially and with bounded concurrency (as polling with handle_as_tasks does).
 
-    python -m bench.updates [--updates 3000] [--concurrency 8] [--residents 200]
+    python -m bench.updates [--updates 2000] [--concurrency 8] [--residents 200]
 """
 from __future__ import annotations
 
@@ -223,7 +223,7 @@ async def main(updates: int, concurrency: int, residents_n: int, warmup: int, di
 
 if __name__ == "__main__":
     p = parser(__doc__)
-    p.add_argument("--updates", type=int, default=3000, help="timed updates per run (default 3000)")
+    p.add_argument("--updates", type=int, default=2000, help="timed updates per run (default 2000)")
     p.add_argument("--concurrency", type=int, default=8, help="updates in flight in the concurrent run")
     p.add_argument("--residents", type=int, default=200, help="residents who talk in the stream")
     p.add_argument("--warmup", type=int, default=100)

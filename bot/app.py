@@ -21,6 +21,7 @@ from bot.i18n import Catalogs
 from bot.middlewares import ContextMiddleware
 from bot.render import Renderer
 from bot.services.community import CommunityService
+from bot.services.deliberation import DeliberationService
 from bot.services.notify import Notifier
 from bot.services.requests import RequestService
 from storage.db import Database
@@ -42,6 +43,7 @@ class App:
     requests: RequestService
     bot: Bot
     delivery: Delivery
+    council: DeliberationService
     bot_username: str = "gongzhi_bot"
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -61,9 +63,10 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
         parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
     delivery = Delivery(bot, db, pacer, idle=settings.delivery_idle_seconds)
     notifier.on_commit = delivery.wake
+    requests = RequestService(db, notifier)
     app = App(settings=settings, db=db, renderer=renderer, notifier=notifier, pacer=pacer,
-              communities=CommunityService(db), requests=RequestService(db, notifier),
-              bot=bot, delivery=delivery)
+              communities=CommunityService(db), requests=requests,
+              bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests))
 
     from handlers import build_root_router  # handlers import the app's types
 

@@ -28,11 +28,28 @@ class Act(StrEnum):
     CANCEL_REQ = "cr"  # requester cancels a request
     ANSWER = "an"  # requester answers a question about their request
     INTAKE_GRID = "ig"  # intake: the request's micro-grid
+    TO_COUNCIL = "tc"  # request id: triage sends it to the council (a proposal draft)
+    PROPOSAL = "pp"  # proposal id, proposal op index (view, open, edit, withdraw, close, statement)
+    VOTE = "vo"  # proposal id, option index
+    BALLOT = "vb"  # proposal id: show the private ballot
+    PROP_KIND = "pk"  # /propose: kind index
+    PROP_HOURS = "ph"  # /propose: voting hours
+    PROP_RULE = "pu"  # /propose: toggle a rule (threshold, secret, quorum)
+    PROP_SAVE = "ps"  # /propose: 1 = open the vote now, 0 = keep as a draft
+
+
+# How many IDs each action carries; data with another count is not ours (forged or stale).
+ARITY: dict[Act, int] = {
+    Act.LANG: 1, Act.GRID: 1, Act.CATEGORY: 1, Act.SKIP: 0, Act.CONFIRM: 0, Act.EDIT: 0, Act.CANCEL: 0,
+    Act.FOLLOW: 1, Act.TRIAGE: 2, Act.DECLINE: 2, Act.DUP: 2, Act.TASK: 2, Act.LIAISON: 2, Act.ESCALATE: 2,
+    Act.DUE: 3, Act.REQ: 1, Act.PAGE: 2, Act.CANCEL_REQ: 1, Act.ANSWER: 1, Act.INTAKE_GRID: 1,
+}
 
 
 def pack(act: Act, *ids: int) -> str:
     data = ":".join([act.value, *map(str, ids)])
     assert len(data.encode()) <= MAX_CALLBACK_DATA, data
+    assert ARITY.get(act, len(ids)) == len(ids), data
     return data
 
 
@@ -42,6 +59,7 @@ def unpack(data: str | None) -> tuple[Act, tuple[int, ...]] | None:
         return None
     head, *rest = data.split(":")
     try:
-        return Act(head), tuple(int(x) for x in rest)
+        act, ids = Act(head), tuple(int(x) for x in rest)
     except ValueError:
         return None
+    return (act, ids) if ARITY.get(act, len(ids)) == len(ids) else None

@@ -130,6 +130,9 @@ class Delivery:
         self.bot, self.db, self.pacer, self.idle = bot, db, pacer, idle
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()  # chat ids with a send under way
+        # row id -> when its outcome was committed. A query that began before then may still
+        # see the row as pending (its snapshot is older): such rows wait for the next round.
+        self._settled: dict[int, float] = {}
         self._sem = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -162,6 +165,8 @@ class Delivery:
         Returns seconds until something else may become due.
         """
         now_wall = utcnow()
+        began = time.monotonic()
+        self._settled = {k: v for k, v in self._settled.items() if v > began - 60}
         async with self.db.read() as s:
             rows = (await s.execute(
                 select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(2000)
@@ -172,7 +177,7 @@ class Delivery:
         wait = self.idle
         now = time.monotonic()
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
-            if row.chat_id in self._inflight:
+            if row.chat_id in self._inflight or self._settled.get(row.id, -1.0) >= began:
                 continue
             if row.not_before > now_wall:
                 wait = min(wait, (row.not_before - now_wall).total_seconds())
@@ -264,9 +269,11 @@ class Delivery:
             if row.fallback_chat_id and row.fallback_text:
                 s.add(Outbox(chat_id=row.fallback_chat_id, text=row.fallback_text, key=row.key,
                              priority=row.priority))
+        self._settled[row.id] = time.monotonic()
 
     async def _finish(self, row: Outbox, **values: Any) -> None:
         if values.get("status") == "sent":
             values["sent_at"] = utcnow()
         async with self.db.write() as s:
             await s.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+        self._settled[row.id] = time.monotonic()

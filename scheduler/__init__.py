@@ -16,10 +16,13 @@ async def start_scheduler(app: Any) -> None:
     sched = AsyncIOScheduler(timezone="UTC")
     sched.add_job("scheduler.jobs:sweep_timers", "interval", seconds=app.settings.sweep_seconds,
                   id="sweep_timers", max_instances=1, coalesce=True)
+    sched.add_job("scheduler.jobs:sweep_council", "interval", seconds=app.settings.sweep_seconds,
+                  id="sweep_council", max_instances=1, coalesce=True)
     sched.add_job("scheduler.jobs:prune", "interval", hours=6, id="prune", max_instances=1, coalesce=True)
     sched.start()
     try:
         await jobs.sweep_timers()
+        await jobs.sweep_council()
         await asyncio.Event().wait()
     finally:
         sched.shutdown(wait=False)

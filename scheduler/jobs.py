@@ -27,6 +27,14 @@ async def sweep_timers() -> int:
     return fired
 
 
+async def sweep_council() -> int:
+    """Vote reminders and deadlines of the council's proposals (due times in `proposals`)."""
+    fired = await _app.council.sweep()
+    if fired:
+        log.info("council timers fired: %s", fired)
+    return fired
+
+
 async def prune() -> None:
     """Forget update ids and delivered messages old enough never to be redelivered or edited."""
     async with _app.db.write() as s:

@@ -48,11 +48,12 @@ class Status(StrEnum):
     DECLINED = "declined"
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
+    COUNCIL = "council"  # put to the residents' council; a proposal decides what comes next
 
 
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.WAITING_INFO, Status.ACCEPTED, Status.CLAIMED, Status.IN_PROGRESS,
-     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED}
+     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL}
 )
 
 
@@ -233,3 +234,109 @@ class Follower(SQLModel, table=True):
     request_id: int = Field(foreign_key="requests.id", primary_key=True)
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- deliberation council (议事会)
+class Proposal(SQLModel, table=True):
+    """A matter put to the council. Editable while `draft`; frozen from `open` on.
+
+    `options` None means For / Against / Abstain (translated per reader); otherwise 2-10 literal
+    options. `minutes` holds the figures fixed at close (counts, turnout, quorum, threshold test,
+    and for open ballots the named votes); `statement` is staff's optional outcome statement.
+    """
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_proposals_due", "status", "closes_at"),
+        Index("ix_proposals_remind", "remind_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    number: int
+    request_id: Optional[int] = Field(default=None, foreign_key="requests.id", index=True)
+    proposer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    title: str
+    text: str
+    kind: str = "decision"  # decision | convention | spending
+    options: Optional[list[str]] = Field(default=None, sa_column=Column(JSON))
+    hours: int = 72
+    quorum_pct: int = 50  # share of eligible voters who must vote (abstaining counts)
+    threshold: str = "simple"  # simple: more For than Against | two_thirds
+    secret: bool = False
+    status: str = "draft"  # draft | open | closed | withdrawn
+    eligible: int = 0  # how many voters were snapshotted at opening
+    opened_at: Optional[datetime] = None
+    closes_at: Optional[datetime] = None
+    remind_at: Optional[datetime] = None  # NULL once the reminder fired (or none is due)
+    closed_at: Optional[datetime] = None
+    outcome: Optional[str] = None  # passed | rejected | no_quorum
+    minutes: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    statement: Optional[str] = None
+    statement_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Elector(SQLModel, table=True):
+    """Who may vote on a proposal: the community's council members when it opened."""
+
+    __tablename__ = "proposal_electors"
+    proposal_id: int = Field(foreign_key="proposals.id", primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class Turnout(SQLModel, table=True):
+    """Who has voted, never what (the same for open and secret ballots)."""
+
+    __tablename__ = "vote_turnout"
+    proposal_id: int = Field(foreign_key="proposals.id", primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Vote(SQLModel, table=True):
+    """The current choice of a member in an open (named) ballot: one per member."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("proposal_id", "user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    option: int
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Ballot(SQLModel, table=True):
+    """A secret ballot: the choice only. No voter, no time, and a random id, so neither a column
+    nor the row order links it to `vote_turnout` or `vote_log`."""
+
+    __tablename__ = "secret_ballots"
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    option: int
+
+
+class VoteLog(SQLModel, table=True):
+    """Append-only: every accepted press (cast, changed, repeat). `option` is NULL for secret
+    ballots."""
+
+    __tablename__ = "vote_log"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    option: Optional[int] = None
+    action: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Convention(SQLModel, table=True):
+    """A residents' convention (居民公约) adopted by a passed `convention` proposal."""
+
+    __tablename__ = "conventions"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    proposal_id: int = Field(foreign_key="proposals.id", unique=True)
+    title: str
+    text: str
+    adopted_at: datetime = Field(default_factory=utcnow)

@@ -81,7 +81,8 @@ def triage_buttons(req_id: int) -> list[list[Button]]:
     t = lambda label, op: Button(label, pack(Act.TRIAGE, req_id, op))  # noqa: E731
     return [[t("accept", Op.ACCEPT), t("handle", Op.HANDLE)],
             [t("duplicate", Op.DUPLICATE), t("ask_info", Op.ASK)],
-            [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)]]
+            [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)],
+            [Button("to_council", pack(Act.TO_COUNCIL, req_id))]]
 
 
 def claim_buttons(req_id: int) -> list[list[Button]]:
@@ -286,6 +287,53 @@ class RequestService:
         """Validate that the actor may triage this request now (before a multi-step choice)."""
         async with self.db.read() as s:
             return await self._view(s, await self._triage_target(s, actor, req_id))
+
+    # The council (议事会) steps. Each runs inside the caller's unit of work (the deliberation
+    # service's), so the request and its proposal change together or not at all.
+    async def to_council(self, s: AsyncSession, actor: Actor, req_id: int) -> View:
+        """Triage sends a public matter to the council; its triage clock stops."""
+        req = await self._triage_target(s, actor, req_id)
+        return await self._apply(s, actor, req, Status.COUNCIL, "to_council",
+                                 fields={"timer_at": None, "timer_kind": None})
+
+    async def council_task(self, s: AsyncSession, community_id: int, requester_id: int,
+                           description: str) -> Request:
+        """A passed proposal with no request behind it becomes one, filed for its proposer and
+        waiting in `council` so that `after_council` posts it like any other."""
+        c = await s.get(Community, community_id)
+        assert c is not None
+        req = Request(community_id=c.id, number=c.next_number, requester_id=requester_id, category="public",
+                      description=description[:MAX_DESCRIPTION], status=Status.COUNCIL)
+        c.next_number += 1
+        s.add_all([c, req])
+        await s.flush()
+        audit(s, community_id=c.id, actor_id=None, entity="request", entity_id=req.id or 0,
+              action="filed", to_state=Status.COUNCIL)
+        return req
+
+    async def after_council(self, s: AsyncSession, actor: Actor, req_id: int, outcome: str) -> View | None:
+        """The council's outcome moves the request on: passed -> the volunteer task is posted;
+        rejected -> closed, not fixed, with the council as reason; no quorum or withdrawn -> back
+        to triage with a fresh card. The caller tells the requester (with the figures). None if
+        the request left `council` meanwhile (e.g. the requester cancelled it)."""
+        req = await self._load(s, req_id)
+        if req.status != Status.COUNCIL:
+            return None
+        if outcome == "passed":
+            v = await self._apply(s, actor, req, Status.ACCEPTED, "council_passed", tell_requester=False,
+                                  timer=("claim_remind", "claim_remind_hours"))
+            await self._post_task(s, v)
+        elif outcome == "rejected":
+            v = await self._apply(s, actor, req, Status.DECLINED, "council_rejected", tell_requester=False,
+                                  fields={"reason": "council_rejected"})
+        else:
+            c = await s.get(Community, req.community_id)
+            assert c is not None
+            v = await self._apply(s, actor, req, Status.NEW, f"council_{outcome}", tell_requester=False,
+                                  fields={"timer_kind": "triage_remind",
+                                          "timer_at": utcnow() + timedelta(hours=settings_of(c)["triage_hours"])})
+            await self._post_card(s, v)
+        return v
 
     async def accept(self, actor: Actor, req_id: int) -> View:
         """Accepted: a volunteer task is posted, without personal data."""

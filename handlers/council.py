@@ -1,0 +1,140 @@
+"""The council (议事会): a request sent to it at triage, votes in the council group and in private
+chat, /votes, opening, withdrawing and closing proposals, the outcome statement, /conventions.
+Writing a proposal (/propose, editing a draft) is `handlers.propose`."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import CallbackQuery, Message
+
+from bot.app import App
+from bot.callbacks import Act, pack
+from bot.errors import BadInput
+from bot.i18n import clean_user_text
+from bot.render import Button
+from bot.services.context import Actor
+from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_buttons
+from handlers.common import Cb, kb, say
+from handlers.propose import begin_edit
+from handlers.triage import ask_note, dm
+
+
+class Minutes(StatesGroup):
+    statement = State()  # data: proposal
+
+
+async def answer(cb: CallbackQuery, app: App, locale: str, template: str, **ctx: Any) -> None:
+    """A short answer to a press (≤200 characters) from one of our templates."""
+    await cb.answer(app.renderer.render(template, locale, **ctx)[:200])
+
+
+async def to_council(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    """Triage's "To council": the request waits for the council; staff get the draft to open."""
+    v, rv = await app.council.from_request(actor, ids[0])
+    await answer(cb, app, locale, "proposal_done", code="to_council", **v.ctx(request_no=rv.no))
+
+
+async def proposal(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
+                   fsm_storage: BaseStorage) -> None:
+    if len(ids) != 2:
+        raise BadInput("stale")
+    pid, op = ids
+    svc = app.council
+    if op == POp.VIEW:
+        v = await svc.view(actor, pid)
+        if v.p.status == "draft":
+            await dm(cb, bot, app, locale, "proposal_draft", buttons=draft_buttons(v.p), d=ProposalDraft.of(v.p),
+                     **v.ctx())
+        else:
+            await dm(cb, bot, app, locale, "proposal_post", **v.ctx())
+    elif op == POp.OPEN:
+        v = await svc.open(actor, pid)
+        await answer(cb, app, locale, "proposal_done", code="opened", **v.ctx())
+    elif op == POp.EDIT:
+        draft = await svc.draft_for_edit(actor, pid)
+        await begin_edit(cb, bot, app, locale, fsm_storage, pid, draft)
+    elif op == POp.WITHDRAW:
+        v = await svc.withdraw(actor, pid)
+        await answer(cb, app, locale, "proposal_done", code="withdrawn", **v.ctx())
+    elif op == POp.CLOSE:
+        v = await svc.close(actor, pid)
+        await answer(cb, app, locale, "proposal_done", code="closed", **v.ctx())
+    elif op == POp.STATEMENT:
+        v = await svc.check_statement(actor, pid)
+        await ask_note(cb, bot, app, locale, fsm_storage, Minutes.statement, {"proposal": pid}, "proposal_ask",
+                       step="statement", current=v.p.statement, **v.ctx())
+    else:
+        raise BadInput("stale")
+
+
+async def vote(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    """A vote button, in the council group or in private chat. The private ballot is redrawn
+    with the member's current choice."""
+    if len(ids) != 2:
+        raise BadInput("stale")
+    private = cb.message is not None and cb.message.chat.type == "private"
+    result = await app.council.vote(actor, ids[0], ids[1], private=private)
+    v = result.view
+    if private and isinstance(cb.message, Message) and result.action in ("cast", "changed"):
+        final = v.p.secret
+        await cb.message.edit_text(
+            app.renderer.render("vote_ballot", locale, mine=None if final else result.option, voted=True, **v.ctx()),
+            reply_markup=None if final else kb(app, option_buttons(v.p), locale))
+    await answer(cb, app, locale, "vote_toast", code=result.action, option=result.option, **v.ctx())
+
+
+async def ballot(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str) -> None:
+    """The private ballot (from /votes, a reminder, or a secret ballot's group post)."""
+    v, mine, voted = await app.council.ballot(actor, ids[0])
+    buttons = None if v.p.secret and voted else option_buttons(v.p)
+    await dm(cb, bot, app, locale, "vote_ballot", buttons=buttons, mine=mine, voted=voted, **v.ctx())
+
+
+async def votes_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+    votes, drafts = await app.council.listing(actor)
+    buttons = [[Button(text=f"🗳 {v.no}", data=pack(Act.BALLOT, v.p.id or 0))] if elector else
+               [Button(text=f"🏛 {v.no}", data=pack(Act.PROPOSAL, v.p.id or 0, POp.VIEW))]
+               for v, _, elector in votes]
+    buttons += [[Button(text=f"✏️ {v.no}", data=pack(Act.PROPOSAL, v.p.id or 0, POp.VIEW))] for v in drafts]
+    await say(message, app, locale, "vote_list", buttons=buttons or None, votes=votes, drafts=drafts)
+
+
+async def closevote(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
+    """/closevote <number> — staff close a vote once every member has voted."""
+    ref = (command.args or "").strip()
+    if not ref:
+        raise BadInput("closevote_usage")
+    p = await app.council.find(actor, ref)
+    v = await app.council.close(actor, p.id or 0)
+    await say(message, app, locale, "proposal_outcome", audience="closer", **v.ctx())
+
+
+async def conventions(message: Message, actor: Actor, app: App, locale: str) -> None:
+    found = await app.council.conventions(actor)
+    await say(message, app, locale, "conventions", conventions=found, community=actor.community)
+
+
+async def statement_text(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
+    pid = int((await state.get_data()).get("proposal", 0))
+    v = await app.council.add_statement(actor, pid, clean_user_text(message.text or ""))
+    await state.clear()
+    await say(message, app, locale, "proposal_done", code="statement", **v.ctx())
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    private = F.chat.type == "private"
+    router.callback_query.register(to_council, Cb(Act.TO_COUNCIL))
+    router.callback_query.register(proposal, Cb(Act.PROPOSAL))
+    router.callback_query.register(vote, Cb(Act.VOTE))
+    router.callback_query.register(ballot, Cb(Act.BALLOT))
+    router.message.register(votes_command, Command("votes"), private)
+    router.message.register(closevote, Command("closevote"))
+    router.message.register(conventions, Command("conventions"))
+    router.message.register(statement_text, Minutes.statement, F.text, private)
+    return router

@@ -1,0 +1,53 @@
+"""The benchmarks run at small sizes and report sane figures. Never a speed: no timing thresholds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import delivery, memory, scale, updates
+from bench.common import pct
+
+
+def test_percentile_and_table_helpers():
+    assert pct([], 99) == 0.0
+    assert pct([3.0, 1.0, 2.0], 50) == 2.0
+    assert pct(list(range(1, 101)), 99) == 99
+
+
+async def test_update_handling_runs(tmp_path: Path):
+    results = await updates.main(updates=40, concurrency=4, residents_n=40, warmup=5, directory=str(tmp_path))
+    assert set(results) == {"ours sequential", "floor sequential", "ours concurrent x4", "floor concurrent x4"}
+    for r in results.values():
+        assert r["n"] == 40 and r["errors"] == 0
+        assert r["rate"] > 0 and 0 <= r["p50_ms"] <= r["p99_ms"] and r["cpu_ms"] >= 0
+    assert results["ours sequential"]["api_calls"] > 0  # the bot answered
+
+
+async def test_delivery_runs(tmp_path: Path):
+    burst = delivery.Burst(groups=1, privates=2, per_chat=3, talk_every=1.5)
+    results = await delivery.main(burst, naive_concurrency=4, directory=str(tmp_path))
+    assert [r["mode"] for r in results] == ["outbox", "naive"]
+    for r in results:
+        assert r["sends"] == burst.total and r["completion"] >= 0 and r["minimum"] >= 0
+        assert r["429"] >= 0 and r["interactive"] >= 1 and 0 <= r["p50"] <= r["p99"]
+
+
+def test_theoretical_minimum_follows_the_emulator_limits():
+    from bot.sandbox import FloodControl
+
+    flood = FloodControl()
+    assert delivery.theoretical_minimum(flood, delivery.Burst(10, 40, 20)) == (1000 - 30) / 30
+    assert delivery.theoretical_minimum(flood, delivery.Burst(0, 1, 20)) == 17
+    assert delivery.theoretical_minimum(flood, delivery.Burst(1, 0, 23)) == 9
+
+
+async def test_scale_runs(tmp_path: Path):
+    results = await scale.main([300, 3000], repeat=1, directory=str(tmp_path))
+    assert set(results) == {300, 3000}
+    assert results[300].keys() == results[3000].keys() and len(results[300]) >= 10
+    assert all(ms >= 0 for r in results.values() for ms in r.values())
+
+
+async def test_memory_runs(tmp_path: Path):
+    r = await memory.main(20, 4, str(tmp_path))
+    assert r["conversations"] == 20
+    assert r["rss_after_kb"] > 0 and r["db_after"] >= r["db_before"] > 0

@@ -1,0 +1,176 @@
+"""End to end over HTTP against the local Bot API emulator: the whole story, bursts with and
+without faults, duplicate deliveries, and a kill -9 in the middle of it all."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.delivery import Delivery, Pacer
+from bot.sandbox import BotAPIEmulator
+from bot.sandbox.demo import play
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Outbox, User
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_the_whole_story_over_http():
+    ok, report, emu = await play(story_timeout=240)
+    assert ok, report
+    rejected = [c for c in emu.calls if c.status == 400]
+    assert rejected == [], [(c.method, c.response) for c in rejected]  # within every Telegram limit
+    assert sum(emu.stats.rate_limited.values()) == 0  # our pacing never caused a 429
+    assert emu.internal_errors == []
+
+
+async def _burst(tmp_path: Path, emu: BotAPIEmulator, chats: list[int], per_chat: int) -> tuple[Database, list[int]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'burst.db'}"
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
+    async with db.write() as s:
+        for chat in chats:
+            if chat > 0:
+                s.add(User(id=chat, first_name="x", started=True))
+        for i in range(per_chat):  # interleaved, as real traffic would be
+            for chat in chats:
+                s.add(Outbox(chat_id=chat, text=f"{chat}:{i}", priority=9))
+    return db, chats
+
+
+def _world(emu: BotAPIEmulator, groups: int, people: int) -> list[int]:
+    users = [emu.add_user(f"P{i}", started=True) for i in range(people)]
+    group_ids = [emu.add_group(f"G{i}", members=users[:1]).id for i in range(groups)]
+    return [u.id for u in users] + group_ids
+
+
+async def _deliver_all(emu: BotAPIEmulator, db: Database, expected: int, timeout: float) -> None:
+    bot = Bot(emu.token, session=AiohttpSession(api=TelegramAPIServer.from_base(emu.base_url)))
+    delivery = Delivery(bot, db, Pacer(), idle=0.2)
+    task = asyncio.create_task(delivery.run())
+    try:
+        await emu.wait_until(lambda: len(emu.bot_messages()) >= expected, timeout=timeout,
+                             description=f"{expected} messages")
+        await asyncio.sleep(0.5)  # anything extra (a duplicate) would show up now
+    finally:
+        await delivery.stop()
+        task.cancel()
+        await bot.session.close()
+
+
+def _check_delivered(emu: BotAPIEmulator, chats: list[int], per_chat: int) -> None:
+    for chat in chats:
+        texts = [m.text for m in emu.messages(chat) if m.text and ":" in m.text]
+        assert texts == [f"{chat}:{i}" for i in range(per_chat)], (chat, texts)  # all, in order, once
+
+
+async def test_burst_of_500_within_flood_limits(tmp_path: Path):
+    async with BotAPIEmulator() as emu:
+        chats = _world(emu, groups=10, people=40)
+        db, _ = await _burst(tmp_path, emu, chats, per_chat=10)
+        await _deliver_all(emu, db, expected=500, timeout=90)
+        _check_delivered(emu, chats, 10)
+        assert sum(emu.stats.rate_limited.values()) == 0
+        async with db.read() as s:
+            from sqlalchemy import func, select
+            assert (await s.execute(select(func.count()).where(Outbox.status != "sent"))).scalar() == 0
+        await db.dispose()
+
+
+async def test_burst_survives_injected_429_and_5xx(tmp_path: Path):
+    async with BotAPIEmulator(seed=7) as emu:
+        emu.faults.rate_limit_rate = 0.05
+        emu.faults.server_error_rate = 0.05
+        emu.faults.retry_after = 1
+        chats = _world(emu, groups=5, people=15)
+        db, _ = await _burst(tmp_path, emu, chats, per_chat=10)
+        await _deliver_all(emu, db, expected=200, timeout=120)
+        _check_delivered(emu, chats, 10)
+        assert emu.faults.injected["rate_limit"] > 0 and emu.faults.injected["server_error"] > 0
+        await db.dispose()
+
+
+def _bot_process(emu: BotAPIEmulator, url: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, "BOT_TOKEN": emu.token, "TELEGRAM_API_BASE": emu.base_url, "DATABASE_URL": url,
+           "DELIVERY_IDLE_SECONDS": "0.2", "LOG_LEVEL": "WARNING"}
+    return asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", env=env, cwd=ROOT)
+
+
+async def test_kill_9_mid_burst_and_mid_conversation_loses_nothing(tmp_path: Path):
+    """At-least-once: a message in flight when the process died may arrive twice (one per chat at
+    most); nothing is lost, and a conversation continues where it stopped."""
+    async with BotAPIEmulator() as emu:
+        chats = _world(emu, groups=0, people=10)
+        db, _ = await _burst(tmp_path, emu, chats, per_chat=8)
+        await db.dispose()
+        url = f"sqlite+aiosqlite:///{tmp_path / 'burst.db'}"
+        from bot.services.community import CommunityService
+
+        setup = Database(url)
+        _, token = await CommunityService(setup).create("Kill Test", admin_id=999, code="KT")
+        await setup.dispose()
+        resident = emu.add_user("Rosa", language_code="es")
+
+        proc = await _bot_process(emu, url)
+        try:
+            await emu.wait_until(lambda: len(emu.bot_messages()) >= 25, timeout=60, description="some sent")
+            await resident.send(f"/start {token}")
+            await emu.wait_for_message(resident, timeout=20)
+            await resident.send("/new")  # a conversation in progress...
+            await emu.wait_for_message(resident, timeout=20)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        proc = await _bot_process(emu, url)
+        try:
+            await emu.wait_until(lambda: len({m.text for m in emu.bot_messages() if ":" in (m.text or "")}) >= 80,
+                                 timeout=90, description="all 80 after restart")
+            seen = Counter(m.text for m in emu.bot_messages() if ":" in (m.text or ""))
+            assert set(seen) == {f"{c}:{i}" for c in chats for i in range(8)}
+            duplicated = [t for t, n in seen.items() if n > 1]
+            assert len(duplicated) <= len(chats) and all(n == 2 for n in seen.values() if n > 1)
+            # ...continues after the restart: the category buttons of /new still work.
+            ask = [m for m in emu.messages(resident) if m.inline_keyboard][-1]
+            await resident.press(ask, data=ask.inline_keyboard[0][0]["callback_data"])
+            await emu.wait_until(lambda: ask.edited, timeout=20, description="conversation continued")
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+
+
+async def test_duplicate_update_delivery_is_handled_once(tmp_path: Path):
+    async with BotAPIEmulator() as emu:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dup.db'}"
+        await asyncio.to_thread(upgrade, url)
+        from bot.app import create_app
+        from bot.config import Settings
+
+        bot, dp, app = create_app(Settings(_env_file=None, bot_token=emu.token, telegram_api_base=emu.base_url,
+                                           database_url=url))
+        polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+        try:
+            emu.faults.duplicate_next = 3
+            people = [emu.add_user(f"U{i}", language_code="en") for i in range(3)]
+            for p in people:
+                await p.send("/start")
+            await emu.wait_idle(quiet=1.0, timeout=20)
+            assert emu.faults.injected["duplicate"] == 3
+            for p in people:
+                assert len(emu.messages(p)) == 2  # the /start and exactly one answer
+        finally:
+            await dp.stop_polling()
+            await polling
+            await bot.session.close()
+            await app.db.dispose()
+
+
+pytestmark = pytest.mark.timeout(300) if "pytest_timeout" in sys.modules else []
