@@ -23,7 +23,9 @@ from bot.render import Renderer
 from bot.services.community import CommunityService
 from bot.services.deliberation import DeliberationService
 from bot.services.notify import Notifier
+from bot.services.points import PointsService
 from bot.services.requests import RequestService
+from bot.services.signoff import SignOffService
 from storage.db import Database
 from storage.fsm import DbStorage
 
@@ -41,6 +43,8 @@ class App:
     pacer: Pacer
     communities: CommunityService
     requests: RequestService
+    signoff: SignOffService
+    points: PointsService
     bot: Bot
     delivery: Delivery
     council: DeliberationService
@@ -65,7 +69,8 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     notifier.on_commit = delivery.wake
     requests = RequestService(db, notifier)
     app = App(settings=settings, db=db, renderer=renderer, notifier=notifier, pacer=pacer,
-              communities=CommunityService(db), requests=requests,
+              communities=CommunityService(db), requests=requests, signoff=SignOffService(requests),
+              points=PointsService(db),
               bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests))
 
     from handlers import build_root_router  # handlers import the app's types

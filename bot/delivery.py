@@ -29,9 +29,9 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import EditMessageText, SendLocation, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
 from aiogram.methods.base import Response
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy import select, update
 
 from bot import limits
@@ -206,7 +206,7 @@ class Delivery:
 
     async def _deliver(self, row: Outbox) -> None:
         try:
-            message_id = await self._call(row)
+            message_id, external_id = await self._call(row)
         except TelegramRetryAfter as e:
             self.pacer.penalise(row.chat_id, e.retry_after)
             await self._finish(row, status="pending", error=f"429 retry after {e.retry_after}",
@@ -222,20 +222,28 @@ class Delivery:
         except (TelegramServerError, TelegramNetworkError, TimeoutError) as e:
             await self._retry(row, str(e)[:500])
         else:
-            await self._finish(row, status="sent", message_id=message_id)
+            await self._finish(row, status="sent", message_id=message_id, external_id=external_id)
 
-    async def _call(self, row: Outbox) -> int | None:
+    async def _call(self, row: Outbox) -> tuple[int | None, str | None]:
+        """Send one row; returns the message id and, for polls, the poll id."""
         kb = markup(row.buttons)
-        if row.method == "edit":
+        if row.method in ("edit", "stop_poll"):
             async with self.db.read() as s:
                 original = await s.get(Outbox, row.edit_of)
             if original is None or original.message_id is None:
                 raise TelegramBadRequest(method=None, message="original message was not delivered")  # type: ignore[arg-type]
-            m: TelegramMethod[Any] = EditMessageText(chat_id=row.chat_id, message_id=original.message_id, text=row.text,
-                                reply_markup=kb)
+            m: TelegramMethod[Any]
+            if row.method == "stop_poll":
+                m = StopPoll(chat_id=row.chat_id, message_id=original.message_id)
+            else:
+                m = EditMessageText(chat_id=row.chat_id, message_id=original.message_id, text=row.text,
+                                    reply_markup=kb)
         elif row.method == "photo":
-            m = SendPhoto(chat_id=row.chat_id, photo=row.photo or "", caption=row.text or None,
-                          reply_markup=kb)
+            photo = BufferedInputFile(row.blob, "chart.png") if row.blob else (row.photo or "")
+            m = SendPhoto(chat_id=row.chat_id, photo=photo, caption=row.text or None, reply_markup=kb)
+        elif row.method == "poll":
+            m = SendPoll(chat_id=row.chat_id, question=row.text, options=(row.payload or {}).get("options", []),
+                         is_anonymous=True)
         elif row.method == "location":
             lat, lon = (float(x) for x in row.text.split(","))
             m = SendLocation(chat_id=row.chat_id, latitude=lat, longitude=lon)
@@ -243,7 +251,9 @@ class Delivery:
             m = SendMessage(chat_id=row.chat_id, text=row.text, reply_markup=kb)
         _paced.set(True)  # this task's own context: only this send skips the middleware's wait
         result = await self.bot(m)
-        return getattr(result, "message_id", None)
+        if not isinstance(result, Message):
+            return None, None
+        return result.message_id, result.poll.id if result.poll else None
 
     async def _retry(self, row: Outbox, error: str) -> None:
         attempts = row.attempts + 1

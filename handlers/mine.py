@@ -11,7 +11,8 @@ from bot.render import Button
 from bot.services.context import Actor
 from handlers.common import Cb, say, show
 from handlers.tasks import MY, task_list
-from storage.models import OPEN_STATUSES
+from bot.services.signoff import REOPENABLE
+from storage.models import OPEN_STATUSES, Status
 
 
 async def my_command(message: Message, actor: Actor, app: App, locale: str) -> None:
@@ -22,8 +23,13 @@ async def my_command(message: Message, actor: Actor, app: App, locale: str) -> N
 async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
     v, events = await app.requests.view(actor, ids[0])
     buttons = []
-    if v.req.requester_id == actor.id and v.req.status in OPEN_STATUSES:
-        buttons.append([Button("cancel_request", pack(Act.CANCEL_REQ, v.req.id or 0))])
+    if v.req.requester_id == actor.id:
+        if v.req.status in OPEN_STATUSES:
+            buttons.append([Button("cancel_request", pack(Act.CANCEL_REQ, v.req.id or 0))])
+        if v.req.status == Status.DONE:
+            buttons.append([Button("signoff_yes", pack(Act.SIGNOFF, v.req.id or 0, 1))])
+        if v.req.status in REOPENABLE:
+            buttons.append([Button("signoff_no", pack(Act.SIGNOFF, v.req.id or 0, 0))])
     await say(cb.message, app, locale, "request_detail", buttons=buttons or None, events=events,
               show_private=actor.id in (v.req.requester_id, v.req.assignee_id) or actor.is_staff, **v.ctx())
     await cb.answer()

@@ -9,6 +9,7 @@ from bot.app import App
 from bot.callbacks import Act, pack
 from bot.render import Button
 from bot.services.context import Actor
+from handlers import signoff
 from handlers.common import Cb, say, show
 
 
@@ -19,6 +20,9 @@ def grid_buttons(grids: list, current: int | None = None) -> list[list[Button]]:
 
 async def start(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
     token = (command.args or "").strip()
+    if token.startswith("so_") and token[3:].isdigit():
+        await signoff.prompt(message, actor, app, locale, int(token[3:]))
+        return
     if token and token != "go":
         joined = await app.communities.accept_invite(actor.id, token)
         buttons = None

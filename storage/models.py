@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -44,7 +44,9 @@ class Status(StrEnum):
     HANDLING = "handling"  # the grid leader runs it (代办)
     ESCALATED = "escalated"
     DEPT_ACCEPTED = "dept_accepted"
-    DONE = "done"
+    DONE = "done"  # fixed, waiting for the requester's sign-off
+    CLOSED = "closed"  # signed off by the requester (resolved, rated)
+    CLOSED_UNRATED = "closed_unrated"  # no answer to the sign-off: never counted as satisfied
     DECLINED = "declined"
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
@@ -194,6 +196,13 @@ class Request(SQLModel, table=True):
     timer_kind: Optional[str] = None
     paused_status: Optional[str] = None  # the state to return to after waiting for info
     paused_remaining_s: Optional[int] = None
+    # For evaluation: when it was first triaged, last done and closed; how often it was reopened
+    # and how many deadlines it breached (a timer reaching staff).
+    triaged_at: Optional[datetime] = None
+    done_at: Optional[datetime] = None
+    closed_at: Optional[datetime] = None
+    round: int = 1
+    breaches: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -209,10 +218,13 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_pending", "status", "not_before"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
-    method: str = "send"  # send | edit | photo
+    method: str = "send"  # send | edit | photo | location | poll | stop_poll
     text: str
     buttons: Optional[list[Any]] = Field(default=None, sa_column=Column(JSON))
     photo: Optional[str] = None
+    blob: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))  # an image we made (charts)
+    payload: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))  # e.g. poll options
+    external_id: Optional[str] = Field(default=None, index=True)  # what Telegram returned, e.g. a poll id
     edit_of: Optional[int] = Field(default=None, foreign_key="outbox.id")  # for method=edit
     key: Optional[str] = Field(default=None, index=True)  # what this post is about, e.g. "task:42"
     fallback_chat_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
@@ -340,3 +352,60 @@ class Convention(SQLModel, table=True):
     title: str
     text: str
     adopted_at: datetime = Field(default_factory=utcnow)
+
+
+class Rating(SQLModel, table=True):
+    """The requester's sign-off of one round of a request (a reopen starts another round)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("request_id", "round"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", index=True)
+    round: int
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    resolved: bool
+    stars: Optional[int] = None
+    comment: Optional[str] = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class PointEntry(SQLModel, table=True):
+    """Append-only points ledger (积分). `ref` makes every award idempotent: a redelivered update
+    or a reopen never pays twice."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (Index("ix_points_member", "community_id", "user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    delta: int
+    reason: str  # task_done, five_stars, vote_cast, proposal_passed, request_accepted, redeemed
+    ref: str = Field(unique=True)
+    note: Optional[str] = None
+    by_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Survey(SQLModel, table=True):
+    """A community satisfaction poll, posted as an anonymous native poll in each target group."""
+
+    __tablename__ = "surveys"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
+    question: str
+    options: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    closes_at: datetime = Field(index=True)
+    status: str = "open"  # open | closed
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SurveyPoll(SQLModel, table=True):
+    """One posted poll of a survey; running totals from `poll` updates."""
+
+    __tablename__ = "survey_polls"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="surveys.id", index=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    outbox_id: int = Field(foreign_key="outbox.id")
+    totals: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

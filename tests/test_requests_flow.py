@@ -66,12 +66,12 @@ async def test_whole_lifecycle_private_intake(harness: Harness):
     await h.press(VOLUNTEER, done)
     await h.press(VOLUNTEER, button(h.session.last(VOLUNTEER.id), "⏭"))
     await h.deliver()
-    assert "is done" in h.session.last(RESIDENT.id).text
+    assert "marked done" in h.session.last(RESIDENT.id).text
     async with h.app.db.read() as s:
         req = await s.get(Request, req.id)
         actions = [e.action for e in (await s.execute(select(AuditEvent).where(
             AuditEvent.entity == "request", AuditEvent.entity_id == req.id).order_by(AuditEvent.id))).scalars()]
-    assert req.status == "done" and req.timer_at is None
+    assert req.status == "done" and req.timer_kind == "signoff_remind"
     assert actions == ["filed", "accepted", "claimed", "done"]
 
     # Privacy: nothing personal ever reached a group.

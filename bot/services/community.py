@@ -21,6 +21,8 @@ DEFAULT_SETTINGS = {
     "claim_staff_hours": 24,
     "done_remind_hours": 72,
     "dept_remind_hours": 24,
+    "signoff_remind_hours": 24,
+    "signoff_close_hours": 72,
     "categories": ["repair", "sanitation", "safety", "care", "dispute", "errand", "wish",
                    "public", "other"],
 }

@@ -58,3 +58,8 @@ async def load_actor(s: AsyncSession, user: User, chat_id: int, default_locale: 
     fallback = community.locale if community else default_locale
     locale = resolve(user.locale, user.language_code, fallback, supported)
     return Actor(user=user, locale=locale, community=community, memberships=memberships, binding=binding)
+
+
+def system_actor() -> Actor:
+    """The scheduler acting on its own (reminders, auto-closing): audit rows show no person."""
+    return Actor(user=User(id=0, first_name=""), locale="")

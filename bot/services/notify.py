@@ -34,20 +34,21 @@ class Notifier:
     def to_user(self, s: AsyncSession, user: User, community: Community | None, template: str,
                 /, *, buttons: list[list[Button]] | None = None, key: str | None = None,
                 fallback_chat_id: int | None = None, priority: int = NORMAL,
-                photo: str | None = None, **ctx: Any) -> Outbox | None:
+                photo: str | None = None, link: str = "go", **ctx: Any) -> Outbox | None:
         """A private message in the user's locale.
 
         A user who never started the bot, or blocked it, cannot be written to privately; they
         are reached in `fallback_chat_id` (the group where they asked) with a mention and a link
         to start the bot, without the buttons (a group must not act for them). Without such a
         group nothing can reach them and nothing is queued. With `photo`, the text is its caption
-        (and a photo never goes to a group).
+        (and a photo never goes to a group). `link` is the start payload of the group's link,
+        which continues the matter privately once they open the chat.
         """
         locale = self.locale_of(user, community)
         text = self.renderer.render(template, locale, **ctx)
         fallback = None
         if fallback_chat_id is not None:
-            fallback = self.renderer.render("via_group", locale, user=user, body=text)
+            fallback = self.renderer.render("via_group", locale, user=user, body=text, link=link)
         if not user.started or user.blocked:
             if fallback is None or photo:
                 return None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.render import Button
+from bot.services import points
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
 from bot.services.notify import INTERACTIVE, Notifier
@@ -454,8 +455,7 @@ class RequestService:
             if op == Op.DEPT_ACCEPT and req.status == Status.ESCALATED:
                 v = await self._apply(s, actor, req, Status.DEPT_ACCEPTED, "dept_accepted", note=req.department)
             elif op == Op.DEPT_DONE:
-                v = await self._apply(s, actor, req, Status.DONE, "done", note=_note(note),
-                                      fields={"timer_at": None, "timer_kind": None})
+                v = await self._apply(s, actor, req, Status.DONE, "done", note=_note(note))
             elif op == Op.DEPT_RETURN:
                 note = _note(note)
                 if not note:
@@ -533,8 +533,7 @@ class RequestService:
             elif op == Op.DONE:
                 if photo:
                     req.photos = [*req.photos, f"done:{photo}"]
-                v = await self._apply(s, actor, req, Status.DONE, "done", note=note,
-                                      fields={"timer_at": None, "timer_kind": None}, extra={"photo": photo})
+                v = await self._apply(s, actor, req, Status.DONE, "done", note=note, extra={"photo": photo})
                 if photo and v.requester is not None:
                     self.n.to_user(s, v.requester, v.community, "done_photo", photo=photo, **v.ctx())
             elif op == Op.RELEASE and req.status != Status.HANDLING:
@@ -591,6 +590,20 @@ class RequestService:
         elif to not in OPEN_STATUSES:
             req.timer_kind = req.timer_at = None
         req.status, req.updated_at = to, now
+        if before == Status.NEW and req.triaged_at is None and to not in (Status.NEW, Status.CANCELLED):
+            req.triaged_at = now
+        community = await s.get(Community, req.community_id)
+        assert community is not None
+        if to == Status.DONE:
+            # Done means "fixed?" is asked: the requester signs off, or a reminder and then an
+            # auto-close (never counted as satisfied) follow.
+            req.done_at = now
+            req.timer_kind = "signoff_remind"
+            req.timer_at = now + timedelta(hours=settings_of(community)["signoff_remind_hours"])
+            if req.assignee_id and await self._is_member(s, req.assignee_id, req.community_id, Role.VOLUNTEER):
+                await points.award(s, community, req.assignee_id, "task_done", f"done:{req.id}")
+        elif to == Status.ACCEPTED and before == Status.NEW:
+            await points.award(s, community, req.requester_id, "request_accepted", f"accepted:{req.id}")
         s.add(req)
         audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
               action=action, from_state=before, to_state=to, note=note)
@@ -601,7 +614,11 @@ class RequestService:
                 if uid == actor.id:
                     continue  # the person acting gets a direct reply instead
                 person = await s.get(User, uid)
-                if person is not None:
+                if person is None:
+                    continue
+                if to == Status.DONE and uid == req.requester_id:
+                    self.ask_signoff(s, v, person)
+                else:
                     self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}",
                                    fallback_chat_id=req.source_chat_id if uid == req.requester_id else None,
                                    **ctx)
@@ -609,6 +626,13 @@ class RequestService:
             await self._close_cards(s, v, ctx)
         await self._feed(s, v, action, note=note)
         return v
+
+    def ask_signoff(self, s: AsyncSession, v: View, requester: User, template: str = "signoff_ask") -> None:
+        """"Is it resolved?" with one-tap answers; in the group (with a link) if we cannot DM."""
+        buttons = [[Button("signoff_yes", pack(Act.SIGNOFF, v.req.id or 0, 1)),
+                    Button("signoff_no", pack(Act.SIGNOFF, v.req.id or 0, 0))]]
+        self.n.to_user(s, requester, v.community, template, buttons=buttons, key=f"signoff:{v.req.id}",
+                       fallback_chat_id=v.req.source_chat_id, link=f"so_{v.req.id}", **v.ctx())
 
     async def _audience(self, s: AsyncSession, req: Request) -> list[int]:
         followers = (await s.execute(select(Follower.user_id).where(Follower.request_id == req.id))).scalars()

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from bot.services.community import audit, settings_of
 from bot.services.requests import RequestService
-from storage.models import ChatKind, Community, Request, Role, utcnow
+from bot.services.context import system_actor
+from storage.models import ChatKind, Community, Request, Role, Status, utcnow
 
 # kind -> (who is told, the next kind, hours until it from the community setting or None)
 STAGES: dict[str, tuple[str, str | None, str | None]] = {
@@ -21,7 +22,10 @@ STAGES: dict[str, tuple[str, str | None, str | None]] = {
     "done_staff": ("staff", None, None),
     "dept_remind": ("assignee", "dept_overdue", None),
     "dept_overdue": ("staff", None, None),
+    "signoff_remind": ("requester", "signoff_close", None),
+    "signoff_close": ("nobody", None, None),
 }
+STAFF_LEVEL = frozenset({"triage_staff", "claim_staff", "done_staff", "dept_overdue"})  # deadline breaches
 
 
 async def sweep(svc: RequestService, now: datetime | None = None, batch: int = 200) -> int:
@@ -48,7 +52,17 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
         who, next_kind, hours = STAGES[req.timer_kind]
         v = await svc._view(s, req)
         ctx = v.ctx(kind=req.timer_kind)
-        if who == "volunteers":
+        kind = req.timer_kind
+        if kind in STAFF_LEVEL:
+            req.breaches += 1
+        if who == "nobody":  # the sign-off window closed without an answer
+            await svc._apply(s, system_actor(), req, Status.CLOSED_UNRATED, "closed_unrated",
+                             fields={"closed_at": now})
+            return 1
+        if who == "requester":
+            if v.requester is not None:
+                svc.ask_signoff(s, v, v.requester, "signoff_remind")
+        elif who == "volunteers":
             groups = await svc._bindings(s, req.community_id, ChatKind.VOLUNTEERS)
             for g in groups:
                 svc.n.to_chat(s, g, "reminder", **ctx)
@@ -66,9 +80,11 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
                 for p in await svc._members(s, req.community_id, Role.STAFF):
                     svc.n.to_user(s, p, community, "reminder", **ctx)
         audit(s, community_id=req.community_id, actor_id=None, entity="request", entity_id=req_id,
-              action=f"timer_{req.timer_kind}")
+              action=f"timer_{kind}")
         if next_kind == "dept_overdue":
             req.timer_at = req.dept_due_at
+        elif next_kind == "signoff_close":
+            req.timer_at = (req.done_at or now) + timedelta(hours=settings_of(community)["signoff_close_hours"])
         elif next_kind and hours:
             req.timer_at = now + timedelta(hours=settings_of(community)[hours])
         else:
