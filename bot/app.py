@@ -23,9 +23,12 @@ from bot.render import Renderer
 from bot.services.community import CommunityService
 from bot.services.deliberation import DeliberationService
 from bot.services.notify import Notifier
+from bot.services.language import translator_from
 from bot.services.points import PointsService
 from bot.services.requests import RequestService
 from bot.services.signoff import SignOffService
+from bot.services.reports import ReportService
+from bot.services.surveys import SurveyService
 from storage.db import Database
 from storage.fsm import DbStorage
 
@@ -48,6 +51,8 @@ class App:
     bot: Bot
     delivery: Delivery
     council: DeliberationService
+    surveys: SurveyService
+    reports: ReportService
     bot_username: str = "gongzhi_bot"
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -67,11 +72,14 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
         parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
     delivery = Delivery(bot, db, pacer, idle=settings.delivery_idle_seconds)
     notifier.on_commit = delivery.wake
-    requests = RequestService(db, notifier)
+    translator = translator_from(settings.translate_url,
+                                 settings.translate_key.get_secret_value() if settings.translate_key else None)
+    requests = RequestService(db, notifier, translator)
     app = App(settings=settings, db=db, renderer=renderer, notifier=notifier, pacer=pacer,
               communities=CommunityService(db), requests=requests, signoff=SignOffService(requests),
               points=PointsService(db),
-              bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests))
+              bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests),
+              surveys=SurveyService(db, notifier), reports=ReportService(db, notifier))
 
     from handlers import build_root_router  # handlers import the app's types
 

@@ -7,6 +7,7 @@ import html
 import logging
 import re
 import sys
+from datetime import date
 
 from bot.config import Settings
 from bot.errors import DomainError
@@ -85,6 +86,30 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(demo_main(database_url=args.database_url, verbose=args.verbose))
 
 
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    """CSV files of one community for a date range (the community's local days, inclusive)."""
+    from pathlib import Path
+
+    from bot.services.reports import export_csv
+    from storage.db import Database
+
+    if args.date_to < args.date_from:
+        print("--to is before --from", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"export-{args.community}-{args.date_from}-{args.date_to}")
+
+    async def work() -> dict[str, int]:
+        db = Database(settings.database_url)
+        try:
+            return await export_csv(db, args.community, args.date_from, args.date_to, out)
+        finally:
+            await db.dispose()
+
+    for name, rows in asyncio.run(work()).items():
+        print(f"{out / name}: {rows} row(s)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gongzhi", description="Gongzhi (共治) community co-governance bot")
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,6 +139,12 @@ def parser() -> argparse.ArgumentParser:
     lst = grid_sub.add_parser("list", help="list a community's micro-grids")
     lst.add_argument("community")
     lst.set_defaults(func=_grid)
+    exp = sub.add_parser("export", help="CSV files of a community's requests, ratings, votes and points")
+    exp.add_argument("community", help="name, code or id")
+    exp.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    exp.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat, help="YYYY-MM-DD (inclusive)")
+    exp.add_argument("--out", help="directory (default: export-COMMUNITY-FROM-TO)")
+    exp.set_defaults(func=_export)
     demo = sub.add_parser("demo", help="play the whole story against a local Bot API emulator (no token)")
     demo.add_argument("--database-url", default=None, help="default: a throwaway SQLite file")
     demo.add_argument("-v", "--verbose", action="store_true")

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
 
+    # Machine translation of residents' free text: a LibreTranslate-compatible server, or none.
+    translate_url: Optional[str] = None
+    translate_key: Optional[SecretStr] = None
+
     # How often the scheduler sweeps due timers, and the delivery loop's idle poll.
     sweep_seconds: float = 30.0
     delivery_idle_seconds: float = 1.0

@@ -90,8 +90,11 @@ def clean_user_text(text: str) -> str:
     return text.translate(BIDI_CONTROLS).strip()
 
 
-def language_name(locale: str) -> str:
-    """The language's name in its own script, for the picker."""
+def language_name(locale: str, in_locale: str | None = None) -> str:
+    """The language's name in its own script (the picker), or in `in_locale` ("written in …")."""
     loc = Locale.parse(locale)
-    name = loc.get_display_name(loc) or locale
-    return name[:1].upper() + name[1:]
+    try:
+        name = loc.get_display_name(Locale.parse(in_locale) if in_locale else loc) or locale
+    except (ValueError, UnknownLocaleError):
+        return locale
+    return name if in_locale else name[:1].upper() + name[1:]

@@ -18,7 +18,7 @@ from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from bot.i18n import Catalogs, is_rtl
+from bot.i18n import Catalogs, is_rtl, language_name
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RLM = "\u200f"
@@ -27,9 +27,16 @@ _blank_lines = re.compile(r"\n{3,}")
 
 
 def isolate(value: Any) -> Any:
+    """`{{ value }}` output: user data is isolated in RTL text; our own markup is left alone."""
     if not _rtl.get() or isinstance(value, Markup) or value is None:
         return value
     return f"\u2068{value}\u2069"
+
+
+def _inserted(value: Any) -> Markup:
+    """A value formatted into a translated sentence: escaped, and isolated in RTL text."""
+    safe = value if isinstance(value, Markup) else escape(value)
+    return Markup(f"\u2068{safe}\u2069") if _rtl.get() else safe
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Renderer:
         env.newstyle_gettext = True  # type: ignore[attr-defined]
         env.filters["dt"] = self._format_dt
         env.globals["label"] = lambda key: self.label(key, self.catalogs.current_locale)
+        env.filters["langname"] = lambda code: language_name(code, self.catalogs.current_locale)
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
         self.env = env
         self._modules: dict[tuple[str, str], Any] = {}
@@ -71,8 +79,7 @@ class Renderer:
     # gettext used by templates (newstyle: we format, escape and isolate the values)
     # Like Jinja's own newstyle gettext, always %-format (so `%%` means a literal %).
     def _fmt(self, text: str, variables: dict[str, Any]) -> Markup:
-        return Markup(text) % {k: isolate(v if isinstance(v, Markup) else escape(v))
-                               for k, v in variables.items()}
+        return Markup(text) % {k: _inserted(v) for k, v in variables.items()}
 
     def _jinja_gettext(self, msgid: str, **variables: Any) -> Markup:
         return self._fmt(self.catalogs.gettext(msgid), variables)

@@ -56,12 +56,14 @@ async def unbind(message: Message, actor: Actor, app: App, bot: Bot, locale: str
 
 
 async def group_language(message: Message, command: CommandObject, actor: Actor, app: App) -> None:
-    """/grouplang <locale> — the language the bot uses in this group."""
-    chosen = normalise((command.args or "").strip(), app.renderer.locales)
-    if chosen is None:
+    """/grouplang <locale> [second locale] — the bot's language(s) in this group; posts carry both
+    when they fit."""
+    codes = (command.args or "").split()
+    chosen = [normalise(c, app.renderer.locales) for c in codes[:2]]
+    if not chosen or None in chosen:
         raise BadInput("grouplang_usage", choices=", ".join(app.renderer.locales))
-    await app.communities.set_group_locale(actor, message.chat.id, chosen)
-    await say(message, app, chosen, "group_language_set")
+    await app.communities.set_group_locale(actor, message.chat.id, chosen[0], chosen[1] if len(chosen) > 1 else None)
+    await say(message, app, chosen[0], "group_language_set")
 
 
 def make_router() -> Router:

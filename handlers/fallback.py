@@ -6,10 +6,15 @@ from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
+from bot.services.context import Actor
+from handlers import settings
 from handlers.common import say, toast
 
 
-async def unknown_private(message: Message, app: App, locale: str) -> None:
+async def unknown_private(message: Message, actor: Actor, app: App, locale: str) -> None:
+    if message.text and settings.needs_language(actor, app):
+        await settings.offer_language(message, actor, app, locale)
+        return
     kind = "text"
     if message.text and message.text.startswith("/"):
         kind = "command"

@@ -7,18 +7,32 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
 from bot.callbacks import Act, pack
-from bot.i18n import language_name
+from bot.i18n import language_name, normalise
+from bot.services.language import detect
 from bot.render import Button
 from bot.services import users
 from bot.services.context import Actor
 from handlers.common import Cb, say, show
 
 
-async def language(message: Message, app: App, locale: str) -> None:
+async def language(message: Message, app: App, locale: str, marked: str | None = None) -> None:
+    """The picker, each language in its own name; ✓ marks the current one (or a detected hint)."""
     locales = app.renderer.locales
-    cells = [Button(text=("✓ " if loc == locale else "") + language_name(loc), data=pack(Act.LANG, i))
+    marked = marked or locale
+    cells = [Button(text=("✓ " if loc == marked else "") + language_name(loc), data=pack(Act.LANG, i))
              for i, loc in enumerate(locales)]
     await say(message, app, locale, "language_pick", buttons=[cells[i:i + 2] for i in range(0, len(cells), 2)])
+
+
+def needs_language(actor: Actor, app: App) -> bool:
+    """First contact with no usable Telegram language and no choice yet."""
+    return actor.user.locale is None and normalise(actor.user.language_code, app.renderer.locales) is None
+
+
+async def offer_language(message: Message, actor: Actor, app: App, locale: str) -> None:
+    """Offer the picker, pre-selected from what the person wrote (a hint, never a switch)."""
+    hint = detect(message.text or "") if message.text and not message.text.startswith("/") else None
+    await language(message, app, locale, marked=normalise(hint, app.renderer.locales))
 
 
 async def pick_language(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App) -> None:

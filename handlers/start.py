@@ -9,7 +9,7 @@ from bot.app import App
 from bot.callbacks import Act, pack
 from bot.render import Button
 from bot.services.context import Actor
-from handlers import signoff
+from handlers import settings, signoff
 from handlers.common import Cb, say, show
 
 
@@ -39,6 +39,8 @@ async def start(message: Message, command: CommandObject, actor: Actor, app: App
                   role="resident", needs_grid=bool(buttons))
         return
     await say(message, app, locale, "welcome", actor=actor)
+    if settings.needs_language(actor, app):
+        await settings.offer_language(message, actor, app, locale)
 
 
 async def start_in_group(message: Message, app: App, locale: str) -> None:

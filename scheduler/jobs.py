@@ -35,6 +35,22 @@ async def sweep_council() -> int:
     return fired
 
 
+async def sweep_surveys() -> int:
+    """Close satisfaction polls whose closing time passed (stopPoll, results)."""
+    closed = await _app.surveys.sweep()
+    if closed:
+        log.info("surveys closed: %s", closed)
+    return closed
+
+
+async def post_reports() -> int:
+    """The weekly digest, monthly report and quarterly ranking that are due and not yet posted."""
+    posted = await _app.reports.run_due()
+    if posted:
+        log.info("reports posted: %s", posted)
+    return posted
+
+
 async def prune() -> None:
     """Forget update ids and delivered messages old enough never to be redelivered or edited."""
     async with _app.db.write() as s:

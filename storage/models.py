@@ -178,7 +178,9 @@ class Request(SQLModel, table=True):
     on_behalf_name: Optional[str] = None
     category: Optional[str] = None
     description: str
-    language_hint: Optional[str] = None
+    language_hint: Optional[str] = None  # detected, ISO 639-1; a hint, never a UI switch
+    description_mt: Optional[str] = None  # machine translation into the community's language, labelled
+    mt_locale: Optional[str] = None
     contact_note: Optional[str] = None  # private: assignee and staff only
     latitude: Optional[float] = None
     longitude: Optional[float] = None

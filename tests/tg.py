@@ -11,7 +11,8 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.methods import (AnswerCallbackQuery, EditMessageReplyMarkup, EditMessageText, GetChatAdministrators,
-                             GetMe, SendLocation, SendMessage, SendPhoto, TelegramMethod)
+                             GetMe, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod)
+from aiogram.types import Poll, PollOption
 from aiogram.types import (CallbackQuery, Chat, ChatMemberOwner, Location, Message,
                            MessageEntity, PhotoSize, Update, User)
 
@@ -52,6 +53,7 @@ class RecordingSession(BaseSession):
     admins: dict[int, set[int]] = field(default_factory=dict)  # chat id -> admin user ids
     forbidden: dict[int, str] = field(default_factory=dict)
     faults: list[Exception] = field(default_factory=list)  # raised by the next sends, in order
+    polls: dict[tuple[int, int], Any] = field(default_factory=dict)  # (chat id, message id) -> Poll sent
 
     def __post_init__(self) -> None:
         BaseSession.__init__(self)
@@ -85,6 +87,25 @@ class RecordingSession(BaseSession):
             chat = Chat(id=chat_id, type="private" if chat_id > 0 else "supergroup")
             return Message(message_id=sent.message_id, date=datetime.now(timezone.utc), chat=chat, from_user=me,
                            text=getattr(method, "text", None))
+        if isinstance(method, SendPoll):  # a Message carrying the Poll, as Telegram answers
+            sent.message_id = next(_ids)
+            options = [o if isinstance(o, str) else o.text for o in method.options]
+            poll = Poll(id=f"poll-{sent.message_id}", question=method.question, is_closed=False,
+                        options=[PollOption(persistent_id=str(i), text=o, voter_count=0)
+                                 for i, o in enumerate(options)], total_voter_count=0,
+                        is_anonymous=method.is_anonymous is not False, type="regular",
+                        allows_multiple_answers=False, allows_revoting=False, members_only=False)
+            self.polls[(chat_id, sent.message_id)] = poll
+            return Message(message_id=sent.message_id, date=datetime.now(timezone.utc),
+                           chat=Chat(id=chat_id, type="private" if chat_id > 0 else "supergroup"), from_user=me,
+                           poll=poll)
+        if isinstance(method, StopPoll):  # the final Poll (one sent before a restart: a stand-in)
+            poll = self.polls.get((chat_id, method.message_id)) or Poll(
+                id=f"poll-{method.message_id}", question="…", options=[], total_voter_count=0, is_closed=True,
+                is_anonymous=True, type="regular", allows_multiple_answers=False, allows_revoting=False,
+                members_only=False)
+            self.polls[(chat_id, method.message_id)] = poll.model_copy(update={"is_closed": True})
+            return self.polls[(chat_id, method.message_id)]
         if isinstance(method, (AnswerCallbackQuery, EditMessageReplyMarkup)):
             return True
         return True
@@ -148,6 +169,12 @@ class Updates:
         msg = Message(message_id=next(self._message), date=datetime.now(timezone.utc), chat=chat,
                       from_user=who.tg(), text=text, entities=entities, reply_to_message=reply_to, **extra)
         return Update(update_id=next(self._update), message=msg)
+
+    def poll(self, poll: Any, counts: list[int], *, closed: bool = False) -> Update:
+        """A `poll` update: new running totals of a poll the bot sent."""
+        options = [o.model_copy(update={"voter_count": n}) for o, n in zip(poll.options, counts)]
+        return Update(update_id=next(self._update), poll=poll.model_copy(update={
+            "options": options, "total_voter_count": sum(counts), "is_closed": closed}))
 
     def press(self, who: Person, data: str, *, chat_id: int | None = None, message_id: int = 1) -> Update:
         chat = (Chat(id=who.id, type="private") if chat_id is None else Chat(id=chat_id, type="supergroup"))

@@ -258,12 +258,12 @@ class CommunityService:
             audit(s, community_id=binding.community_id, actor_id=actor.id, entity="chat",
                   entity_id=chat_id, action="unbound", from_state=binding.kind)
 
-    async def set_group_locale(self, actor: Actor, chat_id: int, locale: str) -> None:
+    async def set_group_locale(self, actor: Actor, chat_id: int, locale: str, secondary: str | None = None) -> None:
         if not actor.is_staff:
             raise NotAllowed("staff_only")
         async with self.db.write() as s:
             binding = await s.get(ChatBinding, chat_id)
-            if binding is None:
+            if binding is None or actor.community is None or binding.community_id != actor.community.id:
                 raise NotFound("not_bound")
-            binding.locale = locale
+            binding.locale, binding.secondary_locale = locale, secondary if secondary != locale else None
             s.add(binding)

@@ -19,6 +19,7 @@ from bot.render import Button
 from bot.services import points
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
+from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import INTERACTIVE, Notifier
 from storage.db import Database
 from storage.models import (OPEN_STATUSES, ChatBinding, ChatKind, Community, Follower, Grid, Membership,
@@ -103,9 +104,10 @@ def assignee_buttons(req: Request) -> list[list[Button]]:
 
 
 class RequestService:
-    def __init__(self, db: Database, notifier: Notifier) -> None:
+    def __init__(self, db: Database, notifier: Notifier, translator: Translator | None = None) -> None:
         self.db = db
         self.n = notifier
+        self.translator = translator or NoTranslator()
 
     # ----------------------------------------------------------------- reading
     async def _view(self, s: AsyncSession, req: Request) -> View:
@@ -219,6 +221,10 @@ class RequestService:
             raise BadInput("bad_category")
         if draft.on_behalf_name and not (actor.is_staff or actor.has(Role.GRID_LEADER)):
             raise NotAllowed("leaders_only")
+        hint = draft.language_hint or detect(description)
+        mt = None  # translated before the unit of work: no network call holds the write lock
+        if self.translator.enabled and hint and hint != community.locale.split("_")[0]:
+            mt = await self.translator.translate(description, hint, community.locale)
         now = utcnow()
         async with self.db.write() as s:
             grid = None
@@ -234,7 +240,8 @@ class RequestService:
             req = Request(community_id=c.id, number=num, grid_id=grid.id if grid else None,
                           requester_id=actor.id, filed_by_id=actor.id if draft.on_behalf_name else None,
                           on_behalf_name=draft.on_behalf_name, category=draft.category,
-                          description=description, language_hint=draft.language_hint,
+                          description=description, language_hint=hint,
+                          description_mt=mt, mt_locale=community.locale if mt else None,
                           contact_note=(draft.contact_note or None), photos=draft.photos[:MAX_PHOTOS],
                           latitude=draft.latitude, longitude=draft.longitude,
                           source_chat_id=draft.source_chat_id, status=Status.NEW,

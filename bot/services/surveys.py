@@ -117,9 +117,10 @@ class SurveyService:
         async with self.db.read() as s:
             return await _groups(s, community.id)
 
-    def option_names(self, survey: Survey, locale: str) -> list[str]:
-        if survey.options:
-            return list(survey.options)
+    def option_names(self, options: list[str] | None, locale: str) -> list[str]:
+        """Custom options as typed; the default scale in `locale`."""
+        if options:
+            return list(options)
         return [self.n.renderer.label(f"scale_{i}", locale) for i in range(1, SCALE + 1)]
 
     async def results(self, survey_id: int) -> Results:
@@ -168,7 +169,7 @@ class SurveyService:
                 self.n.to_chat(s, g, "survey_post", key=f"survey:{survey.id}", q=question,
                                closes_at=survey.closes_at, tz=c.timezone if c else None)
                 poll = Outbox(chat_id=g.chat_id, method="poll", text=html.escape(question, quote=False),
-                              payload={"options": self.option_names(survey, g.locale)},
+                              payload={"options": self.option_names(survey.options, g.locale)},
                               key=f"survey:{survey.id}", priority=NORMAL)
                 s.add(poll)
                 await s.flush()
@@ -232,7 +233,7 @@ class SurveyService:
             for b in audience.values():
                 staff = b.kind == ChatKind.STAFF
                 self.n.to_chat(s, b, "survey_results", key=f"survey:{survey_id}:results", priority=BULK,
-                               res=res, names=self.option_names(survey, b.locale), per_group=staff,
+                               res=res, names=self.option_names(survey.options, b.locale), per_group=staff,
                                tz=c.timezone if c else None)
             audit(s, community_id=survey.community_id, actor_id=None, entity="survey", entity_id=survey_id,
                   action="closed", note=str(res.total))

@@ -1,0 +1,24 @@
+"""/stats: this month's figures and the micro-grid ratings, for staff in the staff group or in
+private chat. The scheduled digest, report and ranking are posted by the scheduler."""
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from bot.app import App
+from bot.services.context import Actor
+from handlers.common import say
+
+
+async def stats(message: Message, actor: Actor, app: App, locale: str) -> None:
+    st = await app.reports.stats(actor)
+    where = actor.binding.locale if actor.binding is not None else locale  # a group reads its own language
+    await say(message, app, where, "stats", community=st.community, p=st.period, f=st.total, grids=st.grids,
+              open_now=st.open_now)
+
+
+def make_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(stats, Command("stats"))
+    return router

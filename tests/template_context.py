@@ -1,0 +1,80 @@
+"""Realistic contexts for rendering every template (used by tests/test_i18n.py).
+
+Each entry is a list of contexts: the template must render in every locale for each. A template
+without an entry fails the test, so a new template comes with its context.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.services.context import Actor
+from storage.models import ChatBinding, Community, Grid, Membership, PointEntry, Request, User, utcnow
+
+NOW = utcnow()
+COMMUNITY = Community(id=1, name="鸡鸣山社区", code="JMS", locale="zh_Hans", timezone="Asia/Shanghai", settings={})
+GRID = Grid(id=1, community_id=1, name="一网格")
+ANNA = User(id=400, first_name="Anna", username="anna", started=True)
+KARIM = User(id=401, first_name="كريم", started=False)
+WEI = User(id=300, first_name="张伟", username="zhangwei", started=True)
+LONG = "楼道灯坏了，晚上很黑，老人上下楼不方便。" * 40  # ~800 characters, realistic upper end
+REQ = Request(id=42, community_id=1, number=42, grid_id=1, requester_id=400, category="repair", description=LONG,
+              language_hint="ar", description_mt="楼前的垃圾三天没人收了", contact_note="3栋2单元501 13800001234",
+              latitude=29.3, longitude=120.1, photos=["a", "b"], status="escalated", department="物业",
+              dept_due_at=NOW + timedelta(days=3), reason="referred", reason_note="请联系物业", on_behalf_name="陈奶奶")
+BASIC = Request(id=43, community_id=1, number=43, requester_id=401, description="Bins overflow", status="new")
+ACTOR = Actor(user=ANNA, locale="en", community=COMMUNITY, memberships=[
+    Membership(user_id=400, community_id=1, role=r, grid_id=1) for r in
+    ("resident", "grid_leader", "volunteer", "staff")])
+NEWBIE = Actor(user=KARIM, locale="ar")
+
+
+class V:  # what services hand templates as a "view"
+    def __init__(self, req: Request, grid: Grid | None = GRID) -> None:
+        self.req, self.grid, self.no = req, grid, f"JMS-{req.number:04d}"
+
+
+COMMON: dict[str, Any] = {
+    "r": REQ, "no": "JMS-0042", "grid": GRID, "community": COMMUNITY, "requester": ANNA, "assignee": WEI,
+    "actor": ACTOR, "user": ANNA, "note": "已买好灯管，今晚更换", "actor_name": "李强", "limit": 2000, "count": 2,
+    "stars": 5, "comment": "灯还是不亮", "question": "哪一栋楼？", "reason": "referred", "status": "claimed",
+    "kind": "triage_remind", "action": "accepted", "original": "JMS-0007", "started": False, "mine": False,
+    "private": True, "name": "Español", "nothing": False, "from_group": True, "on_behalf": "陈奶奶",
+    "category": "care", "needs_grid": True, "has_grids": True, "role": "grid_leader", "target": "一网格",
+    "token": "AbCdEf123456", "link": "so_42", "released": False, "language": "العربية", "amount": 20, "balance": 35,
+    "step": "photos", "grids": {1: "一网格"}, "body": "Your request JMS-0042 was accepted.",
+    "binding": ChatBinding(chat_id=-1, community_id=1, kind="grid", locale="zh_Hans"), "bot_admin": False,
+    "privacy": True, "similar": [V(BASIC)], "views": [V(REQ), V(BASIC, None)], "options": [V(BASIC)],
+    "d": {"description": LONG, "category": "repair", "photos": ["a"], "lat": 1.0, "contact": "13800001234",
+          "on_behalf": "陈奶奶"},
+    "rows": [(WEI, 35), (ANNA, 1)],
+    "recent": [PointEntry(community_id=1, user_id=300, delta=10, reason="task_done", ref="x", at=NOW)],
+    "events": [], "show_private": True, "answer": "3号楼", "returned": "不属于物业范围", "reopened": "还是坏的",
+    "code": "already_handled", "photo": None,
+}
+
+# Templates whose branches matter get several contexts.
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "status_changed": [{"action": a} for a in ("accepted", "handling", "claimed", "progress", "done", "declined",
+                                              "merged", "escalated", "dept_accepted", "returned", "released",
+                                              "cancelled", "reopened", "closed_unrated", "info_answered", "other")],
+    "reminder": [{"kind": k} for k in ("triage_remind", "triage_staff", "claim_remind", "claim_staff",
+                                       "done_remind", "done_staff", "dept_remind", "dept_overdue")],
+    "fallback": [{"kind": k} for k in ("command", "media", "text")],
+    "toast": [{"code": c} for c in ("accepted", "handling", "claimed", "released", "dept_accepted", "done",
+                                    "see_private", "stale")],
+    "welcome": [{"actor": ACTOR}, {"actor": NEWBIE}],
+    "help": [{"private": True}, {"private": False}],
+    "task_list": [{"mine": True}, {"mine": False}, {"views": []}],
+    "my_list": [{}, {"views": []}],
+    "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
+}
+
+
+def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:
+    """The contexts to render `name` with; fails loudly for a template nobody described."""
+    missing = {n for n in needed if n not in COMMON} - {"_trans"}
+    variants = VARIANTS.get(name, [{}])
+    provided = set().union(*variants)
+    assert not (missing - provided), f"describe a realistic context for {name}.j2: {sorted(missing - provided)}"
+    return [{**COMMON, **v} for v in variants]
