@@ -3,6 +3,7 @@ without faults, duplicate deliveries, and a kill -9 in the middle of it all."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -174,3 +175,41 @@ async def test_duplicate_update_delivery_is_handled_once(tmp_path: Path):
 
 
 pytestmark = pytest.mark.timeout(300) if "pytest_timeout" in sys.modules else []
+
+
+async def test_webhook_mode_checks_the_secret_and_answers(tmp_path: Path):
+    import socket
+
+    import aiohttp
+
+    from bot.app import run_webhook
+    from bot.config import Settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with BotAPIEmulator() as emu:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'wh.db'}"
+        await asyncio.to_thread(upgrade, url)
+        settings = Settings(_env_file=None, bot_token=emu.token, telegram_api_base=emu.base_url, database_url=url,
+                            webhook_url="https://bot.example.org", webhook_secret="s3cret", webhook_port=port)
+        server = asyncio.create_task(run_webhook(settings))
+        try:
+            await emu.wait_until(lambda: emu.calls_to("setWebhook"), timeout=20, description="setWebhook")
+            assert emu.calls_to("setWebhook")[-1].params["url"] == "https://bot.example.org/webhook"
+            update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "/start",
+                      "chat": {"id": 4242, "type": "private"}, "from": {"id": 4242, "is_bot": False,
+                      "first_name": "W", "language_code": "en"},
+                      "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
+            async with aiohttp.ClientSession() as http:
+                hook = f"http://127.0.0.1:{port}/webhook"
+                async with http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as r:
+                    assert r.status == 401
+                async with http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}) as r:
+                    assert r.status == 200
+            await emu.wait_until(lambda: [c for c in emu.calls_to("sendMessage") if c.params.get("chat_id") in
+                                          (4242, "4242")], timeout=20, description="the answer")
+        finally:
+            server.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await server

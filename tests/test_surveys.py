@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from bot.services.surveys import SurveyDraft
 from storage.db import Database
-from storage.models import Outbox, Survey, SurveyPoll, utcnow
+from storage.models import ChatBinding, Outbox, Survey, SurveyPoll, User, utcnow
 from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, Harness,
                             community)
 from tests.tg import Sent, Updates
@@ -35,6 +35,13 @@ async def rows(h: Harness, model, *where):  # noqa: ANN001, ANN201
         return list((await s.execute(select(model).where(*where))).scalars())
 
 
+async def in_english(h: Harness) -> None:
+    """Staff and every group read English, so assertions hold whatever the catalogs say."""
+    async with h.app.db.write() as s:
+        await s.execute(update(User).where(User.id == STAFF.id).values(locale="en"))
+        await s.execute(update(ChatBinding).values(locale="en"))
+
+
 async def start_survey(h: Harness, question: str = "How satisfied are you with the courtyard renovation?",
                        options: str | None = None) -> None:
     """Staff go through /survey up to the target groups."""
@@ -53,6 +60,7 @@ async def test_survey_lifecycle_poll_updates_and_close_after_restart(tmp_path: P
     updates = Updates()
     h = await Harness(tmp_path / "s.db", updates).start()
     await community(h)
+    await in_english(h)
     await start_survey(h)
     groups = h.session.last(STAFF.id)
     assert "Which groups" in groups.text
@@ -71,7 +79,7 @@ async def test_survey_lifecycle_poll_updates_and_close_after_restart(tmp_path: P
     assert set(sent) == {COMMUNITY_GROUP, GRID_GROUP}  # not the volunteer or staff group
     poll = sent[COMMUNITY_GROUP]
     assert poll.is_anonymous is True and len(poll.options) == 5
-    assert poll.options[0] == h.app.renderer.label("scale_1", "zh_Hans")
+    assert poll.options[0] == h.app.renderer.label("scale_1", "en")
     assert "anonymous" in h.session.last(COMMUNITY_GROUP).text
     [survey] = await rows(h, Survey)
     assert survey.status == "open" and survey.options == []  # the default scale
@@ -131,6 +139,7 @@ async def test_survey_lifecycle_poll_updates_and_close_after_restart(tmp_path: P
 async def test_custom_options_and_html_in_the_question(harness: Harness):
     h = harness
     await community(h)
+    await in_english(h)
     await start_survey(h, question="Lift & stairs <b>repairs</b>: keep the contractor?",
                        options="Keep them\n\n- Change contractor\nKeep them\nNo opinion")
     await h.press(STAFF, button(h.session.last(STAFF.id), "Next"))
@@ -148,6 +157,7 @@ async def test_custom_options_and_html_in_the_question(harness: Harness):
 async def test_survey_input_is_checked(harness: Harness):
     h = harness
     await community(h)
+    await in_english(h)
     await h.send(RESIDENT, "/survey")
     assert "Only community staff" in h.session.last(RESIDENT.id).text
     await h.send(STAFF, "/survey")
@@ -173,9 +183,10 @@ async def test_the_service_refuses_a_forged_draft(harness: Harness):
     """Whatever the conversation did, the service checks the draft again and writes nothing."""
     h = harness
     await community(h)
+    await in_english(h)
     from bot.errors import BadInput, NotAllowed, Stale
     from bot.services.context import Actor
-    from storage.models import Community, Membership, User
+    from storage.models import Community, Membership
 
     async with h.app.db.read() as s:
         c = (await s.execute(select(Community))).scalars().one()
