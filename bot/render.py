@@ -68,6 +68,9 @@ class Renderer:
         env.filters["dt"] = self._format_dt
         env.globals["label"] = lambda key: self.label(key, self.catalogs.current_locale)
         env.filters["langname"] = lambda code: language_name(code, self.catalogs.current_locale)
+        env.globals["deep_link"] = self._deep_link
+        env.globals["mention"] = lambda user: Markup('<a href="tg://user?id={}">{}</a>').format(
+            int(user.id), _inserted(user.first_name))
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
         self.env = env
         self._modules: dict[tuple[str, str], Any] = {}
@@ -87,6 +90,10 @@ class Renderer:
     def _jinja_ngettext(self, singular: str, plural: str, num: int, **variables: Any) -> Markup:
         variables.setdefault("num", num)
         return self._fmt(self.catalogs.gettext(singular, plural, num), variables)
+
+    def _deep_link(self, payload: str = "go") -> Markup:
+        """A t.me link that starts the bot with `payload`; never isolated (it must stay tappable)."""
+        return Markup("https://t.me/{}?start={}").format(self.env.globals["bot_username"], payload)
 
     def _format_dt(self, value: datetime | None, tz: str | None = None) -> str:
         if value is None:

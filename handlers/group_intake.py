@@ -19,7 +19,7 @@ from handlers.common import say
 from storage.models import ChatKind
 
 
-async def _file_from_group(message: Message, text: str, actor: Actor, app: App, bot: Bot) -> None:
+async def _file_from_group(message: Message, text: str, actor: Actor, app: App) -> None:
     binding = actor.binding
     if binding is None or actor.community is None:
         raise NotAllowed("group_not_bound")
@@ -34,13 +34,10 @@ async def _file_from_group(message: Message, text: str, actor: Actor, app: App, 
     link = [[Button("start_bot", url=f"https://t.me/{app.bot_username}?start=go")]]
     await say(message, app, binding.locale, "group_filed", buttons=None if started else link,
               no=v.no, user=actor.user, started=started)
-    if started:
-        await bot.send_message(actor.id, app.renderer.render("filed", actor.locale, no=v.no, r=v.req,
-                                                             from_group=True))
 
 
-async def new_in_group(message: Message, command: CommandObject, actor: Actor, app: App, bot: Bot) -> None:
-    await _file_from_group(message, command.args or "", actor, app, bot)
+async def new_in_group(message: Message, command: CommandObject, actor: Actor, app: App) -> None:
+    await _file_from_group(message, command.args or "", actor, app)
 
 
 async def mention_or_reply(message: Message, actor: Actor, app: App, bot: Bot) -> None:
@@ -49,7 +46,7 @@ async def mention_or_reply(message: Message, actor: Actor, app: App, bot: Bot) -
     mention = f"@{me.username}" if me.username else None
     if mention and mention.lower() in text.lower():
         text = text.replace(mention, "").replace(mention.lower(), "")
-    await _file_from_group(message, text, actor, app, bot)
+    await _file_from_group(message, text, actor, app)
 
 
 async def addressed_to_bot(message: Message, bot: Bot) -> bool:

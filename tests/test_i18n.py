@@ -148,3 +148,12 @@ async def test_group_with_two_languages_gets_both_when_they_fit(harness: Harness
     await harness.deliver()
     card = harness.session.last(-1001).text
     assert "未分类" in card and "Not yet categorised" in card
+
+
+async def test_links_stay_tappable_in_right_to_left_text(harness: Harness):
+    from storage.models import User
+
+    text = harness.app.renderer.render("via_group", "ar", user=User(id=901, first_name="كريم"), body="x",
+                                       link="so_12")
+    assert 'href="tg://user?id=901"' in text and "?start=so_12" in text
+    assert "\u2068كريم\u2069" in text

@@ -122,7 +122,7 @@ async def test_survey_lifecycle_poll_updates_and_close_after_restart(tmp_path: P
         assert "(57%)" in text  # 4 of 7 very satisfied
         assert "Satisfied or very satisfied: 86%" in text
     staff = h2.session.last(STAFF_GROUP).text
-    assert "— Group: 5" in staff and "— Group: 2" in staff  # per group, for staff only
+    assert "— Group · community group: 5" in staff and "— Group · micro-grid group: 2" in staff  # staff only
     assert "— Group" not in h2.session.last(COMMUNITY_GROUP).text
     assert h2.session.to(VOL_GROUP) == []
 

@@ -254,6 +254,9 @@ class RequestService:
             v = await self._view(s, req)
             await self._post_card(s, v)
             await self._feed(s, v, "filed")
+            if draft.source_chat_id is not None and v.requester is not None and v.requester.started:
+                # Filed in a group: the details continue in private chat.
+                self.n.to_user(s, v.requester, c, "filed", priority=INTERACTIVE, from_group=True, **v.ctx())
         self.n.wake()
         return v
 

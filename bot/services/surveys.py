@@ -76,7 +76,7 @@ class Results:
 
     survey: Survey
     counts: list[int]
-    groups: list[tuple[str, int]] = field(default_factory=list)  # (group title, voters)
+    groups: list[tuple[str, str, int]] = field(default_factory=list)  # (group title, kind, voters)
 
     @property
     def total(self) -> int:
@@ -140,7 +140,8 @@ class SurveyService:
             totals = (list(p.totals) + [0] * n)[:n]
             counts = [a + b for a, b in zip(counts, totals)]
             binding = await s.get(ChatBinding, p.chat_id)
-            groups.append((binding.title if binding and binding.title else str(p.chat_id), sum(totals)))
+            groups.append((binding.title if binding else str(p.chat_id), binding.kind if binding else "",
+                           sum(totals)))
         return Results(survey, counts, groups)
 
     # ----------------------------------------------------------------- writing
