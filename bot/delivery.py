@@ -32,7 +32,7 @@ from aiogram.exceptions import (
 from aiogram.methods import EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot import limits
 from storage.db import Database
@@ -53,9 +53,9 @@ class Pacer:
     closer together at Telegram's end than they were at ours.
     """
 
-    def __init__(self, *, private: tuple[int, float] = (limits.PRIVATE_PER_SECOND, 1.05),
-                 group: tuple[int, float] = (limits.GROUP_PER_MINUTE, 61.0),
-                 overall: tuple[int, float] = (limits.MESSAGES_PER_SECOND - 2, 1.05)) -> None:
+    def __init__(self, *, private: tuple[int, float] = (limits.PRIVATE_PER_SECOND, 1.02),
+                 group: tuple[int, float] = (limits.GROUP_PER_MINUTE, 60.5),
+                 overall: tuple[int, float] = (limits.MESSAGES_PER_SECOND, 1.02)) -> None:
         self.private, self.group, self.overall = private, group, overall
         self._sent: dict[int, deque[float]] = defaultdict(deque)
         self._all: deque[float] = deque()
@@ -167,13 +167,10 @@ class Delivery:
         now_wall = utcnow()
         began = time.monotonic()
         self._settled = {k: v for k, v in self._settled.items() if v > began - 60}
-        async with self.db.read() as s:
-            rows = (await s.execute(
-                select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(2000)
-            )).scalars().all()
-        heads: dict[int, Outbox] = {}
-        for row in rows:  # the first pending row of each chat, in id order
-            heads.setdefault(row.chat_id, row)
+        async with self.db.read() as s:  # the first pending row of each chat, and only those
+            first = select(func.min(Outbox.id)).where(Outbox.status == "pending").group_by(Outbox.chat_id)
+            heads = {row.chat_id: row for row in (await s.execute(
+                select(Outbox).where(Outbox.id.in_(first)))).scalars()}
         wait = self.idle
         now = time.monotonic()
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pybabel extract -F babel.cfg -o locales/messages.pot --no-location --sort-output --project=gongzhi . 2>/dev/null
-pybabel update -i locales/messages.pot -d locales --width=100 --ignore-obsolete 2>/dev/null
+pybabel update -i locales/messages.pot -d locales --width=100 --ignore-obsolete --no-fuzzy-matching 2>/dev/null
 python locales/fill_source.py

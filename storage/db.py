@@ -8,14 +8,20 @@ so they never wait for a writer (WAL).
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables)
+
+
+_in_write: ContextVar[bool] = ContextVar("gongzhi_in_write", default=False)
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
@@ -50,18 +56,31 @@ class Database:
         else:
             self.write_engine = self.read_engine = create_async_engine(url, pool_pre_ping=True)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._write_lock: asyncio.Lock | contextlib.nullcontext[None] = (
+            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext())
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits on success, rolls back on any exception."""
-        async with self._write() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        """A unit of work: commits on success, rolls back on any exception.
+
+        On SQLite, writers of this process queue on an asyncio lock, in order, instead of
+        sleeping in SQLite's busy handler (which retries on a timer and inflates tail latency);
+        busy_timeout still covers other processes. Units of work never nest.
+        """
+        if _in_write.get():
+            raise RuntimeError("nested unit of work")
+        token = _in_write.set(True)
+        try:
+            async with self._write_lock, self._write() as session:
+                try:
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
+        finally:
+            _in_write.reset(token)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -168,6 +168,9 @@ class Request(SQLModel, table=True):
         Index("ix_requests_queue", "community_id", "grid_id", "status"),
         Index("ix_requests_requester", "requester_id", "created_at"),
         Index("ix_requests_timer", "timer_at"),
+        Index("ix_requests_assignee", "assignee_id", "status"),
+        Index("ix_requests_community_status", "community_id", "status", "updated_at"),
+        Index("ix_requests_community_created", "community_id", "created_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id")
@@ -217,7 +220,7 @@ class Outbox(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "not_before"),)
+    __table_args__ = (Index("ix_outbox_pending", "status", "chat_id", "id"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     method: str = "send"  # send | edit | photo | location | poll | stop_poll

@@ -71,6 +71,58 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+# Surveys and reports (bot/services/surveys.py, reports.py).
+def _figures() -> list[Any]:
+    from bot.services.reports import Figures
+
+    return [Figures(name="一网格", grid_id=1, filed=12, resolved=9, breaches=1, triage_h=[2.5, 3.0],
+                    resolve_h=[20.0, 49.5], stars=[5, 4, 5], signoffs=4, reopened=1, grade="yellow"),
+            Figures(name="二网格", grid_id=2, grade=None)]
+
+
+def _report_context() -> dict[str, Any]:
+    from bot.services.reports import Figures, Period, VolunteerFigures, month
+
+    today = NOW.date()
+    total = Figures(filed=40, resolved=31, breaches=3, triage_h=[1.5, 4.0, 30.0], resolve_h=[12.0, 70.0],
+                    stars=[5, 5, 4, 2], signoffs=5, reopened=1)
+    return {"community": COMMUNITY, "p": month(today, "Asia/Shanghai"), "f": total, "grids": _figures() * 30,
+            "open_now": 7, "passed": 2, "surveys": 1,
+            "categories": [("repair", 12), ("sanitation", 7), ("care", 3), ("unset", 1)],
+            "codes": ["A", "B", "C", "D"], "trend": [("2025-01", 4.2), ("2025-02", None)],
+            "volunteers": [VolunteerFigures(WEI, 12, 4.8), VolunteerFigures(ANNA, 3, None)],
+            "quarter_p": Period("quarter", today, today, "Asia/Shanghai")}
+
+
+def _survey_context(options: list[str]) -> dict[str, Any]:
+    from bot.services.surveys import Results
+    from storage.models import Survey
+
+    survey = Survey(id=1, community_id=1, created_by=100, question="您对小区停车管理满意吗？" * 10, options=options,
+                    closes_at=NOW + timedelta(days=3))
+    n = len(options) or 5
+    return {"res": Results(survey, list(range(n)), [("一网格群", "grid", 3), ("", "community", 7)]),
+            "names": options or ["😀 Very satisfied", "🙂 Satisfied", "😐 Neutral", "🙁 Dissatisfied",
+                                 "😠 Very dissatisfied"], "closes_at": NOW, "tz": "Asia/Shanghai"}
+
+
+_SURVEY_ASK = {"limit": 300, "low": 2, "high": 10, "q": "您对小区停车管理满意吗？", "names": ["满意", "不满意"],
+               "groups": ["一网格群 · 微网格群", "社区群"], "closes_at": NOW, "tz": "Asia/Shanghai"}
+VARIANTS.update({
+    "survey_ask": [{**_SURVEY_ASK, "step": s} for s in ("question", "options", "groups", "days", "summary")]
+    + [{**_SURVEY_ASK, "step": "groups", "groups": []}],
+    "survey_post": [{"closes_at": NOW, "tz": "Asia/Shanghai"}],
+    "survey_done": [{"closes_at": NOW, "tz": "Asia/Shanghai", "count": n} for n in (1, 3)],
+    "survey_results": [{**_survey_context(o), "per_group": g} for o in ([], ["是", "否", "无所谓"]) for g in (True, False)],
+    "stats": [_report_context(), {**_report_context(), "grids": []}],
+    "digest": [_report_context(), {**_report_context(), "passed": None, "surveys": 0}],
+    "report_month": [_report_context(), {**_report_context(), "categories": []}],
+    "report_chart": [_report_context()],
+    "ranking": [{**_report_context(), "p": _report_context()["quarter_p"]},
+                {**_report_context(), "volunteers": [], "grids": []}],
+})
+
+
 def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:
     """The contexts to render `name` with; fails loudly for a template nobody described."""
     missing = {n for n in needed if n not in COMMON} - {"_trans"}

@@ -3,6 +3,7 @@ the weekly digest, monthly report and quarterly ranking posted once however ofte
 (and across a restart), and the CSV export."""
 from __future__ import annotations
 
+import asyncio
 import csv
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -236,11 +237,14 @@ def read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-async def test_export_writes_the_expected_rows(tmp_path: Path, monkeypatch):
-    h = await Harness(tmp_path / "e.db").start()
-    rows = await setup(h, created=local(2024, 9, 1))
-    await history(rows)
-    await h.close()
+def test_export_writes_the_expected_rows(tmp_path: Path, monkeypatch):
+    """Through the command line, as an operator runs it (its own event loop)."""
+    async def prepare() -> None:
+        h = await Harness(tmp_path / "e.db").start()
+        await history(await setup(h, created=local(2024, 9, 1)))
+        await h.close()
+
+    asyncio.run(prepare())
 
     from bot.cli import main
 

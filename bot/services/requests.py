@@ -627,7 +627,7 @@ class RequestService:
                 if person is None:
                     continue
                 if to == Status.DONE and uid == req.requester_id:
-                    self.ask_signoff(s, v, person)
+                    self.ask_signoff(s, v, person, note=note)
                 else:
                     self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}",
                                    fallback_chat_id=req.source_chat_id if uid == req.requester_id else None,
@@ -637,12 +637,13 @@ class RequestService:
         await self._feed(s, v, action, note=note)
         return v
 
-    def ask_signoff(self, s: AsyncSession, v: View, requester: User, template: str = "signoff_ask") -> None:
+    def ask_signoff(self, s: AsyncSession, v: View, requester: User, template: str = "signoff_ask",
+                    note: str | None = None) -> None:
         """"Is it resolved?" with one-tap answers; in the group (with a link) if we cannot DM."""
         buttons = [[Button("signoff_yes", pack(Act.SIGNOFF, v.req.id or 0, 1)),
                     Button("signoff_no", pack(Act.SIGNOFF, v.req.id or 0, 0))]]
         self.n.to_user(s, requester, v.community, template, buttons=buttons, key=f"signoff:{v.req.id}",
-                       fallback_chat_id=v.req.source_chat_id, link=f"so_{v.req.id}", **v.ctx())
+                       fallback_chat_id=v.req.source_chat_id, link=f"so_{v.req.id}", **v.ctx(note=note))
 
     async def _audience(self, s: AsyncSession, req: Request) -> list[int]:
         followers = (await s.execute(select(Follower.user_id).where(Follower.request_id == req.id))).scalars()

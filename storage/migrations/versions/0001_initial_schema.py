@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:27:57.290630
+Create Date: 2026-11-22 03:03:09.540182
 """
 from alembic import op
 import sqlalchemy as sa
@@ -45,6 +45,9 @@ def upgrade() -> None:
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('buttons', sa.JSON(), nullable=True),
     sa.Column('photo', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('blob', sa.LargeBinary(), nullable=True),
+    sa.Column('payload', sa.JSON(), nullable=True),
+    sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('edit_of', sa.Integer(), nullable=True),
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('fallback_chat_id', sa.BigInteger(), nullable=True),
@@ -62,8 +65,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_chat_id'), ['chat_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_external_id'), ['external_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_key'), ['key'], unique=False)
-        batch_op.create_index('ix_outbox_pending', ['status', 'not_before'], unique=False)
+        batch_op.create_index('ix_outbox_pending', ['status', 'chat_id', 'id'], unique=False)
 
     op.create_table('processed_updates',
     sa.Column('update_id', sa.BigInteger(), autoincrement=False, nullable=False),
@@ -97,6 +101,39 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('grids', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_grids_community_id'), ['community_id'], unique=False)
+
+    op.create_table('points_ledger',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('ref', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('by_id', sa.BigInteger(), nullable=True),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('ref')
+    )
+    with op.batch_alter_table('points_ledger', schema=None) as batch_op:
+        batch_op.create_index('ix_points_member', ['community_id', 'user_id'], unique=False)
+
+    op.create_table('surveys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('created_by', sa.BigInteger(), nullable=False),
+    sa.Column('question', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('options', sa.JSON(), nullable=False),
+    sa.Column('closes_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_surveys_closes_at'), ['closes_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_surveys_community_id'), ['community_id'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
@@ -171,6 +208,8 @@ def upgrade() -> None:
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('language_hint', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('description_mt', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('mt_locale', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('contact_note', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('latitude', sa.Float(), nullable=True),
     sa.Column('longitude', sa.Float(), nullable=True),
@@ -187,6 +226,11 @@ def upgrade() -> None:
     sa.Column('timer_kind', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('paused_status', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('paused_remaining_s', sa.Integer(), nullable=True),
+    sa.Column('triaged_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('done_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('closed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('breaches', sa.Integer(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ),
@@ -196,9 +240,77 @@ def upgrade() -> None:
     sa.UniqueConstraint('community_id', 'number')
     )
     with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.create_index('ix_requests_assignee', ['assignee_id', 'status'], unique=False)
+        batch_op.create_index('ix_requests_community_created', ['community_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_requests_community_status', ['community_id', 'status', 'updated_at'], unique=False)
         batch_op.create_index('ix_requests_queue', ['community_id', 'grid_id', 'status'], unique=False)
         batch_op.create_index('ix_requests_requester', ['requester_id', 'created_at'], unique=False)
         batch_op.create_index('ix_requests_timer', ['timer_at'], unique=False)
+
+    op.create_table('survey_polls',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('chat_id', sa.BigInteger(), nullable=False),
+    sa.Column('outbox_id', sa.Integer(), nullable=False),
+    sa.Column('totals', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['outbox_id'], ['outbox.id'], ),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('survey_polls', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_survey_polls_survey_id'), ['survey_id'], unique=False)
+
+    op.create_table('proposals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=True),
+    sa.Column('proposer_id', sa.BigInteger(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('options', sa.JSON(), nullable=True),
+    sa.Column('hours', sa.Integer(), nullable=False),
+    sa.Column('quorum_pct', sa.Integer(), nullable=False),
+    sa.Column('threshold', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('secret', sa.Boolean(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('eligible', sa.Integer(), nullable=False),
+    sa.Column('opened_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('closes_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('remind_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('closed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('minutes', sa.JSON(), nullable=True),
+    sa.Column('statement', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('statement_by', sa.BigInteger(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('community_id', 'number')
+    )
+    with op.batch_alter_table('proposals', schema=None) as batch_op:
+        batch_op.create_index('ix_proposals_due', ['status', 'closes_at'], unique=False)
+        batch_op.create_index('ix_proposals_remind', ['remind_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_proposals_request_id'), ['request_id'], unique=False)
+
+    op.create_table('ratings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('resolved', sa.Boolean(), nullable=False),
+    sa.Column('stars', sa.Integer(), nullable=True),
+    sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('request_id', 'round')
+    )
+    with op.batch_alter_table('ratings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ratings_request_id'), ['request_id'], unique=False)
 
     op.create_table('request_followers',
     sa.Column('request_id', sa.Integer(), nullable=False),
@@ -207,16 +319,115 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['request_id'], ['requests.id'], ),
     sa.PrimaryKeyConstraint('request_id', 'user_id')
     )
+    op.create_table('conventions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('proposal_id', sa.Integer(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('adopted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ),
+    sa.ForeignKeyConstraint(['proposal_id'], ['proposals.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('proposal_id')
+    )
+    with op.batch_alter_table('conventions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_conventions_community_id'), ['community_id'], unique=False)
+
+    op.create_table('proposal_electors',
+    sa.Column('proposal_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.ForeignKeyConstraint(['proposal_id'], ['proposals.id'], ),
+    sa.PrimaryKeyConstraint('proposal_id', 'user_id')
+    )
+    op.create_table('secret_ballots',
+    sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('proposal_id', sa.Integer(), nullable=False),
+    sa.Column('option', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['proposal_id'], ['proposals.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('secret_ballots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_secret_ballots_proposal_id'), ['proposal_id'], unique=False)
+
+    op.create_table('vote_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('proposal_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('option', sa.Integer(), nullable=True),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['proposal_id'], ['proposals.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('vote_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_vote_log_proposal_id'), ['proposal_id'], unique=False)
+
+    op.create_table('vote_turnout',
+    sa.Column('proposal_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['proposal_id'], ['proposals.id'], ),
+    sa.PrimaryKeyConstraint('proposal_id', 'user_id')
+    )
+    op.create_table('votes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('proposal_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('option', sa.Integer(), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['proposal_id'], ['proposals.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('proposal_id', 'user_id')
+    )
+    with op.batch_alter_table('votes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_votes_proposal_id'), ['proposal_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('votes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_votes_proposal_id'))
+
+    op.drop_table('votes')
+    op.drop_table('vote_turnout')
+    with op.batch_alter_table('vote_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_vote_log_proposal_id'))
+
+    op.drop_table('vote_log')
+    with op.batch_alter_table('secret_ballots', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_secret_ballots_proposal_id'))
+
+    op.drop_table('secret_ballots')
+    op.drop_table('proposal_electors')
+    with op.batch_alter_table('conventions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_conventions_community_id'))
+
+    op.drop_table('conventions')
     op.drop_table('request_followers')
+    with op.batch_alter_table('ratings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ratings_request_id'))
+
+    op.drop_table('ratings')
+    with op.batch_alter_table('proposals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_proposals_request_id'))
+        batch_op.drop_index('ix_proposals_remind')
+        batch_op.drop_index('ix_proposals_due')
+
+    op.drop_table('proposals')
+    with op.batch_alter_table('survey_polls', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_survey_polls_survey_id'))
+
+    op.drop_table('survey_polls')
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index('ix_requests_timer')
         batch_op.drop_index('ix_requests_requester')
         batch_op.drop_index('ix_requests_queue')
+        batch_op.drop_index('ix_requests_community_status')
+        batch_op.drop_index('ix_requests_community_created')
+        batch_op.drop_index('ix_requests_assignee')
 
     op.drop_table('requests')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
@@ -230,6 +441,15 @@ def downgrade() -> None:
 
     op.drop_table('chat_bindings')
     op.drop_table('users')
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_surveys_community_id'))
+        batch_op.drop_index(batch_op.f('ix_surveys_closes_at'))
+
+    op.drop_table('surveys')
+    with op.batch_alter_table('points_ledger', schema=None) as batch_op:
+        batch_op.drop_index('ix_points_member')
+
+    op.drop_table('points_ledger')
     with op.batch_alter_table('grids', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grids_community_id'))
 
@@ -242,6 +462,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')
         batch_op.drop_index(batch_op.f('ix_outbox_key'))
+        batch_op.drop_index(batch_op.f('ix_outbox_external_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_chat_id'))
 
     op.drop_table('outbox')
