@@ -81,6 +81,15 @@ def data_of(message: ChatMessage, prefix: str, index: int = 0) -> str:
     return found[index]
 
 
+def labelled(message: ChatMessage, text: str) -> str:
+    """The callback data of the button whose label contains `text` (rows read right to left in RTL)."""
+    for row in message.inline_keyboard:
+        for b in row:
+            if text in b.get("text", ""):
+                return b["callback_data"]
+    raise AssertionError(f"no button {text!r} in {message.button_labels}")
+
+
 def token_in(message: ChatMessage) -> str:
     match = re.search(r"start=([\w-]+)", message.text or "")
     if not match:
@@ -130,7 +139,7 @@ async def onboard(story: Story, c: Cast, staff_token: str) -> None:
         for person in (c.anna, c.karim):
             await person.send(f"/start {resident_link}")
             joined = await story.reply(person, with_button("gr:"))
-            await person.press(joined, data=data_of(joined, "gr:"))
+            await person.press(joined, data=labelled(joined, "一网格"))
             await emu.wait_until(lambda j=joined: j.edited, timeout=STEP_TIMEOUT, description="grid chosen")
     async with story.step("staff binds the groups"):
         for group, kind in ((c.grid_group, "grid 一网格"), (c.volunteers, "volunteers"),
@@ -164,7 +173,13 @@ async def request_from_group(story: Story, c: Cast) -> None:
         await c.volunteer.press(brief, data=data_of(brief, "tk:", 1))
         await story.reply(c.volunteer)
         await c.volunteer.send("灯已修好")
-        await story.reply(c.anna, has("JMS-0001", "灯已修好"))
+        ask = await story.reply(c.anna, has("JMS-0001", "灯已修好"))
+    async with story.step("Anna signs off with one tap and rates five stars"):
+        await c.anna.press(ask, data=data_of(ask, "so:"))
+        await story.emu.wait_until(lambda: ask.edited and with_button("st:")(ask), timeout=STEP_TIMEOUT,
+                                   description="the stars")
+        await c.anna.press(ask, data=data_of(ask, "st:", 4))
+        await story.reply(c.volunteer, has("⭐⭐⭐⭐⭐"))
 
 
 async def request_in_private(story: Story, c: Cast) -> None:
@@ -177,7 +192,7 @@ async def request_in_private(story: Story, c: Cast) -> None:
         for _ in range(2):  # no photo, no location
             await c.karim.press(await story.reply(c.karim, with_button("sk")), data="sk")
         grid = await story.reply(c.karim, with_button("ig:"))
-        await c.karim.press(grid, data=data_of(grid, "ig:"))
+        await c.karim.press(grid, data=labelled(grid, "一网格"))
         await c.karim.send("الشقة 302، الهاتف 13900001111")
         summary = await story.reply(c.karim, with_button("cf"))
         await c.karim.press(summary, data="cf")

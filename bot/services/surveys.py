@@ -167,8 +167,8 @@ class SurveyService:
             await s.flush()
             c = await s.get(Community, community.id)
             for g in chosen:
-                self.n.to_chat(s, g, "survey_post", key=f"survey:{survey.id}", q=question,
-                               closes_at=survey.closes_at, tz=c.timezone if c else None)
+                self.n.to_chat(s, g, "survey_post", key=f"survey:{survey.id}", closes_at=survey.closes_at,
+                               tz=c.timezone if c else None)
                 poll = Outbox(chat_id=g.chat_id, method="poll", text=html.escape(question, quote=False),
                               payload={"options": self.option_names(survey.options, g.locale)},
                               key=f"survey:{survey.id}", priority=NORMAL)
@@ -201,15 +201,15 @@ class SurveyService:
                 Survey.status == "open", Survey.closes_at <= now).order_by(Survey.closes_at).limit(batch))).scalars())
         closed = 0
         for sid in due:
-            closed += await self.close(sid, now)
+            closed += await self.close(sid)
         if closed:
             self.n.wake()
         return closed
 
-    async def close(self, survey_id: int, now: datetime | None = None) -> int:
+    async def close(self, survey_id: int) -> int:
         """Stop the polls and publish the results to the target groups and the staff group(s).
-        Returns 1 if this call closed it, 0 if it was closed already."""
-        now = now or utcnow()
+        Returns 1 if this call closed it, 0 if it was closed already (the totals are the last ones
+        Telegram reported; a vote in the seconds before stopPoll lands may be missing)."""
         async with self.db.write() as s:
             won = (await s.execute(update(Survey).where(Survey.id == survey_id, Survey.status == "open")
                                    .values(status="closed"))).rowcount == 1
@@ -218,7 +218,6 @@ class SurveyService:
             survey = await s.get(Survey, survey_id)
             assert survey is not None
             survey.status = "closed"
-            c = await s.get(Community, survey.community_id)
             polls = (await s.execute(select(SurveyPoll).where(SurveyPoll.survey_id == survey_id))).scalars().all()
             for p in polls:
                 s.add(Outbox(chat_id=p.chat_id, method="stop_poll", text="", edit_of=p.outbox_id,
@@ -234,8 +233,7 @@ class SurveyService:
             for b in audience.values():
                 staff = b.kind == ChatKind.STAFF
                 self.n.to_chat(s, b, "survey_results", key=f"survey:{survey_id}:results", priority=BULK,
-                               res=res, names=self.option_names(survey.options, b.locale), per_group=staff,
-                               tz=c.timezone if c else None)
+                               res=res, names=self.option_names(survey.options, b.locale), per_group=staff)
             audit(s, community_id=survey.community_id, actor_id=None, entity="survey", entity_id=survey_id,
                   action="closed", note=str(res.total))
         return 1
