@@ -22,9 +22,21 @@ class ContextMiddleware(BaseMiddleware):
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    def _chatter(self, update: Update, bot_id: int) -> bool:
+        """Group talk not addressed to the bot (an admin bot sees it all): nothing to do, no I/O."""
+        m = update.message
+        if m is None or m.chat.type not in ("group", "supergroup") or m.new_chat_members or m.left_chat_member:
+            return False
+        text = m.text or m.caption or ""
+        replied = m.reply_to_message is not None and m.reply_to_message.from_user is not None \
+            and m.reply_to_message.from_user.id == bot_id
+        return not (text.startswith("/") or replied or f"@{self.app.bot_username}".lower() in text.lower())
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         app = self.app
+        if self._chatter(event, data["bot"].id):
+            return None
         if not await users.claim_update(app.db, event.update_id):
             return None  # a redelivered update: handled once already
         tg_user: TgUser | None = data.get("event_from_user")

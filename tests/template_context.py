@@ -123,6 +123,76 @@ VARIANTS.update({
 })
 
 
+# The council (bot/services/deliberation.py): the longest proposal the service accepts, ten
+# options, and a council of forty named votes.
+def _council_variants() -> dict[str, list[dict[str, Any]]]:
+    from bot.services.deliberation import MAX_OPTION, MAX_OPTIONS, MAX_TEXT, MAX_TITLE, ProposalDraft, Tally
+    from storage.models import Convention, Proposal
+
+    opts = [f"{i}. " + "方案" * (MAX_OPTION // 2 - 2) for i in range(MAX_OPTIONS)]
+    base = dict(id=7, community_id=1, number=7, request_id=42, proposer_id=400, title="更换楼道灯" * (MAX_TITLE // 5),
+                text="议" * MAX_TEXT, kind="spending", hours=72, quorum_pct=50, eligible=40, opened_at=NOW,
+                closes_at=NOW + timedelta(days=3), remind_at=NOW + timedelta(days=2))
+    named = [[f"委员{i:02d}", i % 3] for i in range(40)]
+
+    def closed(outcome: str, **kw: Any) -> Proposal:
+        counts = kw.pop("counts", [20, 10, 5])
+        minutes = {"eligible": 40, "turnout": sum(counts), "quorum_needed": 20, "quorum_met": outcome != "no_quorum",
+                   "counts": counts, "decisive": 30, "threshold": kw.get("threshold", "simple"),
+                   "threshold_met": outcome == "passed", "winner": 0 if outcome == "passed" else None,
+                   "named": named}
+        return Proposal(**{**base, **kw}, status="closed", outcome=outcome, closed_at=NOW, minutes=minutes,
+                        statement="物业将于下周更换灯具。" * 20)
+
+    open_p = [Proposal(**base, status="open"), Proposal(**base, status="open", secret=True, threshold="two_thirds"),
+              Proposal(**{**base, "options": opts, "kind": "decision"}, status="open")]
+    done_p = [closed("passed", kind="convention"), closed("rejected", threshold="two_thirds"), closed("no_quorum"),
+              closed("passed", options=opts[:3], counts=[5, 3, 1]), closed("rejected", options=opts[:3], counts=[3, 3, 1]),
+              Proposal(**base, status="withdrawn")]
+    tally = Tally(eligible=40, turnout=35, quorum_needed=20, counts=[20, 10, 5])
+    common = {"request_no": "JMS-0042", "task_no": None, "tally": tally, "audience": "group"}
+    draft = ProposalDraft(title=base["title"], text=base["text"], kind="spending", options=opts, hours=72,
+                          quorum_pct=50, threshold="two_thirds", secret=True)
+    return {
+        "proposal_post": [{**common, "p": p, "tally": Tally(40, 35, 20, [] if p.secret else [20, 10, 5] + [0] * 7)}
+                          for p in open_p],
+        "proposal_final": [{**common, "p": p} for p in done_p + open_p[:1]],
+        "proposal_outcome": [{**common, "p": p, "audience": a, "task_no": t} for p in done_p
+                             for a, t in (("group", "JMS-0043"), ("requester", None), ("staff", None))],
+        "proposal_statement": [{**common, "p": done_p[0]}],
+        "proposal_draft": [{"d": draft, "no": None, "request_no": None},
+                           {"d": ProposalDraft("t", "x", hours=1, quorum_pct=50), "no": "JMS-P007",
+                            "request_no": "JMS-0042"}],
+        "proposal_ask": [{"step": s, "limit": 120, "low": 2, "high": 10, "default": 72, "no": "JMS-P007",
+                          "current": c} for s in ("title", "text", "kind", "options", "hours", "statement")
+                         for c in (None, base["title"])],
+        "proposal_done": [{**common, "p": p, "code": c, "request_no": "JMS-0042"}
+                          for c in ("to_council", "opened", "saved", "withdrawn", "statement") for p in open_p[:1]]
+        + [{**common, "p": done_p[0], "code": "closed"}],
+        "vote_ballot": [{**common, "p": p, "mine": m, "voted": v} for p in open_p
+                        for m, v in ((None, False), (None, True), (1, True))],
+        "vote_toast": [{"p": p, "code": c, "option": 1} for p in open_p
+                       for c in ("cast", "changed", "same", "already")],
+        "vote_list": [{"votes": [(_V(Proposal(**base, status="open")), v, e) for v, e in
+                                 ((True, True), (False, True), (False, False))] * 5,
+                       "drafts": [_V(Proposal(**base, status="draft"))] * 5},
+                      {"votes": [], "drafts": []}],
+        "vote_reminder": [{**common, "p": open_p[0]}],
+        "vote_all_in": [{**common, "p": open_p[0]}],
+        "conventions": [{"conventions": [Convention(community_id=1, proposal_id=i, title=base["title"],
+                                                    text="公约" * 100, adopted_at=NOW) for i in range(5)]},
+                        {"conventions": []}],
+    }
+
+
+class _V:  # a proposal view as listed by /votes
+    def __init__(self, p: Any) -> None:
+        self.p, self.community, self.no, self.request_no = p, COMMUNITY, f"JMS-P{p.number:03d}", "JMS-0042"
+
+
+VARIANTS.update(_council_variants())
+
+
 def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:
     """The contexts to render `name` with; fails loudly for a template nobody described."""
     missing = {n for n in needed if n not in COMMON} - {"_trans"}

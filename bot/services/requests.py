@@ -6,6 +6,7 @@ together. Invalid transitions and people without the role raise a typed error an
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -118,6 +119,20 @@ class RequestService:
         assignee = await s.get(User, req.assignee_id) if req.assignee_id else None
         return View(req, community, grid, requester, assignee)
 
+    async def _views(self, s: AsyncSession, reqs: Sequence[Request]) -> list[View]:
+        """Views of a list of requests in four queries, whatever its length."""
+        async def by_id(model: Any, ids: set[int | None]) -> dict[int, Any]:
+            ids.discard(None)
+            if not ids:
+                return {}
+            return {x.id: x for x in (await s.execute(select(model).where(model.id.in_(ids)))).scalars()}
+
+        communities = await by_id(Community, {r.community_id for r in reqs})
+        grids = await by_id(Grid, {r.grid_id for r in reqs})
+        users = await by_id(User, {r.requester_id for r in reqs} | {r.assignee_id for r in reqs})
+        return [View(r, communities[r.community_id], grids.get(r.grid_id or 0), users.get(r.requester_id),
+                     users.get(r.assignee_id or 0)) for r in reqs]
+
     async def _load(self, s: AsyncSession, req_id: int) -> Request:
         req = await s.get(Request, req_id)
         if req is None:
@@ -152,7 +167,7 @@ class RequestService:
             total = (await s.execute(select(func.count()).select_from(Request).where(cond))).scalar_one()
             rows = (await s.execute(select(Request).where(cond).order_by(Request.created_at.desc(), Request.id.desc())
                                     .offset(offset).limit(limit))).scalars().all()
-            return [await self._view(s, r) for r in rows], total
+            return await self._views(s, rows), total
 
     async def tasks(self, actor: Actor, *, mine: bool, offset: int = 0, limit: int = 5) -> tuple[list[View], int]:
         """Open volunteer tasks of the actor's community, or the actor's own ones."""
@@ -170,7 +185,7 @@ class RequestService:
             total = (await s.execute(select(func.count()).select_from(Request).where(*cond))).scalar_one()
             rows = (await s.execute(select(Request).where(*cond).order_by(Request.id)
                                     .offset(offset).limit(limit))).scalars().all()
-            return [await self._view(s, r) for r in rows], total
+            return await self._views(s, rows), total
 
     async def similar_open(self, actor: Actor, category: str | None, grid_id: int | None) -> list[View]:
         """Open requests of the same category in the same grid: "follow that one instead"."""
@@ -181,7 +196,7 @@ class RequestService:
                 Request.community_id == actor.community.id, Request.grid_id == grid_id,
                 Request.category == category, Request.status.in_(list(OPEN_STATUSES)),
                 Request.requester_id != actor.id).order_by(Request.id.desc()).limit(3))).scalars().all()
-            return [await self._view(s, r) for r in rows]
+            return await self._views(s, rows)
 
     async def merge_candidates(self, actor: Actor, req_id: int) -> list[View]:
         """Open requests a new one may duplicate: same grid first, newest first."""
@@ -191,7 +206,7 @@ class RequestService:
                 Request.community_id == req.community_id, Request.id != req.id,
                 Request.status.in_([st for st in OPEN_STATUSES if st != Status.NEW] + [Status.NEW]))
                 .order_by((Request.grid_id == req.grid_id).desc(), Request.id.desc()).limit(8))).scalars().all()
-            return [await self._view(s, r) for r in rows]
+            return await self._views(s, rows)
 
     async def find_by_number(self, actor: Actor, ref: str) -> Request:
         """`JMS-0042`, `jms-42` or `42`, within the actor's community."""
