@@ -53,9 +53,9 @@ class Pacer:
     closer together at Telegram's end than they were at ours.
     """
 
-    def __init__(self, *, private: tuple[int, float] = (limits.PRIVATE_PER_SECOND, 1.02),
-                 group: tuple[int, float] = (limits.GROUP_PER_MINUTE, 60.5),
-                 overall: tuple[int, float] = (limits.MESSAGES_PER_SECOND, 1.02)) -> None:
+    def __init__(self, *, private: tuple[int, float] = (limits.PRIVATE_PER_SECOND, 1.05),
+                 group: tuple[int, float] = (limits.GROUP_PER_MINUTE, 61.0),
+                 overall: tuple[int, float] = (limits.MESSAGES_PER_SECOND, 1.1)) -> None:
         self.private, self.group, self.overall = private, group, overall
         self._sent: dict[int, deque[float]] = defaultdict(deque)
         self._all: deque[float] = deque()

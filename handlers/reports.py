@@ -7,11 +7,14 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.app import App
+from bot.errors import NotAllowed
 from bot.services.context import Actor
 from handlers.common import say
 
 
 async def stats(message: Message, actor: Actor, app: App, locale: str) -> None:
+    if message.chat.type != "private" and actor.binding is None:
+        raise NotAllowed("stats_where")  # a group of no community: figures stay out of it
     st = await app.reports.stats(actor)
     where = actor.binding.locale if actor.binding is not None else locale  # a group reads its own language
     await say(message, app, where, "stats", community=st.community, p=st.period, f=st.total, grids=st.grids,

@@ -147,7 +147,8 @@ def _council_variants() -> dict[str, list[dict[str, Any]]]:
     open_p = [Proposal(**base, status="open"), Proposal(**base, status="open", secret=True, threshold="two_thirds"),
               Proposal(**{**base, "options": opts, "kind": "decision"}, status="open")]
     done_p = [closed("passed", kind="convention"), closed("rejected", threshold="two_thirds"), closed("no_quorum"),
-              closed("passed", options=opts[:3], counts=[5, 3, 1]), closed("rejected", options=opts[:3], counts=[3, 3, 1]),
+              closed("passed", options=opts[:3], counts=[5, 3, 1]),
+              closed("rejected", options=opts[:3], counts=[3, 3, 1]),
               Proposal(**base, status="withdrawn")]
     tally = Tally(eligible=40, turnout=35, quorum_needed=20, counts=[20, 10, 5])
     common = {"request_no": "JMS-0042", "task_no": None, "tally": tally, "audience": "group"}
@@ -191,6 +192,22 @@ class _V:  # a proposal view as listed by /votes
 
 
 VARIANTS.update(_council_variants())
+
+
+def _error_variants() -> list[dict[str, Any]]:
+    """Every code error.j2 knows, each with all the arguments any code takes."""
+    import re
+
+    from bot.render import TEMPLATES
+
+    codes = re.findall(r'code == "([a-z_]+)"', (TEMPLATES / "error.j2").read_text())
+    args = {"choices": "zh_Hans, en, ar", "length": 2500, "limit": 2000, "ref": "JMS-0099", "name": "三网格",
+            "role": "mayor", "status": "claimed", "turnout": 3, "eligible": 5, "low": 2, "high": 10,
+            "option": "LED 灯"}
+    return [{**args, "code": c} for c in [*codes, "internal"]]
+
+
+VARIANTS.setdefault("error", _error_variants())
 
 
 def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ from sqlalchemy import inspect, select, update
 from bot.errors import Stale
 from bot.services.deliberation import ProposalDraft, decide
 from storage.db import Database
-from storage.models import (AuditEvent, Ballot, Convention, Elector, Outbox, Proposal, Request, Turnout, Vote,
-                            VoteLog, utcnow)
+from storage.models import (AuditEvent, Ballot, Convention, Outbox, PointEntry, Proposal, Request, Turnout,
+                            Vote, VoteLog, utcnow)
 from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, Harness,
                             community, invite)
 from tests.test_requests_flow import _actor, file_privately
@@ -155,6 +155,8 @@ async def test_request_to_council_vote_close_and_volunteers(harness: Harness):
     actions = [e.action for e in await rows(h, AuditEvent, AuditEvent.entity == "request",
                                             AuditEvent.entity_id == req.id)]
     assert actions == ["filed", "to_council", "council_passed"]
+    points = sorted((e.user_id, e.reason) for e in await rows(h, PointEntry) if e.reason != "request_accepted")
+    assert points == [(LEADER.id, "proposal_passed"), (chen.id, "vote_cast"), (maria.id, "vote_cast")]
 
     # Staff add an outcome statement to the minutes; it is published.
     await h.press(STAFF, f"pp:{p.id}:5", chat_id=STAFF_GROUP)
@@ -245,7 +247,8 @@ def test_decide_thresholds():
     assert decide(p, [3, 2, 1], 6)[0] == "rejected"
     assert decide(p, [0, 0, 3], 3)[0] == "rejected"  # only abstentions
     p.options, p.threshold = ["A", "B", "C"], "simple"
-    assert decide(p, [2, 1, 1], 4) == ("passed", decide(p, [2, 1, 1], 4)[1]) and decide(p, [2, 1, 1], 4)[1]["winner"] == 0
+    outcome, minutes = decide(p, [2, 1, 1], 4)
+    assert outcome == "passed" and minutes["winner"] == 0
     assert decide(p, [2, 2, 0], 4)[0] == "rejected"
     p.threshold = "two_thirds"
     assert decide(p, [3, 1, 0], 4)[0] == "passed" and decide(p, [2, 1, 1], 4)[0] == "rejected"
@@ -261,7 +264,8 @@ async def test_secret_ballot_keeps_no_link_between_voter_and_choice(harness: Har
     assert data(post, "vo:") == [] and data(post, "vb:") == [f"vb:{p.id}"]  # vote in private only
     await h.press(maria, f"vb:{p.id}", chat_id=COUNCIL_GROUP)
     ballot = h.session.last(maria.id)
-    assert "Install a water dispenser" in ballot.text and data(ballot, f"vo:{p.id}:") and "cannot be changed" in ballot.text
+    assert "Install a water dispenser" in ballot.text and "cannot be changed" in ballot.text
+    assert data(ballot, f"vo:{p.id}:")
     await h.press(maria, f"vo:{p.id}:0", chat_id=COUNCIL_GROUP)  # a forged group press
     assert "private chat" in last_answer(h) and await rows(h, Turnout) == []
     await h.press(maria, f"vo:{p.id}:0")
@@ -443,3 +447,31 @@ async def test_drafts_are_edited_before_opening_and_never_after(harness: Harness
     assert actions == ["drafted", "edited", "opened", "withdrawn"]
     await h.press(MEMBERS[0], f"vo:{p.id}:0", chat_id=COUNCIL_GROUP)
     assert "closed" in last_answer(h)
+
+
+async def test_forged_stale_and_stray_input_is_answered_and_changes_nothing(harness: Harness, caplog):
+    import logging
+
+    h = harness
+    await council(h)
+    p = await propose(h, MEMBERS[0], "Bike racks", "Two racks by gate 1.")
+    await h.press(MEMBERS[0], f"vo:{p.id}:0", chat_id=COUNCIL_GROUP)
+    caplog.set_level(logging.ERROR)
+    stranger = Person(999, "Stranger", None)
+    ids = [(), (p.id,), (p.id, 0), (p.id, 1), (p.id, 9), (999, 1), (p.id, 0, 0), (-1, 2)]
+    for who in (STAFF, MEMBERS[1], RESIDENT, stranger):
+        for chat in (None, COUNCIL_GROUP):
+            for act in ("tc", "pp", "vo", "vb", "pk", "ph", "pu", "ps"):
+                for i in ids:
+                    before = len(h.session.calls)
+                    await h.press(who, ":".join([act, *map(str, i)]), chat_id=chat)
+                    assert any(c.name == "AnswerCallbackQuery" for c in h.session.calls[before:]), (who, act, i)
+            for command in ("/votes", "/propose", "/conventions", "/closevote", "/closevote zz", "/closevote 9"):
+                await h.send(who, command, chat_id=chat)
+            await h.send(who, "/cancel")
+    assert not [r for r in caplog.records if "unhandled" in r.getMessage()], caplog.text
+    p2 = await proposal(h, p.id)
+    assert p2.status == "open" and p2.title == "Bike racks"
+    votes = {v.user_id: v.option for v in await rows(h, Vote, Vote.proposal_id == p.id)}
+    assert votes == {MEMBERS[0].id: 0, MEMBERS[1].id: 1}  # Maria's own presses count; nobody else's
+    assert await rows(h, Request) == []

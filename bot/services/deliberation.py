@@ -21,6 +21,7 @@ pending edit per post, spaced `TALLY_GAP` apart.
 """
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from bot.render import Button
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
 from bot.services.notify import INTERACTIVE, Notifier
+from bot.services.points import award
 from bot.services.requests import MAX_DESCRIPTION, RequestService, View, number
 from storage.db import Database
 from storage.models import (Ballot, ChatBinding, ChatKind, Community, Convention, Elector, Membership, Outbox,
@@ -52,6 +54,7 @@ MIN_OPTIONS, MAX_OPTIONS = 2, 10
 MIN_HOURS, MAX_HOURS = 1, 24 * 30
 MAX_STATEMENT = 2000
 TALLY_GAP = timedelta(seconds=20)  # at most three tally edits a minute per post
+log = logging.getLogger(__name__)
 
 
 class POp:
@@ -559,6 +562,8 @@ class DeliberationService:
                               action="repeat" if action == "same" else action))
             await s.flush()
             v = await self._view(s, p)
+            if action == "cast":  # 积分 for taking part, once per member and proposal
+                await award(s, v.community, actor.id, "vote_cast", f"vote:{p.id}:{actor.id}")
             if action in ("cast", "changed"):
                 await self._refresh_posts(s, v)
             if action == "cast" and v.tally and v.tally.turnout >= p.eligible:
@@ -620,6 +625,8 @@ class DeliberationService:
             s.add(p)
             rv = await self.r.after_council(s, system, req.id or 0, "passed")
             v.task_no = rv.no if rv else None
+        if outcome == "passed":
+            await award(s, v.community, p.proposer_id, "proposal_passed", f"proposal:{p.id}")
         if outcome == "passed" and p.kind == "convention":
             s.add(Convention(community_id=p.community_id, proposal_id=p.id or 0, title=p.title, text=p.text,
                              adopted_at=now))
@@ -681,18 +688,22 @@ class DeliberationService:
             due = list((await s.execute(select(Proposal.id).where(
                 Proposal.status == "open", Proposal.closes_at <= now).limit(batch))).scalars())
         fired = 0
-        for pid in remind:
-            fired += await self._remind(pid, now)
-        for pid in due:
-            async with self.db.write() as s:
-                p = await s.get(Proposal, pid)
-                if p is None or p.status != "open" or p.closes_at is None or p.closes_at > now:
-                    continue
-                await self._close(s, p, None)
-                fired += 1
+        for fire, pid in [(self._remind, pid) for pid in remind] + [(self._close_due, pid) for pid in due]:
+            try:
+                fired += await fire(pid, now)
+            except Exception:  # one broken proposal must not hold up every other deadline
+                log.exception("council timer of proposal %s failed", pid)
         if fired:
             self.n.wake()
         return fired
+
+    async def _close_due(self, pid: int, now: datetime) -> int:
+        async with self.db.write() as s:
+            p = await s.get(Proposal, pid)
+            if p is None or p.status != "open" or p.closes_at is None or p.closes_at > now:
+                return 0
+            await self._close(s, p, None)
+        return 1
 
     async def _remind(self, pid: int, now: datetime) -> int:
         async with self.db.write() as s:

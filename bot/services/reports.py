@@ -317,7 +317,6 @@ class Stats:
     total: Figures
     grids: list[Figures]
     open_now: int
-    until: datetime
 
 
 class ReportService:
@@ -340,7 +339,7 @@ class ReportService:
             total, grids = await figures(s, c, period.start, min(now, period.end))
             open_now = (await s.execute(select(func.count()).select_from(Request).where(
                 Request.community_id == c.id, Request.status.in_(list(OPEN_STATUSES))))).scalar_one()
-        return Stats(c, period, total, ranked(grids), int(open_now), now)
+        return Stats(c, period, total, ranked(grids), int(open_now))
 
     # ------------------------------------------------------------- scheduled posts
     async def run_due(self, now: datetime | None = None) -> int:
@@ -351,14 +350,19 @@ class ReportService:
             communities = list((await s.execute(select(Community).order_by(Community.id))).scalars())
         posted = 0
         for c in communities:
-            for period in due_periods(c, now):
+            try:
+                periods = due_periods(c, now)
+            except Exception:  # e.g. a time zone this machine does not know
+                log.exception("community %s: cannot tell which reports are due", c.id)
+                continue
+            for period in periods:
                 if period.end <= c.created_at:
                     continue  # the community did not exist yet: nothing to tell
                 try:
                     if period.kind == "week":
                         posted += await self.weekly_digest(c.id, period)
                     elif period.kind == "month":
-                        posted += await self.monthly_report(c.id, period, now)
+                        posted += await self.monthly_report(c.id, period)
                     else:
                         posted += await self.quarterly_ranking(c.id, period)
                 except Exception:  # one community's failure must not stop the others
@@ -371,6 +375,12 @@ class ReportService:
     async def _sent(s: AsyncSession, key: str) -> bool:
         return (await s.execute(select(Outbox.id).where(Outbox.key == key).limit(1))).first() is not None
 
+    async def _pending(self, key: str, community_id: int, kind: ChatKind) -> bool:
+        """A cheap look first (a read, no write lock): not posted yet and somewhere to post it.
+        The write transaction checks again; this only spares the work every quarter hour."""
+        async with self.db.read() as s:
+            return not await self._sent(s, key) and bool(await self._groups(s, community_id, kind))
+
     @staticmethod
     async def _groups(s: AsyncSession, community_id: int, kind: ChatKind) -> list[ChatBinding]:
         return list((await s.execute(select(ChatBinding).where(
@@ -381,6 +391,8 @@ class ReportService:
         satisfaction and council decisions of the week. 1 if posted now, 0 if already posted
         (or no community group is bound)."""
         key = f"digest:{community_id}:{period.label}"
+        if not await self._pending(key, community_id, ChatKind.COMMUNITY):
+            return 0
         passed = await decisions_passed(self.db, community_id, period.start, period.end)
         async with self.db.write() as s:
             c = await s.get(Community, community_id)
@@ -399,12 +411,14 @@ class ReportService:
             Survey.community_id == community_id, Survey.status == "closed",
             Survey.closes_at >= period.start, Survey.closes_at < period.end))).scalar_one())
 
-    async def monthly_report(self, community_id: int, period: Period, now: datetime | None = None) -> int:
+    async def monthly_report(self, community_id: int, period: Period) -> int:
         """To the staff group(s): a chart (requests by category; satisfaction trend) with the
         legend in the caption, then the figures and the grid ratings as text."""
         from bot.services import charts
 
         key = f"report:{community_id}:{period.label}"
+        if not await self._pending(key, community_id, ChatKind.STAFF):
+            return 0
         async with self.db.read() as s:
             c = await s.get(Community, community_id)
             if c is None:
@@ -451,6 +465,8 @@ class ReportService:
     async def quarterly_ranking(self, community_id: int, period: Period) -> int:
         """To the staff group(s): micro-grids by grade and volunteers by tasks done and rating."""
         key = f"ranking:{community_id}:{period.label}"
+        if not await self._pending(key, community_id, ChatKind.STAFF):
+            return 0
         async with self.db.write() as s:
             c = await s.get(Community, community_id)
             groups = await self._groups(s, community_id, ChatKind.STAFF)
