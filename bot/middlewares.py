@@ -37,25 +37,26 @@ class ContextMiddleware(BaseMiddleware):
         app = self.app
         if self._chatter(event, data["bot"].id):
             return None
-        if not await users.claim_update(app.db, event.update_id):
-            return None  # a redelivered update: handled once already
         tg_user: TgUser | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        if tg_user is None or tg_user.is_bot:
+        # One short unit of work: the update id (before any side effect), the user only when
+        # Telegram tells us something new, and who is acting.
+        async with app.db.write() as s:
+            if not await users.claim_update(s, event.update_id):
+                return None  # a redelivered update: handled once already
+            if tg_user is None or tg_user.is_bot:
+                actor = None
+            else:
+                user = await s.get(User, tg_user.id)
+                changes = users.changes_for(user, first_name=tg_user.first_name, last_name=tg_user.last_name,
+                                            username=tg_user.username, language_code=tg_user.language_code,
+                                            private=chat is not None and chat.type == "private")
+                if user is None or changes:
+                    user = await users.upsert(s, tg_user.id, changes)
+                actor = await load_actor(s, user, chat.id if chat else tg_user.id, app.settings.default_locale,
+                                         app.renderer.locales)
+        if actor is None:
             return await handler(event, data)
-        chat_id = chat.id if chat else tg_user.id
-        fields = dict(first_name=tg_user.first_name, last_name=tg_user.last_name,
-                      username=tg_user.username, language_code=tg_user.language_code,
-                      private=chat is not None and chat.type == "private")
-        async with app.db.read() as s:
-            user = await s.get(User, tg_user.id)
-            changes = users.changes_for(user, **fields)
-            if user is not None and not changes:
-                actor = await load_actor(s, user, chat_id, app.settings.default_locale, app.renderer.locales)
-        if user is None or changes:
-            async with app.db.write() as s:
-                user = await users.upsert(s, tg_user.id, changes)
-                actor = await load_actor(s, user, chat_id, app.settings.default_locale, app.renderer.locales)
         data["actor"] = actor
         data["locale"] = actor.locale
         with app.renderer.catalogs.use_locale(actor.locale):

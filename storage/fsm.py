@@ -1,6 +1,12 @@
-"""aiogram FSM storage on our own table, so a conversation survives a restart."""
+"""aiogram FSM storage on our own table, so a conversation survives a restart.
+
+Reads are served from a bounded write-through cache: aiogram asks for the state on every update,
+and one bot process owns its conversations (polling allows only one; run one webhook instance per
+database). Every write goes to the database first, so a crash or restart loses nothing.
+"""
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,51 +16,64 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from storage.db import Database
 from storage.models import FsmRecord
 
+CACHE_SIZE = 50_000
+
 
 def _key(key: StorageKey) -> str:
     return f"{key.bot_id}:{key.chat_id}:{key.thread_id or 0}:{key.user_id}:{key.destiny}"
 
 
 class DbStorage(BaseStorage):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache_size: int = CACHE_SIZE) -> None:
         self.db = db
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
+
+    def _remember(self, key: str, state: str | None, data: dict[str, Any]) -> None:
+        self._cache[key] = (state, data)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    async def _load(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        async with self.db.read() as s:
+            rec = await s.get(FsmRecord, key)
+        value = (rec.state, dict(rec.data)) if rec else (None, {})
+        self._remember(key, *value)
+        return value
+
+    async def _save(self, key: str, state: str | None, data: dict[str, Any]) -> None:
+        async with self.db.write() as s:
+            rec = await s.get(FsmRecord, key)
+            if state is None and not data:
+                if rec is not None:
+                    await s.delete(rec)
+            else:
+                rec = rec or FsmRecord(key=key)
+                rec.state, rec.data = state, data
+                s.add(rec)
+        self._remember(key, state, data)
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
+        k = _key(key)
         value = state.state if isinstance(state, State) else state
-        async with self.db.write() as s:
-            rec = await s.get(FsmRecord, _key(key))
-            if rec is None:
-                if value is None:
-                    return
-                rec = FsmRecord(key=_key(key), state=value, data={})
-            elif value is None and not rec.data:
-                await s.delete(rec)
-                return
-            rec.state = value
-            s.add(rec)
+        current, data = await self._load(k)
+        if value != current:
+            await self._save(k, value, data)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self.db.read() as s:
-            rec = await s.get(FsmRecord, _key(key))
-            return rec.state if rec else None
+        return (await self._load(_key(key)))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self.db.write() as s:
-            rec = await s.get(FsmRecord, _key(key))
-            if rec is None:
-                if not data:
-                    return
-                rec = FsmRecord(key=_key(key), state=None, data=dict(data))
-            elif not data and rec.state is None:
-                await s.delete(rec)
-                return
-            rec.data = dict(data)
-            s.add(rec)
+        k = _key(key)
+        state, _ = await self._load(k)
+        await self._save(k, state, dict(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self.db.read() as s:
-            rec = await s.get(FsmRecord, _key(key))
-            return dict(rec.data) if rec else {}
+        return dict((await self._load(_key(key)))[1])
 
     async def close(self) -> None:  # the Database is closed by its owner
         return None
