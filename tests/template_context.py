@@ -67,6 +67,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "help": [{"private": True}, {"private": False}],
     "task_list": [{"mine": True}, {"mine": False}, {"views": []}],
     "my_list": [{}, {"views": []}],
+    "summary": [{}, {"d": {"description": "Bins overflow", "photos": []}, "similar": []}],
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
 }
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from sqlalchemy import select
 from telegram import constants as c
 
+from bot.callbacks import Act
 from storage.models import OPEN_STATUSES, Membership, Outbox, Request, Status
 from tests.conftest import GRID_GROUP, LEADER, RESIDENT, STAFF, VOLUNTEER, VOL_GROUP, Harness, community
 from tests.tg import Person
@@ -16,9 +17,9 @@ from tests.tg import Person
 PEOPLE = [STAFF, LEADER, VOLUNTEER, RESIDENT, Person(666, "Stranger", None), Person(667, "مريم", "ar")]
 CHATS = [None, GRID_GROUP, VOL_GROUP, -999]  # private, bound groups, an unbound group
 COMMANDS = ["/start", "/new", "/my", "/tasks", "/mytasks", "/help", "/whoami", "/language", "/cancel", "/grid",
-            "/invite", "/bind", "/unbind", "/assign", "/onbehalf", "/grouplang", "/nonsense"]
-ACTS = ["lg", "gr", "ct", "sk", "cf", "ed", "cx", "fo", "tr", "dc", "du", "tk", "li", "es", "dd", "rq", "pg", "cr",
-        "an", "ig"]
+            "/invite", "/bind", "/unbind", "/assign", "/onbehalf", "/grouplang", "/points", "/redeem", "/leaderboard",
+            "/propose", "/votes", "/closevote", "/conventions", "/survey", "/stats", "/nonsense"]
+ACTS = [a.value for a in Act]
 
 texts = st.one_of(st.text(max_size=60), st.text(min_size=2000, max_size=5000),
                   st.sampled_from(["JMS-0001", "@gongzhi_test_bot help", "<b>x</b>", "&amp;", "\u202eevil"]))
