@@ -17,10 +17,15 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.sandbox import BotAPIEmulator, ChatMessage, SimGroup, SimUser
+from bot.services.reports import Period
+from storage.models import Community
 
 log = logging.getLogger(__name__)
 STEP_TIMEOUT = 20.0
@@ -155,9 +160,19 @@ async def request_from_group(story: Story, c: Cast) -> None:
         await c.anna.send("/new The corridor light on floor 3 of building 5 has been broken for a week",
                           chat=c.grid_group)
         await story.reply(c.grid_group, has("JMS-0001"))
-    async with story.step("the grid leader accepts it from the triage card"):
-        card = await story.reply(c.grid_group, with_button("tr:"))
-        await c.leader.press(card, data=data_of(card, "tr:"))
+    async with story.step("the grid leader sends it to the council: it concerns every building"):
+        card = await story.reply(c.grid_group, with_button("tc:"))
+        await c.leader.press(card, data=data_of(card, "tc:"))
+        draft = await story.reply(c.staff_group, with_button("pp:"))
+    async with story.step("staff open the vote in the council group"):
+        await c.staff.press(draft, data=data_of(draft, "pp:", 0))  # ▶️ open the vote
+        post = await story.reply(c.council_group, with_button("vo:"))
+    async with story.step("council members vote, one member one vote; staff close once all have voted"):
+        for member in c.council:
+            await member.press(post, data=data_of(post, "vo:", 0))
+        close = await story.reply(c.staff_group, with_button("pp:"))
+        await c.staff.press(close, data=data_of(close, "pp:"))
+        await story.reply(c.council_group, has("JMS-P001"))
         await story.reply(c.anna, has("JMS-0001"))
     async with story.step("a volunteer claims the task; the first press wins"):
         task = await story.reply(c.volunteers, with_button("tk:"))
@@ -208,6 +223,18 @@ async def request_in_private(story: Story, c: Cast) -> None:
         await story.reply(c.karim, has("JMS-0002", "0579-8512345"))
 
 
+async def digest(story: Story, c: Cast, app: Any) -> None:
+    """The digest is due on Mondays at 09:00; the demo asks for this week's now."""
+    async with story.step("the weekly digest goes to the community group"):
+        async with app.db.read() as s:
+            community = (await s.execute(select(Community))).scalars().one()
+        monday = date.today() - timedelta(days=date.today().weekday())
+        await app.reports.weekly_digest(community.id, Period("week", monday, monday + timedelta(days=6),
+                                                              community.timezone))
+        app.notifier.wake()
+        await story.reply(c.community_group)
+
+
 async def play(database_url: str | None = None, *, story_timeout: float = 180.0) -> tuple[bool, str, BotAPIEmulator]:
     """Run the story; returns (completed, report, emulator) so tests can inspect the emulator."""
     from bot.app import create_app, start_background, stop_background
@@ -241,6 +268,7 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
             await onboard(story, c, staff_token)
             await request_from_group(story, c)
             await request_in_private(story, c)
+            await digest(story, c, app)
             await emu.wait_idle(quiet=0.5, timeout=STEP_TIMEOUT)
     except (StoryFailed, TimeoutError) as e:
         ok, failure = False, str(e) or "the story ran out of time"
