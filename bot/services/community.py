@@ -23,6 +23,8 @@ DEFAULT_SETTINGS = {
     "dept_remind_hours": 24,
     "signoff_remind_hours": 24,
     "signoff_close_hours": 72,
+    "vote_hours": 72,  # a proposal's default voting time
+    "vote_quorum_pct": 50,  # quorum as a share of eligible council members
     "categories": ["repair", "sanitation", "safety", "care", "dispute", "errand", "wish",
                    "public", "other"],
 }
