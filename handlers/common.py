@@ -33,6 +33,15 @@ async def show(cb: CallbackQuery, app: App, locale: str, template: str, *,
     await cb.answer()
 
 
+async def settle(cb: CallbackQuery) -> Message:
+    """A step's button was pressed: answer it and take the buttons off that message (no double
+    use); returns the message so the conversation can continue under it."""
+    await cb.answer()
+    assert isinstance(cb.message, Message)
+    await cb.message.edit_reply_markup(reply_markup=None)
+    return cb.message
+
+
 async def toast(cb: CallbackQuery, app: App, locale: str, code: str, *, alert: bool = False, **args: Any) -> None:
     """A short answer to a button press (≤200 characters)."""
     await cb.answer(app.renderer.render("toast", locale, code=code, **args)[:200], show_alert=alert)

@@ -20,7 +20,7 @@ from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
 from storage.models import Role
-from handlers.common import Cb, say, show
+from handlers.common import Cb, say, settle, show
 
 
 class Intake(StatesGroup):
@@ -128,10 +128,8 @@ async def pick_grid(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, 
     if not ids or ids[0] not in grids:
         raise BadInput("grid_not_found", name=str(ids[0] if ids else ""))
     await state.update_data(grid_id=ids[0])
-    await cb.answer()
-    assert isinstance(cb.message, Message)
-    await cb.message.edit_reply_markup(reply_markup=None)
-    await _ask_contact(cb.message, state, app, locale)
+    message = await settle(cb)
+    await _ask_contact(message, state, app, locale)
 
 
 async def _ask_contact(message: Message, state: FSMContext, app: App, locale: str) -> None:
@@ -150,15 +148,13 @@ async def contact(message: Message, state: FSMContext, actor: Actor, app: App, l
 async def skip(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
     """Skip (or finish) the optional step the conversation is at."""
     current = await state.get_state()
-    await cb.answer()
-    assert isinstance(cb.message, Message)
-    await cb.message.edit_reply_markup(reply_markup=None)
+    message = await settle(cb)
     if current == Intake.photos.state:
-        await _ask_location(cb.message, state, app, locale)
+        await _ask_location(message, state, app, locale)
     elif current == Intake.location.state:
-        await _ask_grid(cb.message, state, actor, app, locale)
+        await _ask_grid(message, state, actor, app, locale)
     elif current == Intake.contact.state:
-        await _summary(cb.message, state, actor, app, locale)
+        await _summary(message, state, actor, app, locale)
 
 
 async def _summary(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:

@@ -24,7 +24,7 @@ from bot.services.context import Actor
 from bot.services.deliberation import (DEFAULT_QUORUM, DEFAULT_VOTE_HOURS, KINDS, MAX_HOURS, MAX_OPTIONS,
                                        MAX_TEXT, MAX_TITLE, MIN_HOURS, MIN_OPTIONS, QUORUMS, THRESHOLDS, VOTE_HOURS,
                                        ProposalDraft, check_hours, check_length, parse_options)
-from handlers.common import Cb, kb, private_state, say, show
+from handlers.common import Cb, kb, private_state, say, settle, show
 from handlers.triage import dm
 
 
@@ -97,16 +97,14 @@ async def _ask_kind(message: Message, state: FSMContext, app: App, locale: str) 
 async def keep(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
     """"Keep as it is" (title, text) or the default options."""
     current = await state.get_state()
-    await cb.answer()
-    assert isinstance(cb.message, Message)
-    await cb.message.edit_reply_markup(reply_markup=None)
+    message = await settle(cb)
     if current == Propose.title.state:
-        await _ask_text(cb.message, state, app, locale)
+        await _ask_text(message, state, app, locale)
     elif current == Propose.text.state:
-        await _ask_kind(cb.message, state, app, locale)
+        await _ask_kind(message, state, app, locale)
     elif current == Propose.options.state:
         await state.update_data(options=None)
-        await _ask_hours(cb.message, state, actor, app, locale)
+        await _ask_hours(message, state, actor, app, locale)
 
 
 async def kind(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, app: App, locale: str) -> None:

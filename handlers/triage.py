@@ -19,7 +19,7 @@ from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op
-from handlers.common import Cb, kb, private_state, say, show, toast
+from handlers.common import Cb, kb, private_state, say, settle, show, toast
 
 
 class Notes(StatesGroup):
@@ -142,10 +142,8 @@ async def note_text(message: Message, state: FSMContext, actor: Actor, app: App,
 
 
 async def note_skip(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
-    await cb.answer()
-    assert isinstance(cb.message, Message)
-    await cb.message.edit_reply_markup(reply_markup=None)
-    await _apply_note(cb.message, state, actor, app, locale, None)
+    message = await settle(cb)
+    await _apply_note(message, state, actor, app, locale, None)
 
 
 async def done_photo(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:

@@ -249,23 +249,25 @@ class CommunityService:
                   entity_id=chat_id, action="bound", to_state=kind, note=grid_name)
         return binding
 
-    async def unbind(self, actor: Actor, chat_id: int) -> None:
+    @staticmethod
+    async def _own_binding(s: AsyncSession, actor: Actor, chat_id: int) -> ChatBinding:
+        """The group's binding, for staff of the community it is bound to."""
         if not actor.is_staff:
             raise NotAllowed("staff_only")
+        binding = await s.get(ChatBinding, chat_id)
+        if binding is None or actor.community is None or binding.community_id != actor.community.id:
+            raise NotFound("not_bound")
+        return binding
+
+    async def unbind(self, actor: Actor, chat_id: int) -> None:
         async with self.db.write() as s:
-            binding = await s.get(ChatBinding, chat_id)
-            if binding is None or actor.community is None or binding.community_id != actor.community.id:
-                raise NotFound("not_bound")
+            binding = await self._own_binding(s, actor, chat_id)
             await s.delete(binding)
             audit(s, community_id=binding.community_id, actor_id=actor.id, entity="chat",
                   entity_id=chat_id, action="unbound", from_state=binding.kind)
 
     async def set_group_locale(self, actor: Actor, chat_id: int, locale: str, secondary: str | None = None) -> None:
-        if not actor.is_staff:
-            raise NotAllowed("staff_only")
         async with self.db.write() as s:
-            binding = await s.get(ChatBinding, chat_id)
-            if binding is None or actor.community is None or binding.community_id != actor.community.id:
-                raise NotFound("not_bound")
+            binding = await self._own_binding(s, actor, chat_id)
             binding.locale, binding.secondary_locale = locale, secondary if secondary != locale else None
             s.add(binding)
