@@ -25,7 +25,9 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
 )
@@ -36,7 +38,7 @@ from sqlalchemy import func, select, update
 
 from bot import limits
 from storage.db import Database
-from storage.models import Outbox, User, utcnow
+from storage.models import ChatBinding, Outbox, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +212,10 @@ class Delivery:
                                not_before=utcnow() + timedelta(seconds=e.retry_after))
         except TelegramForbiddenError as e:
             await self._forbidden(row, str(e))
+        except TelegramMigrateToChat as e:
+            await self._migrated(row.chat_id, e.migrate_to_chat_id)
+        except TelegramNotFound as e:  # the chat is gone: nothing later can reach it either
+            await self._finish(row, status="failed", error=str(e)[:500])
         except TelegramBadRequest as e:
             if "not modified" in str(e):
                 await self._finish(row, status="sent")
@@ -277,6 +283,18 @@ class Delivery:
                 s.add(Outbox(chat_id=row.fallback_chat_id, text=row.fallback_text, key=row.key,
                              priority=row.priority))
         self._settled[row.id] = time.monotonic()
+
+    async def _migrated(self, old: int, new: int) -> None:
+        """A group became a supergroup: its binding and its queue move to the new id; the row is
+        sent again there in order."""
+        async with self.db.write() as s:
+            binding = await s.get(ChatBinding, old)
+            if binding is not None and await s.get(ChatBinding, new) is None:
+                s.add(ChatBinding(**{**binding.model_dump(), "chat_id": new}))
+                await s.delete(binding)
+            await s.execute(update(Outbox).where(Outbox.chat_id == old, Outbox.status == "pending")
+                            .values(chat_id=new))
+        log.info("chat %s migrated to %s", old, new)
 
     async def _finish(self, row: Outbox, **values: Any) -> None:
         if values.get("status") == "sent":

@@ -56,7 +56,13 @@ class ContextMiddleware(BaseMiddleware):
                 actor = await load_actor(s, user, chat.id if chat else tg_user.id, app.settings.default_locale,
                                          app.renderer.locales)
         if actor is None:
-            return await handler(event, data)
+            if tg_user is not None and event.message is not None:
+                # An anonymous group admin or a channel writing as the chat: we cannot tell who
+                # acts, so nothing is done on their behalf.
+                binding_locale = app.settings.default_locale
+                await event.message.answer(app.renderer.render("error", binding_locale, code="anonymous_sender"))
+                return None
+            return await handler(event, data)  # updates about no one (poll totals)
         data["actor"] = actor
         data["locale"] = actor.locale
         with app.renderer.catalogs.use_locale(actor.locale):

@@ -6,6 +6,7 @@ the message starts with U+200F and every inserted value is isolated with U+2068â
 """
 from __future__ import annotations
 
+import html
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -19,11 +20,24 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from bot.i18n import Catalogs, is_rtl, language_name
+from bot.limits import MAX_TEXT
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RLM = "\u200f"
 _rtl: ContextVar[bool] = ContextVar("gongzhi_rtl", default=False)
 _blank_lines = re.compile(r"\n{3,}")
+_tags = re.compile(r"<[^>]+>")
+
+
+def plain(text: str) -> str:
+    """Rendered HTML as plain text (button-press answers are not parsed by Telegram)."""
+    return html.unescape(_tags.sub("", text))
+
+
+def fit(text: str, limit: int = MAX_TEXT) -> str:
+    """Last resort for a message over Telegram's limit (very long user text): shortened as plain
+    text, since cutting HTML could leave a tag open. Templates truncate long fields first."""
+    return str(escape(plain(text)[: limit - 200])) + " â€¦"
 
 
 def isolate(value: Any) -> Any:
@@ -111,7 +125,8 @@ class Renderer:
             finally:
                 _rtl.reset(token)
         text = _blank_lines.sub("\n\n", text.strip())
-        return RLM + text if is_rtl(locale) else text
+        text = RLM + text if is_rtl(locale) else text
+        return text if len(text) <= MAX_TEXT else fit(text)
 
     def strings(self, template: str, locale: str) -> Any:
         """The top-level `{% set %}` values of a template of short strings (labels, command

@@ -17,6 +17,8 @@ async def invite(message: Message, command: CommandObject, actor: Actor, app: Ap
     role, _, target = (command.args or "").strip().partition(" ")
     if not role:
         raise BadInput("invite_usage")
+    if message.chat.type != "private" and role.lower() != "resident":
+        raise BadInput("private_only")  # a one-time role link posted in a group is anyone's
     token, role, target = await app.communities.invite(actor, role.lower(), target.strip() or None)
     await say(message, app, locale, "invite_link", role=role, target=target, token=token)
 

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from contextlib import suppress
+
+from aiogram import F
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
@@ -11,7 +15,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.app import App
 from bot.callbacks import Act, unpack
 from bot.delivery import markup
-from bot.render import Button
+from bot.render import Button, plain
 
 
 def kb(app: App, buttons: list[list[Button]] | None, locale: str) -> InlineKeyboardMarkup | None:
@@ -29,7 +33,8 @@ async def show(cb: CallbackQuery, app: App, locale: str, template: str, *,
     """Replace the pressed message with a rendered template (a step of a conversation)."""
     text = app.renderer.render(template, locale, **ctx)
     if isinstance(cb.message, Message):
-        await cb.message.edit_text(text, reply_markup=kb(app, buttons, locale))
+        with suppress(TelegramBadRequest):  # "message is not modified": a repeated tap, nothing to do
+            await cb.message.edit_text(text, reply_markup=kb(app, buttons, locale))
     await cb.answer()
 
 
@@ -38,18 +43,22 @@ async def settle(cb: CallbackQuery) -> Message:
     use); returns the message so the conversation can continue under it."""
     await cb.answer()
     assert isinstance(cb.message, Message)
-    await cb.message.edit_reply_markup(reply_markup=None)
+    with suppress(TelegramBadRequest):  # already without buttons: a repeated tap
+        await cb.message.edit_reply_markup(reply_markup=None)
     return cb.message
 
 
 async def toast(cb: CallbackQuery, app: App, locale: str, code: str, *, alert: bool = False, **args: Any) -> None:
     """A short answer to a button press (≤200 characters)."""
-    await cb.answer(app.renderer.render("toast", locale, code=code, **args)[:200], show_alert=alert)
+    await cb.answer(plain(app.renderer.render("toast", locale, code=code, **args))[:200], show_alert=alert)
 
 
 def private_state(storage: BaseStorage, bot_id: int, user_id: int) -> FSMContext:
     """The conversation state of a person's private chat, from a press in a group."""
     return FSMContext(storage=storage, key=StorageKey(bot_id=bot_id, chat_id=user_id, user_id=user_id))
+
+
+TYPED = F.text & ~F.text.startswith("/")  # what a step waiting for text accepts: a command is not an answer
 
 
 class Cb(Filter):

@@ -16,10 +16,10 @@ from bot.app import App
 from bot.callbacks import Act, pack
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
-from bot.render import Button
+from bot.render import Button, plain
 from bot.services.context import Actor
 from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_buttons
-from handlers.common import Cb, kb, say
+from handlers.common import Cb, TYPED, kb, say
 from handlers.propose import begin_edit
 from handlers.triage import ask_note, dm
 
@@ -30,7 +30,7 @@ class Minutes(StatesGroup):
 
 async def answer(cb: CallbackQuery, app: App, locale: str, template: str, **ctx: Any) -> None:
     """A short answer to a press (≤200 characters) from one of our templates."""
-    await cb.answer(app.renderer.render(template, locale, **ctx)[:200])
+    await cb.answer(plain(app.renderer.render(template, locale, **ctx))[:200])
 
 
 async def to_council(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
@@ -136,5 +136,5 @@ def make_router() -> Router:
     router.message.register(votes_command, Command("votes"), private)
     router.message.register(closevote, Command("closevote"))
     router.message.register(conventions, Command("conventions"))
-    router.message.register(statement_text, Minutes.statement, F.text, private)
+    router.message.register(statement_text, Minutes.statement, TYPED, private)
     return router

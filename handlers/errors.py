@@ -10,6 +10,7 @@ from aiogram.types import ErrorEvent
 
 from bot.app import App
 from bot.errors import DomainError
+from bot.render import plain
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ async def on_error(event: ErrorEvent, app: App, locale: str | None = None) -> No
     update = event.update
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(text[:200], show_alert=True)
+            await update.callback_query.answer(plain(text)[:200], show_alert=True)
         elif update.message is not None:
             await update.message.answer(text)
     except Exception:  # the answer itself failed (blocked, network): already logged above

@@ -5,6 +5,8 @@ carries a link to start the bot for someone who never has.
 """
 from __future__ import annotations
 
+import re
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -44,8 +46,8 @@ async def mention_or_reply(message: Message, actor: Actor, app: App, bot: Bot) -
     text = message.text or ""
     me = await bot.me()
     mention = f"@{me.username}" if me.username else None
-    if mention and mention.lower() in text.lower():
-        text = text.replace(mention, "").replace(mention.lower(), "")
+    if mention:
+        text = re.sub(re.escape(mention), "", text, flags=re.IGNORECASE)
     await _file_from_group(message, text, actor, app)
 
 

@@ -20,7 +20,7 @@ from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
 from storage.models import Role
-from handlers.common import Cb, say, settle, show
+from handlers.common import Cb, TYPED, say, settle, show
 
 
 class Intake(StatesGroup):
@@ -191,7 +191,8 @@ async def edit(cb: CallbackQuery, state: FSMContext, app: App, locale: str) -> N
 
 async def follow(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
                  locale: str) -> None:
-    v = await app.requests.follow(actor, ids[0])
+    data = await state.get_data()
+    v = await app.requests.follow(actor, ids[0], data.get("category"), data.get("grid_id"))
     await state.clear()
     await show(cb, app, locale, "following", no=v.no)
 
@@ -220,15 +221,15 @@ def make_router() -> Router:
     router.message.register(new, Command("new"))
     router.message.register(on_behalf, Command("onbehalf"))
     router.callback_query.register(pick_category, Cb(Act.CATEGORY), Intake.category)
-    router.message.register(description, Intake.description, F.text)
+    router.message.register(description, Intake.description, TYPED)
     router.message.register(photo, Intake.photos, F.photo)
     router.message.register(location, Intake.location, F.location)
     router.callback_query.register(pick_grid, Cb(Act.INTAKE_GRID), Intake.grid)
-    router.message.register(contact, Intake.contact, F.text)
+    router.message.register(contact, Intake.contact, TYPED)
     router.callback_query.register(skip, Cb(Act.SKIP), StateFilter(Intake.photos, Intake.location, Intake.contact))
     router.callback_query.register(confirm, Cb(Act.CONFIRM), Intake.confirm)
     router.callback_query.register(edit, Cb(Act.EDIT), Intake.confirm)
     router.callback_query.register(follow, Cb(Act.FOLLOW))
     router.callback_query.register(cancel_button, Cb(Act.CANCEL))
-    router.message.register(wrong_input, StateFilter(Intake))
+    router.message.register(wrong_input, StateFilter(Intake), ~F.text.startswith("/"))
     return router

@@ -1,38 +1,60 @@
-"""The requester's view: /my, a request's timeline, cancelling one's own request."""
+"""The requester's view: /my, a request's timeline, cancelling one's own request.
+
+Always answered in private chat: a timeline can hold a contact note and the resident's answers,
+which never belong in a group.
+"""
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
 from bot.callbacks import Act, pack
+from bot.errors import NotAllowed
 from bot.render import Button
 from bot.services.context import Actor
-from handlers.common import Cb, say, show
-from handlers.tasks import MY, task_list
 from bot.services.signoff import REOPENABLE
+from handlers.common import Cb, kb, say, show, toast
+from handlers.tasks import MY, task_list
 from storage.models import OPEN_STATUSES, Status
 
 
-async def my_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+async def _private(bot: Bot, actor: Actor, app: App, locale: str, template: str,
+                   buttons: list[list[Button]] | None, **ctx: object) -> None:
+    try:
+        await bot.send_message(actor.id, app.renderer.render(template, locale, **ctx), reply_markup=kb(app, buttons, locale))
+    except TelegramForbiddenError:
+        raise NotAllowed("start_bot_first") from None
+
+
+async def my_command(message: Message, actor: Actor, app: App, bot: Bot, locale: str) -> None:
     template, ctx, buttons = await task_list(actor, app, MY, 0)
-    await say(message, app, locale, template, buttons=buttons, **ctx)
+    if message.chat.type == "private":
+        await say(message, app, locale, template, buttons=buttons, **ctx)
+        return
+    await _private(bot, actor, app, locale, template, buttons, **ctx)
+    await say(message, app, locale, "toast", code="see_private")
 
 
-async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+                       locale: str) -> None:
     v, events = await app.requests.view(actor, ids[0])
     buttons = []
     if v.req.requester_id == actor.id:
+        if v.req.status == Status.WAITING_INFO:
+            buttons.append([Button("answer", pack(Act.ANSWER, v.req.id or 0))])
         if v.req.status in OPEN_STATUSES:
             buttons.append([Button("cancel_request", pack(Act.CANCEL_REQ, v.req.id or 0))])
         if v.req.status == Status.DONE:
             buttons.append([Button("signoff_yes", pack(Act.SIGNOFF, v.req.id or 0, 1))])
         if v.req.status in REOPENABLE:
             buttons.append([Button("signoff_no", pack(Act.SIGNOFF, v.req.id or 0, 0))])
-    await say(cb.message, app, locale, "request_detail", buttons=buttons or None, events=events,
-              show_private=actor.id in (v.req.requester_id, v.req.assignee_id) or actor.is_staff, **v.ctx())
-    await cb.answer()
+    await _private(bot, actor, app, locale, "request_detail", buttons or None, events=events[-20:],
+                   show_private=actor.id in (v.req.requester_id, v.req.assignee_id) or actor.is_staff, **v.ctx())
+    private = cb.message is not None and cb.message.chat.type == "private"
+    await (cb.answer() if private else toast(cb, app, locale, "see_private"))
 
 
 async def cancel_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
@@ -46,4 +68,3 @@ def make_router() -> Router:
     router.callback_query.register(open_request, Cb(Act.REQ))
     router.callback_query.register(cancel_request, Cb(Act.CANCEL_REQ))
     return router
-

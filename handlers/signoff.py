@@ -13,7 +13,7 @@ from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
-from handlers.common import Cb, say, show
+from handlers.common import Cb, TYPED, say, show
 
 
 class SignOff(StatesGroup):
@@ -80,5 +80,5 @@ def make_router() -> Router:
     router.callback_query.register(answer, Cb(Act.SIGNOFF))
     router.callback_query.register(rate, Cb(Act.STARS))
     router.callback_query.register(skip_comment, Cb(Act.SKIP), SignOff.comment)
-    router.message.register(typed, StateFilter(SignOff), F.text, F.chat.type == "private")
+    router.message.register(typed, StateFilter(SignOff), TYPED, F.chat.type == "private")
     return router

@@ -23,6 +23,12 @@ async def start(message: Message, command: CommandObject, actor: Actor, app: App
     if token.startswith("so_") and token[3:].isdigit():
         await signoff.prompt(message, actor, app, locale, int(token[3:]))
         return
+    if token.startswith("an_") and token[3:].isdigit():  # a question asked in the group, answered here
+        v, events = await app.requests.view(actor, int(token[3:]))
+        question = next((e.note for e in reversed(events) if e.action == "info_requested"), "")
+        await say(message, app, locale, "ask_info", buttons=[[Button("answer", pack(Act.ANSWER, v.req.id or 0))]],
+                  question=question, **v.ctx())
+        return
     if token and token != "go":
         joined = await app.communities.accept_invite(actor.id, token)
         buttons = None

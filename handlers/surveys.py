@@ -23,7 +23,7 @@ from bot.render import Button
 from bot.services.context import Actor
 from bot.services.surveys import (CLOSE_DAYS, MAX_OPTION, MAX_OPTIONS, MAX_QUESTION, MIN_OPTIONS, check_question,
                                   draft_from, parse_options)
-from handlers.common import Cb, kb, say, show
+from handlers.common import Cb, TYPED, kb, say, show
 from storage.models import ChatBinding, ChatKind, utcnow
 
 
@@ -150,8 +150,8 @@ def make_router() -> Router:
     private.message.filter(F.chat.type == "private")
     private.callback_query.filter(F.message.chat.type == "private")
     private.message.register(survey, Command("survey"))
-    private.message.register(question, SurveyFlow.question, F.text)
-    private.message.register(options_typed, SurveyFlow.options, F.text)
+    private.message.register(question, SurveyFlow.question, TYPED)
+    private.message.register(options_typed, SurveyFlow.options, TYPED)
     private.callback_query.register(scale, Cb(Act.SKIP), SurveyFlow.options)
     private.callback_query.register(toggle_group, Cb(Act.SURVEY_GROUP), SurveyFlow.groups)
     private.callback_query.register(groups_done, Cb(Act.CONFIRM), SurveyFlow.groups)

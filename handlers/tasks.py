@@ -77,12 +77,10 @@ async def task(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, 
         v = await app.requests.task_op(actor, req_id, Op.RELEASE)
         await toast(cb, app, locale, "released", no=v.no)
     elif op in (Op.PROGRESS, Op.DONE):
-        v = await app.requests.view(actor, req_id)
-        if v[0].req.assignee_id != actor.id:
-            raise BadInput("not_assignee")
+        v = await app.requests.check_task(actor, req_id)
         state = Notes.progress if op == Op.PROGRESS else Notes.done
         await ask_note(cb, bot, app, locale, fsm_storage, state, {"req": req_id},
-                       "ask_progress" if op == Op.PROGRESS else "ask_done", skippable=op == Op.DONE, no=v[0].no)
+                       "ask_progress" if op == Op.PROGRESS else "ask_done", skippable=op == Op.DONE, no=v.no)
     else:
         raise BadInput("stale")
 

@@ -19,7 +19,7 @@ from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op
-from handlers.common import Cb, kb, private_state, say, settle, show, toast
+from handlers.common import Cb, TYPED, kb, private_state, say, settle, show, toast
 
 
 class Notes(StatesGroup):
@@ -182,7 +182,7 @@ def make_router() -> Router:
     router.callback_query.register(answer_button, Cb(Act.ANSWER))
     private = F.chat.type == "private"
     router.message.register(done_photo, Notes.done, F.photo, private)
-    router.message.register(note_text, StateFilter(Notes), F.text, private)
+    router.message.register(note_text, StateFilter(Notes), TYPED, private)
     router.callback_query.register(note_skip, Cb(Act.SKIP), Notes.decline)
     router.callback_query.register(note_skip, Cb(Act.SKIP), Notes.done)
     return router

@@ -134,7 +134,7 @@ class RequestService:
                      users.get(r.assignee_id or 0)) for r in reqs]
 
     async def _load(self, s: AsyncSession, req_id: int) -> Request:
-        req = await s.get(Request, req_id)
+        req = await s.get(Request, req_id, with_for_update=True)  # PostgreSQL: no two transitions at once
         if req is None:
             raise Stale()
         return req
@@ -247,7 +247,7 @@ class RequestService:
                 grid = await s.get(Grid, draft.grid_id)
                 if grid is None or grid.community_id != community.id:
                     raise BadInput("grid_not_found", name=str(draft.grid_id))
-            c = await s.get(Community, community.id)
+            c = await s.get(Community, community.id, with_for_update=True)  # numbers stay unique
             assert c is not None
             num = c.next_number
             c.next_number = num + 1
@@ -275,10 +275,13 @@ class RequestService:
         self.n.wake()
         return v
 
-    async def follow(self, actor: Actor, req_id: int) -> View:
+    async def follow(self, actor: Actor, req_id: int, category: str | None, grid_id: int | None) -> View:
+        """Follow a similar open request instead of filing one: only one that intake offered (same
+        grid and category), so forged data cannot subscribe anyone to any request."""
         async with self.db.write() as s:
             req = await self._load(s, req_id)
-            if actor.community is None or req.community_id != actor.community.id or req.status not in OPEN_STATUSES:
+            if actor.community is None or req.community_id != actor.community.id or req.status not in OPEN_STATUSES \
+                    or req.category != category or req.grid_id != grid_id:
                 raise Stale()
             if req.requester_id != actor.id and await s.get(Follower, (req.id, actor.id)) is None:
                 s.add(Follower(request_id=req.id, user_id=actor.id))
@@ -368,6 +371,8 @@ class RequestService:
 
     async def handle(self, actor: Actor, req_id: int) -> View:
         """The grid leader runs it themselves (代办) and gets the details privately."""
+        if not actor.user.started or actor.user.blocked:
+            raise NotAllowed("start_bot_first")
         return await self._transition(actor, req_id, Status.HANDLING, "handling", triage=True,
                                       assignee=actor.id, timer=("done_remind", "done_remind_hours"))
 
@@ -412,7 +417,8 @@ class RequestService:
                                   tell_requester=False)
             self.n.to_user(s, v.requester, v.community, "ask_info", question=question,
                            buttons=[[Button("answer", pack(Act.ANSWER, req.id or 0))]],
-                           fallback_chat_id=req.source_chat_id, key=f"ask:{req.id}", **v.ctx())
+                           fallback_chat_id=req.source_chat_id, key=f"ask:{req.id}", link=f"an_{req.id}",
+                           **v.ctx())
         self.n.wake()
         return v
 
@@ -509,7 +515,10 @@ class RequestService:
             won = (await s.execute(update(Request).where(Request.id == req_id, Request.status == Status.ACCEPTED)
                                    .values(status=Status.CLAIMED, assignee_id=actor.id))).rowcount == 1
             if not won:
-                raise Stale("already_claimed")
+                await s.refresh(req)
+                if req.status in (Status.CLAIMED, Status.IN_PROGRESS):
+                    raise Stale("already_claimed")
+                raise Stale("already_handled", status=req.status)
             req.status = Status.ACCEPTED  # the UPDATE bypassed the ORM; _apply records the move
             v = await self._apply(s, actor, req, Status.CLAIMED, "claimed",
                                   fields={"assignee_id": actor.id},
@@ -530,6 +539,8 @@ class RequestService:
             vol = (await s.execute(q)).scalars().first()
             if vol is None:
                 raise NotFound("volunteer_not_found", name=volunteer)
+            if not vol.started or vol.blocked:
+                raise BadInput("volunteer_unreachable", name=vol.first_name)
             was_posted = req.status == Status.ACCEPTED
             v = await self._apply(s, actor, req, Status.CLAIMED, "assigned", note=vol.first_name,
                                   fields={"assignee_id": vol.id}, timer=("done_remind", "done_remind_hours"))
@@ -539,16 +550,26 @@ class RequestService:
         self.n.wake()
         return v
 
+    @staticmethod
+    def _check_assignee(actor: Actor, req: Request) -> None:
+        if req.assignee_id != actor.id:
+            raise NotAllowed("not_assignee")
+        if req.status not in (Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING):
+            raise Stale("already_handled", status=req.status)
+
+    async def check_task(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor works on this task now (before asking them to type)."""
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            self._check_assignee(actor, req)
+            return await self._view(s, req)
+
     async def task_op(self, actor: Actor, req_id: int, op: int, note: str | None = None,
                       photo: str | None = None) -> View:
         """Progress, done or release by the assignee (volunteer or the grid leader handling it)."""
         async with self.db.write() as s:
             req = await self._load(s, req_id)
-            if req.assignee_id != actor.id:
-                raise NotAllowed("not_assignee")
-            active = {Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING}
-            if req.status not in active:
-                raise Stale("already_handled", status=req.status)
+            self._check_assignee(actor, req)
             note = _note(note)
             if op == Op.PROGRESS:
                 if not note:
@@ -577,8 +598,13 @@ class RequestService:
                 raise NotAllowed("not_yours")
             if req.status not in OPEN_STATUSES:
                 raise Stale("already_handled", status=req.status)
+            assignee = await s.get(User, req.assignee_id) if req.assignee_id else None
             v = await self._apply(s, actor, req, Status.CANCELLED, "cancelled",
                                   fields={"timer_at": None, "timer_kind": None})
+            if assignee is not None and assignee.id != actor.id:
+                self.n.to_user(s, assignee, v.community, "status_changed", **v.ctx(action="cancelled", note=None,
+                                                                                     actor_name=actor.user.first_name))
+            await self._close_posts(s, v, "task")
         self.n.wake()
         return v
 
@@ -648,7 +674,7 @@ class RequestService:
                                    fallback_chat_id=req.source_chat_id if uid == req.requester_id else None,
                                    **ctx)
         if before == Status.NEW and to != Status.NEW:
-            await self._close_cards(s, v, ctx)
+            await self._close_posts(s, v, "card", ctx)
         await self._feed(s, v, action, note=note)
         return v
 
@@ -692,20 +718,25 @@ class RequestService:
         for p in people:
             self.n.to_user(s, p, v.community, "triage_card", buttons=buttons, key=key, private=True, **ctx)
 
-    async def _close_cards(self, s: AsyncSession, v: View, ctx: dict[str, Any] | None = None) -> None:
-        """Triage cards lose their buttons and say what became of the request."""
+    async def _chat_locale(self, s: AsyncSession, chat_id: int, community: Community) -> str:
+        """The language a chat reads: a group's own, or the person's."""
+        if chat_id < 0:
+            binding = await s.get(ChatBinding, chat_id)
+            return binding.locale if binding else community.locale
+        person = await s.get(User, chat_id)
+        return self.n.locale_of(person, community) if person else community.locale
+
+    async def _posts(self, s: AsyncSession, v: View, kind: str) -> list[Outbox]:
+        return list((await s.execute(select(Outbox).where(Outbox.key == f"{kind}:{v.req.id}",
+                                                          Outbox.method == "send"))).scalars())
+
+    async def _close_posts(self, s: AsyncSession, v: View, kind: str, ctx: dict[str, Any] | None = None) -> None:
+        """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
+        the request."""
         ctx = ctx or v.ctx()
-        cards = (await s.execute(select(Outbox).where(Outbox.key == f"card:{v.req.id}",
-                                                      Outbox.method == "send"))).scalars().all()
-        for card in cards:
-            binding = await s.get(ChatBinding, card.chat_id) if card.chat_id < 0 else None
-            if binding is not None:
-                locale = binding.locale
-            else:
-                person = await s.get(User, card.chat_id)
-                locale = self.n.locale_of(person, v.community) if person else v.community.locale
-            text = self.n.renderer.render("card_closed", locale, **ctx)
-            self.n.edit(s, card, text)
+        for post in await self._posts(s, v, kind):
+            locale = await self._chat_locale(s, post.chat_id, v.community)
+            self.n.edit(s, post, self.n.renderer.render("card_closed", locale, **ctx))
 
     async def _post_task(self, s: AsyncSession, v: View) -> None:
         """The task as volunteers see it: no contact note, no location, no photos."""
@@ -718,11 +749,8 @@ class RequestService:
                                key=f"task:{v.req.id}", **v.ctx())
 
     async def _update_task_post(self, s: AsyncSession, v: View, released: bool = False) -> None:
-        posts = (await s.execute(select(Outbox).where(Outbox.key == f"task:{v.req.id}",
-                                                      Outbox.method == "send"))).scalars().all()
-        for post in posts:
-            binding = await s.get(ChatBinding, post.chat_id) if post.chat_id < 0 else None
-            locale = binding.locale if binding else v.community.locale
+        for post in await self._posts(s, v, "task"):
+            locale = await self._chat_locale(s, post.chat_id, v.community)
             self.n.edit(s, post, self.n.renderer.render("task_taken", locale, released=released, **v.ctx()))
         if released:
             await self._post_task(s, v)

@@ -59,8 +59,8 @@ class SignOffService:
         async with self.db.write() as s:
             req = await self._mine(s, actor, req_id)
             rating = await self._rating(s, req)
-            if rating is None or not rating.resolved:
-                raise Stale()
+            if rating is None or not rating.resolved or rating.stars is not None:
+                raise Stale()  # rated already (a second tap), or nothing to rate
             rating.stars = stars
             s.add(rating)
             community = await s.get(Community, req.community_id)

@@ -14,6 +14,8 @@ Invariants:
 """
 from __future__ import annotations
 
+import logging
+
 import html
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +31,8 @@ from bot.services.context import Actor
 from bot.services.notify import BULK, NORMAL, Notifier
 from storage.db import Database
 from storage.models import ChatBinding, ChatKind, Community, Outbox, Survey, SurveyPoll, utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION = limits.MAX_POLL_QUESTION
 MAX_OPTION = limits.MAX_POLL_OPTION
@@ -201,7 +205,10 @@ class SurveyService:
                 Survey.status == "open", Survey.closes_at <= now).order_by(Survey.closes_at).limit(batch))).scalars())
         closed = 0
         for sid in due:
-            closed += await self.close(sid)
+            try:
+                closed += await self.close(sid)
+            except Exception:  # one broken survey must not keep the others open
+                log.exception("closing survey %s failed", sid)
         if closed:
             self.n.wake()
         return closed

@@ -3,6 +3,7 @@ scheduler only wakes this sweep, so a restart resumes (and a deadline passed whi
 right after start). Each firing re-checks the row in its own unit of work: idempotent."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -11,6 +12,8 @@ from bot.services.community import audit, settings_of
 from bot.services.requests import RequestService
 from bot.services.context import system_actor
 from storage.models import ChatKind, Community, Request, Role, Status, utcnow
+
+log = logging.getLogger(__name__)
 
 # kind -> (who is told, the next kind, hours until it from the community setting or None)
 STAGES: dict[str, tuple[str, str | None, str | None]] = {
@@ -36,7 +39,10 @@ async def sweep(svc: RequestService, now: datetime | None = None, batch: int = 2
                                     .order_by(Request.timer_at).limit(batch))).scalars())
     fired = 0
     for req_id in ids:
-        fired += await fire(svc, req_id, now)
+        try:
+            fired += await fire(svc, req_id, now)
+        except Exception:  # one broken row must not stall every later deadline
+            log.exception("timer of request %s failed", req_id)
     if fired:
         svc.n.wake()
     return fired

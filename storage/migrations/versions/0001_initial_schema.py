@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:25:13.772767
+Create Date: 2026-11-22 03:52:39.739989
 """
 from alembic import op
 import sqlalchemy as sa
