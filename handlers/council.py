@@ -41,9 +41,7 @@ async def to_council(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app:
 
 async def proposal(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
                    fsm_storage: BaseStorage) -> None:
-    if len(ids) != 2:
-        raise BadInput("stale")
-    pid, op = ids
+    pid, op = ids  # the Cb filter has checked the count
     svc = app.council
     if op == POp.VIEW:
         v = await svc.view(actor, pid)
@@ -75,8 +73,6 @@ async def proposal(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: A
 async def vote(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
     """A vote button, in the council group or in private chat. The private ballot is redrawn
     with the member's current choice."""
-    if len(ids) != 2:
-        raise BadInput("stale")
     private = cb.message is not None and cb.message.chat.type == "private"
     result = await app.council.vote(actor, ids[0], ids[1], private=private)
     v = result.view

@@ -58,9 +58,7 @@ async def ask_note(cb: CallbackQuery, bot: Bot, app: App, locale: str, fsm_stora
 
 async def triage(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
                  locale: str, fsm_storage: BaseStorage) -> None:
-    if len(ids) != 2:
-        raise BadInput("stale")
-    req_id, op = ids
+    req_id, op = ids  # the Cb filter has checked the count
     svc = app.requests
     if op == Op.ACCEPT:
         v = await svc.accept(actor, req_id)

@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
 from bot.services import timers
 from storage.models import Outbox, ProcessedUpdate, utcnow
@@ -52,8 +52,12 @@ async def post_reports() -> int:
 
 
 async def prune() -> None:
-    """Forget update ids and delivered messages old enough never to be redelivered or edited."""
+    """Forget update ids old enough never to be redelivered, the images of sent charts, and sent
+    messages old enough never to be edited again (90 days; none that a pending edit points at)."""
     async with _app.db.write() as s:
         await s.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < utcnow() - timedelta(days=3)))
-        await s.execute(delete(Outbox).where(Outbox.status != "pending", Outbox.key.is_(None),
-                                             Outbox.created_at < utcnow() - timedelta(days=30)))
+        await s.execute(update(Outbox).where(Outbox.status == "sent", Outbox.blob.is_not(None)).values(blob=None))
+        edited = select(Outbox.edit_of).where(Outbox.edit_of.is_not(None))  # originals go after their edits
+        await s.execute(delete(Outbox).where(Outbox.status != "pending",
+                                             Outbox.created_at < utcnow() - timedelta(days=90),
+                                             Outbox.id.not_in(edited)))

@@ -97,3 +97,21 @@ def test_pacer_never_exceeds_telegram_limits():
     assert all(group[i + 20] - group[i] >= 60 for i in range(len(group) - 20))
     assert len(group) >= 50  # ~20 per minute over three minutes, not fewer
     assert all(total[i + 30] - total[i] >= 1.0 for i in range(len(total) - 30))
+
+
+async def test_prune_keeps_what_may_still_be_edited(harness: Harness):
+    from scheduler import jobs
+
+    h = harness
+    old = utcnow() - timedelta(days=120)
+    async with h.app.db.write() as s:
+        card = Outbox(chat_id=-1, text="card", status="sent", created_at=old, key="card:1", blob=b"png")
+        s.add(card)
+        await s.flush()
+        s.add(Outbox(chat_id=-1, text="edit", method="edit", edit_of=card.id, status="pending", created_at=old))
+        s.add(Outbox(chat_id=-2, text="old", status="sent", created_at=old))
+        s.add(Outbox(chat_id=-2, text="new", status="sent"))
+    jobs.bind(h.app)
+    await jobs.prune()
+    texts = {r.text: r for r in (await _rows(h)).values()}
+    assert set(texts) == {"card", "edit", "new"} and texts["card"].blob is None

@@ -60,6 +60,8 @@ async def load_actor(s: AsyncSession, user: User, chat_id: int, default_locale: 
     return Actor(user=user, locale=locale, community=community, memberships=memberships, binding=binding)
 
 
-def system_actor() -> Actor:
-    """The scheduler acting on its own (reminders, auto-closing): audit rows show no person."""
-    return Actor(user=User(id=0, first_name=""), locale="")
+def system_actor(community: Community | None = None) -> Actor:
+    """The scheduler or the council acting on its own (reminders, auto-closing, outcomes): audit
+    rows show no person."""
+    return Actor(user=User(id=0, first_name=""), locale=community.locale if community else "",
+                 community=community)

@@ -35,7 +35,7 @@ from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.render import Button
 from bot.services.community import audit, settings_of
-from bot.services.context import Actor
+from bot.services.context import Actor, system_actor
 from bot.services.notify import INTERACTIVE, Notifier
 from bot.services.points import award
 from bot.services.requests import MAX_DESCRIPTION, RequestService, View, number
@@ -612,8 +612,7 @@ class DeliberationService:
               entity_id=p.id or 0, action="closed", from_state="open", to_state=outcome,
               note=f"{turnout}/{p.eligible}")
         v = await self._view(s, p)
-        system = closer or Actor(user=User(id=0, first_name=""), locale=v.community.locale,
-                                 community=v.community)  # the council itself
+        system = closer or system_actor(v.community)  # the council itself
         if p.request_id:
             rv = await self.r.after_council(s, system, p.request_id, outcome)
             if rv is not None:

@@ -1,7 +1,7 @@
 """Points (积分): an append-only ledger per person and community.
 
 Awards are called inside the unit of work of the event that earns them, with a `ref` naming that
-event once (e.g. `done:42:1`): the unique constraint makes a redelivered update or a reopened
+event once (e.g. `done:42`): the unique constraint makes a redelivered update or a reopened
 request unable to pay twice. Rules are community settings.
 """
 from __future__ import annotations
