@@ -44,6 +44,14 @@ async def new_in_group(message: Message, command: CommandObject, actor: Actor, a
 
 async def mention_or_reply(message: Message, actor: Actor, app: App, bot: Bot) -> None:
     text = message.text or ""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+        asked = await app.requests.question_behind(message.chat.id, replied.message_id)
+        if asked is not None:  # the answer to a grid leader's question, written in the group
+            v = await app.requests.answer_info(actor, asked, clean_user_text(text))
+            await say(message, app, actor.binding.locale if actor.binding else actor.locale, "triage_done",
+                      no=v.no, status=v.req.status)
+            return
     me = await bot.me()
     mention = f"@{me.username}" if me.username else None
     if mention:

@@ -125,3 +125,27 @@ async def test_one_time_invitations_are_not_made_in_groups(harness: Harness):
     assert "start=" not in h.session.last(GRID_GROUP).text
     await h.send(STAFF, "/invite resident", chat_id=GRID_GROUP)
     assert "start=" in h.session.last(GRID_GROUP).text  # resident links are meant to be shared
+
+
+async def test_a_group_filer_answers_a_question_by_replying_in_the_group(harness: Harness):
+    from tests.tg import BOT_ID, Person
+
+    h = harness
+    await community(h)
+    karim = Person(906, "Karim", "en")
+    await h.send(karim, "/new The gate does not close", chat_id=GRID_GROUP)
+    async with h.app.db.read() as s:
+        req = (await s.execute(select(Request))).scalars().one()
+    await h.deliver()
+    await h.press(LEADER, f"tr:{req.id}:3", chat_id=GRID_GROUP)  # ask for info
+    await h.send(LEADER, "Which gate?")
+    await h.deliver()
+    question = [c for c in h.session.to(GRID_GROUP) if "Which gate" in c.text][-1]
+    assert f"start=an_{req.id}" in question.text
+    bot_msg = Message(message_id=question.message_id, date=datetime.now(timezone.utc),
+                      chat=Chat(id=GRID_GROUP, type="supergroup"),
+                      from_user=TgUser(id=BOT_ID, is_bot=True, first_name="Gongzhi"), text="…")
+    await h.feed(h.u.message(karim, "The north gate", chat_id=GRID_GROUP, reply_to=bot_msg))
+    assert (await _req(h, req.id)).status == "new"
+    async with h.app.db.read() as s:
+        assert len((await s.execute(select(Request))).scalars().all()) == 1  # not a new request

@@ -208,6 +208,14 @@ class RequestService:
                 .order_by((Request.grid_id == req.grid_id).desc(), Request.id.desc()).limit(8))).scalars().all()
             return await self._views(s, rows)
 
+    async def question_behind(self, chat_id: int, message_id: int) -> int | None:
+        """The request whose "question for you" message this is, if it is one (a reply to it in a
+        group is the resident's answer)."""
+        async with self.db.read() as s:
+            key = (await s.execute(select(Outbox.key).where(Outbox.chat_id == chat_id,
+                                                            Outbox.message_id == message_id))).scalars().first()
+        return int(key[4:]) if key and key.startswith("ask:") and key[4:].isdigit() else None
+
     async def find_by_number(self, actor: Actor, ref: str) -> Request:
         """`JMS-0042`, `jms-42` or `42`, within the actor's community."""
         if actor.community is None:
