@@ -27,6 +27,7 @@ class Act(StrEnum):
     PAGE = "pg"  # list id, page
     CANCEL_REQ = "cr"  # requester cancels a request
     ANSWER = "an"  # requester answers a question about their request
+    XLATE = "xl"  # a group post's reference: send me this post in my language
     SIGNOFF = "so"  # request id, 1 = resolved / 0 = not yet
     STARS = "st"  # request id, stars 1-5
     INTAKE_GRID = "ig"  # intake: the request's micro-grid
@@ -47,7 +48,7 @@ ARITY: dict[Act, int] = {
     Act.LANG: 1, Act.GRID: 1, Act.CATEGORY: 1, Act.SKIP: 0, Act.CONFIRM: 0, Act.EDIT: 0, Act.CANCEL: 0,
     Act.FOLLOW: 1, Act.TRIAGE: 2, Act.DECLINE: 2, Act.DUP: 2, Act.TASK: 2, Act.LIAISON: 2, Act.ESCALATE: 2,
     Act.DUE: 3, Act.REQ: 1, Act.PAGE: 2, Act.CANCEL_REQ: 1, Act.ANSWER: 1, Act.INTAKE_GRID: 1,
-    Act.SIGNOFF: 2, Act.STARS: 2,
+    Act.SIGNOFF: 2, Act.STARS: 2, Act.XLATE: 1,
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1,

@@ -225,7 +225,8 @@ class Delivery:
         except (TelegramServerError, TelegramNetworkError, TimeoutError) as e:
             await self._retry(row, str(e)[:500])
         else:
-            await self._finish(row, status="sent", message_id=message_id, external_id=external_id)
+            await self._finish(row, status="sent", message_id=message_id,
+                               **({"external_id": external_id} if external_id else {}))
 
     async def _call(self, row: Outbox) -> tuple[int | None, str | None]:
         """Send one row; returns the message id and, for polls, the poll id."""

@@ -1,7 +1,8 @@
 """/language, /help, /whoami."""
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
@@ -10,9 +11,10 @@ from bot.callbacks import Act, pack
 from bot.i18n import language_name, normalise
 from bot.services.language import detect
 from bot.render import Button
-from bot.services import users
+from bot.errors import BadInput, NotAllowed
+from bot.services import notify, users
 from bot.services.context import Actor
-from handlers.common import Cb, say, show
+from handlers.common import Cb, say, show, toast
 
 
 async def language(message: Message, app: App, locale: str, marked: str | None = None) -> None:
@@ -22,6 +24,19 @@ async def language(message: Message, app: App, locale: str, marked: str | None =
     cells = [Button(text=("✓ " if loc == marked else "") + language_name(loc), data=pack(Act.LANG, i))
              for i, loc in enumerate(locales)]
     await say(message, app, locale, "language_pick", buttons=[cells[i:i + 2] for i in range(0, len(cells), 2)])
+
+
+async def in_my_language(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+                         locale: str) -> None:
+    """A group post too long for two languages, sent privately in the presser's language."""
+    texts = await notify.in_every_language(app.db, ids[0])
+    if not texts:
+        raise BadInput("stale")
+    try:
+        await bot.send_message(actor.id, texts.get(locale) or next(iter(texts.values())))
+    except TelegramForbiddenError:
+        raise NotAllowed("start_bot_first") from None
+    await toast(cb, app, locale, "see_private")
 
 
 def needs_language(actor: Actor, app: App) -> bool:
@@ -58,6 +73,7 @@ def make_router() -> Router:
     router = Router(name=__name__)
     router.message.register(language, Command("language"))
     router.callback_query.register(pick_language, Cb(Act.LANG))
+    router.callback_query.register(in_my_language, Cb(Act.XLATE))
     router.message.register(help_command, Command("help"))
     router.message.register(whoami, Command("whoami"))
     return router

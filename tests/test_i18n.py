@@ -157,3 +157,17 @@ async def test_links_stay_tappable_in_right_to_left_text(harness: Harness):
                                        link="so_12")
     assert 'href="tg://user?id=901"' in text and "?start=so_12" in text
     assert "\u2068كريم\u2069" in text
+
+
+async def test_a_post_too_long_for_two_languages_offers_each_reader_theirs(harness: Harness):
+    from tests.conftest import RESIDENT, STAFF, community
+
+    await community(harness)
+    await harness.send(STAFF, "/grouplang zh-hans en", chat_id=-1001)
+    await harness.send(RESIDENT, "/new " + "The light is broken. " * 95, chat_id=-1001)  # ~2,000 characters
+    await harness.deliver()
+    card = harness.session.last(-1001)
+    assert "Not yet categorised" not in card.text  # the primary language only
+    xl = next(b["callback_data"] for b in card.buttons() if b["callback_data"].startswith("xl:"))
+    await harness.press(RESIDENT, xl, chat_id=-1001)
+    assert "Not yet categorised" in harness.session.last(RESIDENT.id).text  # privately, in English

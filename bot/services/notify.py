@@ -5,13 +5,18 @@ together (or not at all). `bot.delivery` sends them later, within Telegram's lim
 """
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Act, pack
 from bot.i18n import resolve
+from bot.limits import MAX_TEXT
 from bot.render import Button, Renderer
+from storage.db import Database
 from storage.models import ChatBinding, Community, Outbox, User
 
 INTERACTIVE, NORMAL, BULK = 1, 5, 9  # outbox priorities: lower goes first
@@ -64,15 +69,25 @@ class Notifier:
     def to_chat(self, s: AsyncSession, chat: ChatBinding, template: str, /, *,
                 buttons: list[list[Button]] | None = None, key: str | None = None,
                 priority: int = NORMAL, **ctx: Any) -> Outbox:
-        """A group message in the group's locale (and its secondary locale when both fit)."""
+        """A group message in the group's locale, and in its secondary locale too when both fit.
+
+        When they do not fit, the post carries a "in my language" button: the message in every
+        language is kept with it, and a press answers privately in the presser's language.
+        """
         text = self.renderer.render(template, chat.locale, **ctx)
+        rows = [list(r) for r in buttons] if buttons else []
+        external_id = payload = None
         if chat.secondary_locale and chat.secondary_locale != chat.locale:
             second = self.renderer.render(template, chat.secondary_locale, **ctx)
-            both = f"{text}\n\n{second}"
-            if len(both) <= 4000:
-                text = both
-        row = Outbox(chat_id=chat.chat_id, text=text, key=key, priority=priority,
-                     buttons=self.renderer.keyboard(buttons, chat.locale) if buttons else None)
+            if len(text) + len(second) + 2 <= MAX_TEXT:
+                text = f"{text}\n\n{second}"
+            else:
+                ref = secrets.randbits(40)
+                external_id = f"i18n:{ref}"
+                payload = {"texts": {loc: self.renderer.render(template, loc, **ctx) for loc in self.renderer.locales}}
+                rows.append([Button("in_my_language", pack(Act.XLATE, ref))])
+        row = Outbox(chat_id=chat.chat_id, text=text, key=key, priority=priority, external_id=external_id,
+                     payload=payload, buttons=self.renderer.keyboard(rows, chat.locale) if rows else None)
         s.add(row)
         return row
 
@@ -83,3 +98,10 @@ class Notifier:
                      edit_of=original.id, key=original.key, priority=original.priority)
         s.add(row)
         return row
+
+
+async def in_every_language(db: Database, ref: int) -> dict[str, str] | None:
+    """The texts kept with a group post too long to carry two languages (see `Notifier.to_chat`)."""
+    async with db.read() as s:
+        row = (await s.execute(select(Outbox).where(Outbox.external_id == f"i18n:{ref}"))).scalars().first()
+    return (row.payload or {}).get("texts") if row else None
