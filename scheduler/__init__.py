@@ -3,11 +3,14 @@ idempotent; what is due lives in our tables."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from scheduler import jobs
+
+log = logging.getLogger(__name__)
 
 
 async def start_scheduler(app: Any) -> None:
@@ -27,10 +30,11 @@ async def start_scheduler(app: Any) -> None:
                   coalesce=True)
     sched.start()
     try:
-        await jobs.sweep_timers()
-        await jobs.sweep_council()
-        await jobs.sweep_surveys()
-        await jobs.post_reports()
+        for catch_up in (jobs.sweep_timers, jobs.sweep_council, jobs.sweep_surveys, jobs.post_reports):
+            try:
+                await catch_up()
+            except Exception:  # the interval jobs retry; a failed catch-up must not stop the scheduler
+                log.exception("catch-up %s failed", catch_up.__name__)
         await asyncio.Event().wait()
     finally:
         sched.shutdown(wait=False)
