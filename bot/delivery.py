@@ -185,7 +185,6 @@ class Delivery:
             if ready > now:
                 wait = min(wait, ready - now)
                 continue
-            self.pacer.record(row.chat_id, now)
             self._inflight.add(row.chat_id)
             task = asyncio.create_task(self._send(row))
             self._tasks.add(task)
@@ -195,6 +194,9 @@ class Delivery:
     async def _send(self, row: Outbox) -> None:
         try:
             async with self._sem:
+                # The slot is taken right before the request goes out, not when the row was picked:
+                # a send that waited for the semaphore must not count as earlier than it was.
+                await self.pacer.acquire(row.chat_id)
                 await self._deliver(row)
         except Exception:
             log.exception("outbox row %s: unexpected failure", row.id)
