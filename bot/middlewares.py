@@ -9,13 +9,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import Chat, TelegramObject, Update, User as TgUser
+from aiogram.types import Chat, Message, TelegramObject, Update, User as TgUser
 
 from bot.services import users
 from bot.services.context import load_actor
 from storage.models import User
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+def addressed(message: Message, bot_id: int, username: str | None) -> bool:
+    """A reply to one of the bot's messages, or a mention of it (what privacy mode lets through)."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        return True
+    return bool(username) and f"@{username}".lower() in (message.text or message.caption or "").lower()
 
 
 class ContextMiddleware(BaseMiddleware):
@@ -27,10 +35,7 @@ class ContextMiddleware(BaseMiddleware):
         m = update.message
         if m is None or m.chat.type not in ("group", "supergroup") or m.new_chat_members or m.left_chat_member:
             return False
-        text = m.text or m.caption or ""
-        replied = m.reply_to_message is not None and m.reply_to_message.from_user is not None \
-            and m.reply_to_message.from_user.id == bot_id
-        return not (text.startswith("/") or replied or f"@{self.app.bot_username}".lower() in text.lower())
+        return not ((m.text or m.caption or "").startswith("/") or addressed(m, bot_id, self.app.bot_username))
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)

@@ -13,9 +13,16 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.callbacks import Act, unpack
+from bot.callbacks import Act, pack, unpack
 from bot.delivery import markup
 from bot.render import Button, plain
+from storage.models import Grid
+
+
+def grid_buttons(grids: list[Grid], current: int | None = None, act: Act = Act.GRID) -> list[list[Button]]:
+    """Micro-grids two per row, ✓ on the person's own."""
+    cells = [Button(text=("✓ " if g.id == current else "") + g.name, data=pack(act, g.id or 0)) for g in grids]
+    return [cells[i:i + 2] for i in range(0, len(cells), 2)]
 
 
 def kb(app: App, buttons: list[list[Button]] | None, locale: str) -> InlineKeyboardMarkup | None:

@@ -14,6 +14,7 @@ from aiogram.types import Message
 from bot.app import App
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
+from bot.middlewares import addressed
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import Draft
@@ -60,12 +61,7 @@ async def mention_or_reply(message: Message, actor: Actor, app: App, bot: Bot) -
 
 
 async def addressed_to_bot(message: Message, bot: Bot) -> bool:
-    """A mention of the bot, or a reply to one of its messages (what privacy mode lets through)."""
-    if message.reply_to_message and message.reply_to_message.from_user \
-            and message.reply_to_message.from_user.id == bot.id:
-        return True
-    me = await bot.me()
-    return bool(me.username) and f"@{me.username}".lower() in (message.text or "").lower()
+    return addressed(message, bot.id, (await bot.me()).username)
 
 
 def make_router() -> Router:

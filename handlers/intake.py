@@ -20,7 +20,7 @@ from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
 from storage.models import Role
-from handlers.common import Cb, TYPED, say, settle, show
+from handlers.common import Cb, TYPED, grid_buttons, say, settle, show
 
 
 class Intake(StatesGroup):
@@ -116,9 +116,7 @@ async def _ask_grid(message: Message, state: FSMContext, actor: Actor, app: App,
         await _ask_contact(message, state, app, locale)
         return
     await state.set_state(Intake.grid)
-    cells = [Button(text=("✓ " if g.id == actor.grid_id else "") + g.name, data=pack(Act.INTAKE_GRID, g.id))
-             for g in grids]
-    await say(message, app, locale, "ask_grid", buttons=[cells[i:i + 2] for i in range(0, len(cells), 2)] + CANCEL)
+    await say(message, app, locale, "ask_grid", buttons=grid_buttons(grids, actor.grid_id, Act.INTAKE_GRID) + CANCEL)
 
 
 async def pick_grid(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor,

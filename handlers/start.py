@@ -10,12 +10,7 @@ from bot.callbacks import Act, pack
 from bot.render import Button
 from bot.services.context import Actor
 from handlers import settings, signoff
-from handlers.common import Cb, say, show
-
-
-def grid_buttons(grids: list, current: int | None = None) -> list[list[Button]]:
-    cells = [Button(text=("✓ " if g.id == current else "") + g.name, data=pack(Act.GRID, g.id)) for g in grids]
-    return [cells[i:i + 2] for i in range(0, len(cells), 2)]
+from handlers.common import Cb, grid_buttons, say, show
 
 
 async def start(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:

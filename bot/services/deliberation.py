@@ -723,16 +723,6 @@ class DeliberationService:
         return 1
 
     # ----------------------------------------------------------------- machinery
-    def _render_chat(self, b: ChatBinding, template: str, **ctx: Any) -> str:
-        """As `Notifier.to_chat` renders: the group's locale, and its second one when both fit."""
-        r = self.n.renderer
-        text = r.render(template, b.locale, **ctx)
-        if b.secondary_locale and b.secondary_locale != b.locale:
-            both = f"{text}\n\n{r.render(template, b.secondary_locale, **ctx)}"
-            if len(both) <= 4000:
-                text = both
-        return text
-
     async def _refresh_posts(self, s: AsyncSession, v: PView, *, final: bool = False) -> None:
         """Edit the council group's post: the live tally, or the result (no buttons) at the end.
 
@@ -759,11 +749,11 @@ class DeliberationService:
             else:
                 not_before = max(now, edits[0].not_before + TALLY_GAP) if edits else now
             if final:
-                text = self._render_chat(binding, "proposal_final", **v.ctx())
+                text = self.n.render_chat(binding, "proposal_final", **v.ctx())[0]
                 row = self.n.edit(s, post, text, None)
                 row.not_before = now
             else:
-                text = self._render_chat(binding, "proposal_post", **v.ctx())
+                text = self.n.render_chat(binding, "proposal_post", **v.ctx())[0]
                 row = self.n.edit(s, post, text, self.n.renderer.keyboard(post_buttons(p), binding.locale))
                 row.not_before = not_before
 
@@ -774,10 +764,9 @@ class DeliberationService:
         for card in cards:
             binding = await s.get(ChatBinding, card.chat_id) if card.chat_id < 0 else None
             if binding is not None:
-                text = self._render_chat(binding, "proposal_final", **v.ctx())
+                text = self.n.render_chat(binding, "proposal_final", **v.ctx())[0]
             else:
-                person = await s.get(User, card.chat_id)
-                locale = self.n.locale_of(person, v.community) if person else v.community.locale
+                locale = await self.n.chat_locale(s, card.chat_id, v.community)
                 text = self.n.renderer.render("proposal_final", locale, **v.ctx())
             self.n.edit(s, card, text)
 

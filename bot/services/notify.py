@@ -66,6 +66,25 @@ class Notifier:
         s.add(row)
         return row
 
+    def render_chat(self, chat: ChatBinding, template: str, **ctx: Any) -> tuple[str, bool]:
+        """A group's text: its language, and its second one too when both fit; and whether the
+        second one had to be left out."""
+        text = self.renderer.render(template, chat.locale, **ctx)
+        if not chat.secondary_locale or chat.secondary_locale == chat.locale:
+            return text, False
+        second = self.renderer.render(template, chat.secondary_locale, **ctx)
+        if len(text) + len(second) + 2 <= MAX_TEXT:
+            return f"{text}\n\n{second}", False
+        return text, True
+
+    async def chat_locale(self, s: AsyncSession, chat_id: int, community: Community) -> str:
+        """The language a chat reads: a group's own, or the person's."""
+        if chat_id < 0:
+            binding = await s.get(ChatBinding, chat_id)
+            return binding.locale if binding else community.locale
+        person = await s.get(User, chat_id)
+        return self.locale_of(person, community) if person else community.locale
+
     def to_chat(self, s: AsyncSession, chat: ChatBinding, template: str, /, *,
                 buttons: list[list[Button]] | None = None, key: str | None = None,
                 priority: int = NORMAL, **ctx: Any) -> Outbox:
@@ -74,18 +93,14 @@ class Notifier:
         When they do not fit, the post carries a "in my language" button: the message in every
         language is kept with it, and a press answers privately in the presser's language.
         """
-        text = self.renderer.render(template, chat.locale, **ctx)
+        text, split = self.render_chat(chat, template, **ctx)
         rows = [list(r) for r in buttons] if buttons else []
         external_id = payload = None
-        if chat.secondary_locale and chat.secondary_locale != chat.locale:
-            second = self.renderer.render(template, chat.secondary_locale, **ctx)
-            if len(text) + len(second) + 2 <= MAX_TEXT:
-                text = f"{text}\n\n{second}"
-            else:
-                ref = secrets.randbits(40)
-                external_id = f"i18n:{ref}"
-                payload = {"texts": {loc: self.renderer.render(template, loc, **ctx) for loc in self.renderer.locales}}
-                rows.append([Button("in_my_language", pack(Act.XLATE, ref))])
+        if split:
+            ref = secrets.randbits(40)
+            external_id = f"i18n:{ref}"
+            payload = {"texts": {loc: self.renderer.render(template, loc, **ctx) for loc in self.renderer.locales}}
+            rows.append([Button("in_my_language", pack(Act.XLATE, ref))])
         row = Outbox(chat_id=chat.chat_id, text=text, key=key, priority=priority, external_id=external_id,
                      payload=payload, buttons=self.renderer.keyboard(rows, chat.locale) if rows else None)
         s.add(row)

@@ -726,14 +726,6 @@ class RequestService:
         for p in people:
             self.n.to_user(s, p, v.community, "triage_card", buttons=buttons, key=key, private=True, **ctx)
 
-    async def _chat_locale(self, s: AsyncSession, chat_id: int, community: Community) -> str:
-        """The language a chat reads: a group's own, or the person's."""
-        if chat_id < 0:
-            binding = await s.get(ChatBinding, chat_id)
-            return binding.locale if binding else community.locale
-        person = await s.get(User, chat_id)
-        return self.n.locale_of(person, community) if person else community.locale
-
     async def _posts(self, s: AsyncSession, v: View, kind: str) -> list[Outbox]:
         return list((await s.execute(select(Outbox).where(Outbox.key == f"{kind}:{v.req.id}",
                                                           Outbox.method == "send"))).scalars())
@@ -743,7 +735,7 @@ class RequestService:
         the request."""
         ctx = ctx or v.ctx()
         for post in await self._posts(s, v, kind):
-            locale = await self._chat_locale(s, post.chat_id, v.community)
+            locale = await self.n.chat_locale(s, post.chat_id, v.community)
             self.n.edit(s, post, self.n.renderer.render("card_closed", locale, **ctx))
 
     async def _post_task(self, s: AsyncSession, v: View) -> None:
@@ -758,7 +750,7 @@ class RequestService:
 
     async def _update_task_post(self, s: AsyncSession, v: View, released: bool = False) -> None:
         for post in await self._posts(s, v, "task"):
-            locale = await self._chat_locale(s, post.chat_id, v.community)
+            locale = await self.n.chat_locale(s, post.chat_id, v.community)
             self.n.edit(s, post, self.n.renderer.render("task_taken", locale, released=released, **v.ctx()))
         if released:
             await self._post_task(s, v)
