@@ -2,9 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 import logging
+import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -13,12 +20,13 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.delivery import Delivery, Pacer, PacingMiddleware
 from bot.i18n import Catalogs
-from bot.middlewares import ContextMiddleware
+from bot.inbox import InboxWorker, Poller, store
+from bot.middlewares import ContextMiddleware, DeferredSends
 from bot.render import Renderer
 from bot.services.community import CommunityService
 from bot.services.deliberation import DeliberationService
@@ -53,6 +61,7 @@ class App:
     council: DeliberationService
     surveys: SurveyService
     reports: ReportService
+    inbox: InboxWorker = field(init=False)
     bot_username: str = "gongzhi_bot"
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -66,6 +75,7 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     pacer = pacer or Pacer()
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base.rstrip("/")))
+    session.middleware(DeferredSends())  # inside an update, replies join its transaction
     session.middleware(PacingMiddleware(pacer))
     token = settings.bot_token.get_secret_value() if settings.bot_token else "0:sandbox"
     bot = Bot(token, session=session, default=DefaultBotProperties(
@@ -88,6 +98,7 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     dp = Dispatcher(storage=DbStorage(db), events_isolation=SimpleEventIsolation(), app=app)
     dp.update.outer_middleware(ContextMiddleware(app))
     dp.include_router(build_root_router())
+    app.inbox = InboxWorker(bot, dp, db)
     return bot, dp, app
 
 
@@ -114,11 +125,15 @@ async def start_background(app: App) -> None:
         log.exception("setting command menus failed")
     from scheduler import start_scheduler
 
+    restored = await app.pacer.restore(app.db)
+    log.debug("pacer restored with %d recent sends", restored)
+    app.background.append(asyncio.create_task(app.inbox.run(), name="inbox"))
     app.background.append(asyncio.create_task(app.delivery.run(), name="outbox"))
     app.background.append(asyncio.create_task(start_scheduler(app), name="scheduler"))
 
 
 async def stop_background(app: App) -> None:
+    await app.inbox.stop()
     await app.delivery.stop()
     for task in app.background:
         task.cancel()
@@ -128,39 +143,73 @@ async def stop_background(app: App) -> None:
 
 async def run_polling(settings: Settings) -> None:
     bot, dp, app = create_app(settings)
+    poller = Poller(bot, app.db, app.inbox, allowed_updates=dp.resolve_used_update_types())
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         await start_background(app)
         log.info("polling as @%s", app.bot_username)
-        await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types(),
-                               handle_signals=True, close_bot_session=False)
+        await _until_signal(poller.run())
     finally:
+        poller.stop()
         await stop_background(app)
         await bot.session.close()
         await app.db.dispose()
 
 
-async def run_webhook(settings: Settings) -> None:
-    from aiohttp import web
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+def webhook_handler(app: App, secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Telegram's POST: the update is stored before the 200, so it is never lost to a crash
+    (without a 200 Telegram delivers it again)."""
 
+    async def handle(request: web.Request) -> web.Response:
+        if not hmac.compare_digest(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), secret):
+            return web.Response(status=401)
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": app.bot})
+        except (ValueError, ValidationError):
+            return web.Response(status=400)
+        await store(app.db, [update])
+        app.inbox.wake()
+        return web.Response()
+
+    return handle
+
+
+async def run_webhook(settings: Settings) -> None:
     if not settings.webhook_url or not settings.webhook_secret:
-        raise SystemExit("WEBHOOK_URL and WEBHOOK_SECRET must be set for --webhook")
+        raise ConfigError("WEBHOOK_URL and WEBHOOK_SECRET must be set for --webhook")
     bot, dp, app = create_app(settings)
     secret = settings.webhook_secret.get_secret_value()
     web_app = web.Application()
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(web_app, path="/webhook")
-    setup_application(web_app, dp, bot=bot)
+    web_app.router.add_post("/webhook", webhook_handler(app, secret))
     runner = web.AppRunner(web_app)
     await runner.setup()
-    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
     try:
+        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
         await start_background(app)
         await bot.set_webhook(f"{settings.webhook_url.rstrip('/')}/webhook", secret_token=secret,
                               allowed_updates=dp.resolve_used_update_types())
         log.info("webhook on %s:%s", settings.webhook_host, settings.webhook_port)
-        await asyncio.Event().wait()
+        await _until_signal(asyncio.Event().wait())
     finally:
         await stop_background(app)
         await runner.cleanup()
+        await bot.session.close()
         await app.db.dispose()
+
+
+async def _until_signal(work: Awaitable[Any]) -> None:
+    """Run until the work ends or SIGTERM/SIGINT asks to stop (then the caller shuts down cleanly)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)

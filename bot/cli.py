@@ -9,32 +9,82 @@ import re
 import sys
 from datetime import date
 
-from bot.config import Settings
+from pydantic import ValidationError
+
+from bot.config import ConfigError, Settings, problems
 from bot.errors import DomainError
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.bot_token is None:
-        print("BOT_TOKEN is not set: put it in the environment or .env (or try `gongzhi demo`, "
-              "which needs no token).", file=sys.stderr)
-        return 2
-    from bot.app import run_polling, run_webhook
-    from storage.migrate import upgrade
+        raise ConfigError("BOT_TOKEN is not set: put it in the environment or .env (or try `gongzhi demo`, "
+                          "which needs no token)")
+    if args.webhook and (not settings.webhook_url or not settings.webhook_secret):
+        raise ConfigError("WEBHOOK_URL and WEBHOOK_SECRET must be set for --webhook")
+    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
-    upgrade(settings.database_url)
+    from bot.app import run_polling, run_webhook
+
+    _upgrade(settings.database_url)
     try:
         asyncio.run(run_webhook(settings) if args.webhook else run_polling(settings))
     except KeyboardInterrupt:
         pass
+    except TelegramUnauthorizedError:
+        raise ConfigError("Telegram refused BOT_TOKEN (401 Unauthorized): copy it again from @BotFather") from None
+    except TelegramNetworkError as e:
+        print(f"cannot reach Telegram at {settings.telegram_api_base}: {e}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _upgrade(database_url: str, revision: str = "head") -> None:
+    """Migrate, or say in one line why the database cannot be opened."""
+    from alembic.util import CommandError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.migrate import upgrade
+
+    where = make_url(database_url).render_as_string(hide_password=True)
+    try:
+        upgrade(database_url, revision)
+    except CommandError as e:
+        raise ConfigError(f"cannot migrate to {revision!r}: {e}") from None
+    except (DBAPIError, OSError) as e:
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise ConfigError(f"cannot open the database at {where}: {reason}") from None
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.migrate import upgrade
-
-    upgrade(settings.database_url, args.revision)
+    _upgrade(settings.database_url, args.revision)
     print(f"database at {args.revision}")
     return 0
+
+
+def _inbox(args: argparse.Namespace, settings: Settings) -> int:
+    """Updates that failed for good: list them, or put them back in the queue."""
+    from bot import inbox
+    from storage.db import Database
+
+    _upgrade(settings.database_url)
+
+    async def work() -> int:
+        db = Database(settings.database_url)
+        try:
+            if args.inbox_command == "retry":
+                count = await inbox.retry(db, args.update_ids or None)
+                print(f"{count} update(s) queued again; a running bot handles them within seconds")
+                return 0
+            rows = await inbox.failed(db)
+            for row in rows:
+                print(f"{row.update_id}\tfrom {row.person}\t{row.attempts} attempt(s)\t{row.error}")
+            print(f"{len(rows)} failed update(s)")
+            return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(work())
 
 
 async def _with_services(settings: Settings, work):  # type: ignore[no-untyped-def]
@@ -49,9 +99,7 @@ async def _with_services(settings: Settings, work):  # type: ignore[no-untyped-d
 
 
 def _community(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.migrate import upgrade
-
-    upgrade(settings.database_url)
+    _upgrade(settings.database_url)
 
     async def work(svc):  # type: ignore[no-untyped-def]
         return await svc.create(args.name, admin_id=args.admin, code=args.code, locale=args.locale,
@@ -66,9 +114,7 @@ def _community(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _grid(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.migrate import upgrade
-
-    upgrade(settings.database_url)
+    _upgrade(settings.database_url)
     if args.grid_command == "add":
         added = asyncio.run(_with_services(settings, lambda svc: svc.add_grids(args.community, args.names)))
         print(f"added {len(added)} grid(s): " + ", ".join(g.name for g in added))
@@ -145,6 +191,12 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat, help="YYYY-MM-DD (inclusive)")
     exp.add_argument("--out", help="directory (default: export-COMMUNITY-FROM-TO)")
     exp.set_defaults(func=_export)
+    inb = sub.add_parser("inbox", help="updates that failed for good: list or retry them")
+    inb_sub = inb.add_subparsers(dest="inbox_command", required=True)
+    inb_sub.add_parser("failed", help="list failed updates").set_defaults(func=_inbox)
+    again = inb_sub.add_parser("retry", help="queue failed updates again (all, or the ids given)")
+    again.add_argument("update_ids", nargs="*", type=int)
+    again.set_defaults(func=_inbox)
     demo = sub.add_parser("demo", help="play the whole story against a local Bot API emulator (no token)")
     demo.add_argument("--database-url", default=None, help="default: a throwaway SQLite file")
     demo.add_argument("-v", "--verbose", action="store_true")
@@ -153,13 +205,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    settings = Settings()
+    args = parser().parse_args(argv)  # unknown arguments: argparse says so and exits 2
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        print(f"gongzhi: configuration: {problems(e)}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.func(args, settings)
+    except ConfigError as e:
+        print(f"gongzhi: {e}", file=sys.stderr)
+        return 2
     except DomainError as e:
         from bot.i18n import Catalogs
         from bot.render import Renderer

@@ -1,13 +1,32 @@
 """Settings from the environment or a `.env` file (never committed)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+
+
+def shipped_locales(path: Path) -> list[str]:
+    return sorted(p.parent.parent.name for p in path.glob("*/LC_MESSAGES/messages.po"))
+
+
+class ConfigError(Exception):
+    """A setting that cannot work: the CLI says it in one line and exits 2."""
+
+
+def problems(error: ValidationError) -> str:
+    """A settings error as one line, without pydantic's decoration."""
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
 
 
 class Settings(BaseSettings):
@@ -34,3 +53,51 @@ class Settings(BaseSettings):
     # How often the scheduler sweeps due timers, and the delivery loop's idle poll.
     sweep_seconds: float = 30.0
     delivery_idle_seconds: float = 1.0
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _token(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or not str(text).strip():
+            return None  # "not set", said by the command that needs it
+        if not TOKEN.match(str(text).strip()):
+            raise ValueError("BOT_TOKEN does not look like a token from @BotFather "
+                             "(digits, a colon, then letters and digits, e.g. 123456:ABC-def)")
+        return str(text).strip()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"DATABASE_URL {value!r} is not a database URL "
+                             "(e.g. sqlite+aiosqlite:///./gongzhi.db)") from None
+        if url.drivername not in DRIVERS:
+            raise ValueError(f"DATABASE_URL uses {url.drivername!r}; use sqlite+aiosqlite:///FILE "
+                             "or postgresql+asyncpg://USER:PASSWORD@HOST/DB")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"TIMEZONE {value!r} is not a known time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"LOG_LEVEL {value!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @model_validator(mode="after")
+    def _locale(self) -> "Settings":
+        shipped = shipped_locales(self.locales_dir)
+        if self.default_locale not in shipped:
+            raise ValueError(f"DEFAULT_LOCALE {self.default_locale!r} is not one of the shipped languages: "
+                             + ", ".join(shipped))
+        return self

@@ -31,7 +31,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
+from aiogram.methods import EditMessageReplyMarkup, EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy import func, select, update
@@ -92,7 +92,20 @@ class Pacer:
         self.record(chat_id)
 
     def penalise(self, chat_id: int, retry_after: float) -> None:
-        self._penalty[chat_id] = time.monotonic() + retry_after
+        self._penalty[chat_id] = max(self._penalty.get(chat_id, 0.0), time.monotonic() + retry_after)
+
+    async def restore(self, db: Database) -> int:
+        """Start from the sends of the last minute (the outbox knows them), so a restarted process
+        does not think every chat's budget is full again. Returns how many were restored."""
+        since = utcnow() - timedelta(seconds=self.group[1])
+        async with db.read() as s:
+            sent = (await s.execute(select(Outbox.chat_id, Outbox.sent_at)
+                                    .where(Outbox.sent_at.is_not(None), Outbox.sent_at > since)
+                                    .order_by(Outbox.sent_at))).all()
+        now_wall, now = utcnow(), time.monotonic()
+        for chat_id, sent_at in sent:
+            self.record(chat_id, now - (now_wall - sent_at).total_seconds())
+        return len(sent)
 
 
 class PacingMiddleware(BaseRequestMiddleware):
@@ -117,7 +130,17 @@ class PacingMiddleware(BaseRequestMiddleware):
             if e.retry_after > self.max_wait:
                 raise
             await self.pacer.acquire(chat_id)
-            return await make_request(bot, method)
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as again:  # every 429 pauses the chat, a retry's too
+                self.pacer.penalise(chat_id, again.retry_after)
+                raise
+
+
+# Per chat, what goes next: the most urgent first (an answer to a person, a triage card before a
+# feed line), in the order they were written within one priority.
+_HEADS = select(Outbox.id, func.row_number().over(partition_by=Outbox.chat_id, order_by=(Outbox.priority, Outbox.id))
+                .label("rank")).where(Outbox.status == "pending").subquery()
 
 
 def markup(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -132,6 +155,7 @@ class Delivery:
         self.bot, self.db, self.pacer, self.idle = bot, db, pacer, idle
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()  # chat ids with a send under way
+        self._free = asyncio.Condition()  # notified when a chat leaves `_inflight`
         # row id -> when its outcome was committed. A query that began before then may still
         # see the row as pending (its snapshot is older): such rows wait for the next round.
         self._settled: dict[int, float] = {}
@@ -169,10 +193,9 @@ class Delivery:
         now_wall = utcnow()
         began = time.monotonic()
         self._settled = {k: v for k, v in self._settled.items() if v > began - 60}
-        async with self.db.read() as s:  # the first pending row of each chat, and only those
-            first = select(func.min(Outbox.id)).where(Outbox.status == "pending").group_by(Outbox.chat_id)
-            heads = {row.chat_id: row for row in (await s.execute(
-                select(Outbox).where(Outbox.id.in_(first)))).scalars()}
+        async with self.db.read() as s:  # the next pending row of each chat, and only those
+            heads = {row.chat_id: row for row in (await s.execute(select(Outbox).where(
+                Outbox.id.in_(select(_HEADS.c.id).where(_HEADS.c.rank == 1))))).scalars()}
         wait = self.idle
         now = time.monotonic()
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
@@ -191,6 +214,39 @@ class Delivery:
             task.add_done_callback(self._tasks.discard)
         return wait
 
+    async def flush(self, rows: list[Outbox]) -> None:
+        """Send these rows now (a handler's replies, just committed), each chat's queue in order up
+        to them, paced; what is not due yet stays for the loop."""
+        chats: dict[int, set[int]] = {}
+        for row in rows:
+            chats.setdefault(row.chat_id, set()).add(row.id or 0)
+        await asyncio.gather(*(self._flush_chat(chat, ids) for chat, ids in chats.items()))
+
+    async def _flush_chat(self, chat_id: int, ids: set[int]) -> None:
+        async with self._free:
+            await self._free.wait_for(lambda: chat_id not in self._inflight)
+            self._inflight.add(chat_id)
+        try:
+            for _ in range(len(ids) + 8):  # bounded: older urgent rows of the chat may go first
+                async with self.db.read() as s:
+                    head = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, Outbox.status == "pending")
+                                            .order_by(Outbox.priority, Outbox.id).limit(1))).scalars().first()
+                if head is None or head.not_before > utcnow():
+                    break
+                await self.pacer.acquire(chat_id)
+                await self._deliver(head)
+                ids.discard(head.id or 0)
+                if not ids:
+                    break
+        finally:
+            await self._release(chat_id)
+
+    async def _release(self, chat_id: int) -> None:
+        async with self._free:
+            self._inflight.discard(chat_id)
+            self._free.notify_all()
+        self._wake.set()
+
     async def _send(self, row: Outbox) -> None:
         try:
             async with self._sem:
@@ -202,8 +258,7 @@ class Delivery:
             log.exception("outbox row %s: unexpected failure", row.id)
             await self._retry(row, "internal error")
         finally:
-            self._inflight.discard(row.chat_id)
-            self._wake.set()
+            await self._release(row.chat_id)
 
     async def _deliver(self, row: Outbox) -> None:
         try:
@@ -233,17 +288,15 @@ class Delivery:
     async def _call(self, row: Outbox) -> tuple[int | None, str | None]:
         """Send one row; returns the message id and, for polls, the poll id."""
         kb = markup(row.buttons)
-        if row.method in ("edit", "stop_poll"):
-            async with self.db.read() as s:
-                original = await s.get(Outbox, row.edit_of)
-            if original is None or original.message_id is None:
-                raise TelegramBadRequest(method=None, message="original message was not delivered")  # type: ignore[arg-type]
+        if row.method in ("edit", "markup", "stop_poll"):
+            message_id = row.target_message_id or await self._original_id(row)
             m: TelegramMethod[Any]
             if row.method == "stop_poll":
-                m = StopPoll(chat_id=row.chat_id, message_id=original.message_id)
+                m = StopPoll(chat_id=row.chat_id, message_id=message_id)
+            elif row.method == "markup":
+                m = EditMessageReplyMarkup(chat_id=row.chat_id, message_id=message_id, reply_markup=kb)
             else:
-                m = EditMessageText(chat_id=row.chat_id, message_id=original.message_id, text=row.text,
-                                    reply_markup=kb)
+                m = EditMessageText(chat_id=row.chat_id, message_id=message_id, text=row.text, reply_markup=kb)
         elif row.method == "photo":
             photo = BufferedInputFile(row.blob, "chart.png") if row.blob else (row.photo or "")
             m = SendPhoto(chat_id=row.chat_id, photo=photo, caption=row.text or None, reply_markup=kb)
@@ -260,6 +313,13 @@ class Delivery:
         if not isinstance(result, Message):
             return None, None
         return result.message_id, result.poll.id if result.poll else None
+
+    async def _original_id(self, row: Outbox) -> int:
+        async with self.db.read() as s:
+            original = await s.get(Outbox, row.edit_of)
+        if original is None or original.message_id is None:
+            raise TelegramBadRequest(method=None, message="original message was not delivered")  # type: ignore[arg-type]
+        return original.message_id
 
     async def _retry(self, row: Outbox, error: str) -> None:
         attempts = row.attempts + 1
@@ -302,6 +362,6 @@ class Delivery:
     async def _finish(self, row: Outbox, **values: Any) -> None:
         if values.get("status") == "sent":
             values["sent_at"] = utcnow()
-        async with self.db.write() as s:
-            await s.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+        async with self.db.write() as s:  # ids are never reused: this is the row that was sent
+            await s.execute(update(Outbox).where(Outbox.id == row.id, Outbox.status == "pending").values(**values))
         self._settled[row.id] = time.monotonic()

@@ -16,12 +16,10 @@ from babel.core import get_global
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.config import shipped_locales  # noqa: F401  (re-exported: where the catalogs are)
+
 RTL_LOCALES = frozenset({"ar", "fa", "he", "ur"})
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
-
-
-def shipped_locales(path: Path) -> list[str]:
-    return sorted(p.parent.parent.name for p in path.glob("*/LC_MESSAGES/messages.po"))
 
 
 def compile_catalog(po_path: Path) -> gettext.GNUTranslations:

@@ -1,21 +1,46 @@
-"""The one outer middleware: idempotency, who is acting, and their locale.
+"""The one outer middleware: each update is one transaction, handled once, answered for sure.
 
-It writes only when it must: the update id (once per update, before any side effect), and the
-user row on first contact or when Telegram tells us something new about them.
+Everything an update does — the user row when Telegram tells us something new, the services'
+units of work, the conversation state, the replies and the inbox mark — commits together in an
+`UpdateScope`, or not at all. Replies are not sent while the handler runs: the bot session's
+`DeferredSends` turns them into outbox rows of that transaction, and they go out right after the
+commit (and again after a crash, from the outbox). So a reply that fails after the effect was
+committed is retried, never replaced by "nothing was changed"; and the error answer is given
+only when the update really had no effect.
 """
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from datetime import datetime, timezone
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import Chat, Message, TelegramObject, Update, User as TgUser
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import (AnswerCallbackQuery, EditMessageReplyMarkup, EditMessageText, SendMessage,
+                             TelegramMethod)
+from aiogram.methods.base import Response
+from aiogram.types import Chat, InlineKeyboardMarkup, Message, TelegramObject, Update, User as TgUser
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import inbox
+from bot.errors import DomainError
+from bot.render import plain
 from bot.services import users
 from bot.services.context import load_actor
-from storage.models import User
+from bot.services.notify import INTERACTIVE
+from storage.db import UpdateScope
+from storage.models import Inbox, InboxStatus, Outbox, User, utcnow
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+CALLBACK_WINDOW = 10.0  # seconds: Telegram refuses answers to older callback queries ("query is too old")
 
 
 def addressed(message: Message, bot_id: int, username: str | None) -> bool:
@@ -24,6 +49,62 @@ def addressed(message: Message, bot_id: int, username: str | None) -> bool:
     if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
         return True
     return bool(username) and f"@{username}".lower() in (message.text or message.caption or "").lower()
+
+
+async def answer_error(app: Any, update: Update, locale: str, code: str, args: dict[str, Any]) -> None:
+    """The translated answer to a failed update: an alert for a button press, else a reply."""
+    text = app.renderer.render("error", locale, code=code, **args)
+    if update.callback_query is not None:
+        await update.callback_query.answer(plain(text)[:200], show_alert=True)
+    elif update.message is not None:
+        await update.message.answer(text)
+
+
+class Replies:
+    """What a handler said while its update was being handled, kept for the transaction."""
+
+    def __init__(self) -> None:
+        self.rows: list[Outbox] = []
+        self.callback_answer: AnswerCallbackQuery | None = None
+
+    def record(self, method: TelegramMethod[Any]) -> Any:
+        if isinstance(method, AnswerCallbackQuery):
+            self.callback_answer = method  # at most one answer per query: the last word wins
+            return True
+        buttons = _buttons(getattr(method, "reply_markup", None))
+        if isinstance(method, SendMessage):
+            self.rows.append(Outbox(chat_id=method.chat_id, text=method.text, buttons=buttons, priority=INTERACTIVE))
+            # A promise of a message: its id is known only once it is sent, after the commit.
+            return Message(message_id=0, date=datetime.now(timezone.utc), text=method.text,
+                           chat=Chat(id=method.chat_id, type="private" if method.chat_id > 0 else "supergroup"))
+        kind = "edit" if isinstance(method, EditMessageText) else "markup"
+        self.rows.append(Outbox(chat_id=method.chat_id, method=kind, text=getattr(method, "text", "") or "",
+                                buttons=buttons, target_message_id=method.message_id, priority=INTERACTIVE))
+        return True
+
+    async def write(self, s: AsyncSession) -> None:
+        s.add_all(self.rows)
+
+
+_replies: ContextVar[Replies | None] = ContextVar("gongzhi_replies", default=None)
+DEFERRED = (SendMessage, EditMessageText, EditMessageReplyMarkup, AnswerCallbackQuery)
+
+
+def _buttons(markup: Any) -> list[Any] | None:
+    if isinstance(markup, InlineKeyboardMarkup):
+        return markup.model_dump(mode="json", exclude_none=True)["inline_keyboard"]
+    return None
+
+
+class DeferredSends(BaseRequestMiddleware):
+    """Inside an update, a reply becomes part of its transaction instead of a request now."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot,
+                       method: TelegramMethod[Any]) -> Response[Any]:
+        replies = _replies.get()
+        if replies is None or not isinstance(method, DEFERRED) or not isinstance(getattr(method, "chat_id", 0), int):
+            return await make_request(bot, method)
+        return replies.record(method)
 
 
 class ContextMiddleware(BaseMiddleware):
@@ -40,35 +121,110 @@ class ContextMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         app = self.app
+        row: Inbox | None = data.pop("inbox", None)
         if self._chatter(event, data["bot"].id):
+            if row is not None:
+                app.inbox.skip(row.update_id)
             return None
+        if row is None and not await self._first_delivery(event):
+            return None  # a redelivered update: handled once already
+        scope, replies = UpdateScope(app.db), Replies()
+        scope_token, replies_token = scope.enter(), _replies.set(replies)
+        try:
+            result = await self._handle(handler, event, data, replies)
+            scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row)]
+            await scope.commit()
+        except Exception as e:
+            await scope.rollback()
+            await self._failed(event, row, e, data)
+            return None
+        finally:
+            _replies.reset(replies_token)
+            UpdateScope.leave(scope_token)
+        await self._send(replies, event, row)
+        return result
+
+    async def _handle(self, handler: Handler, event: Update, data: dict[str, Any], replies: Replies) -> Any:
+        app = self.app
         tg_user: TgUser | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        # One short unit of work: the update id (before any side effect), the user only when
-        # Telegram tells us something new, and who is acting.
-        async with app.db.write() as s:
-            if not await users.claim_update(s, event.update_id):
-                return None  # a redelivered update: handled once already
-            if tg_user is None or tg_user.is_bot:
-                actor = None
-            else:
+        actor = None
+        if tg_user is not None and not tg_user.is_bot:
+            async with app.db.read() as s:
                 user = await s.get(User, tg_user.id)
-                changes = users.changes_for(user, first_name=tg_user.first_name, last_name=tg_user.last_name,
-                                            username=tg_user.username, language_code=tg_user.language_code,
-                                            private=chat is not None and chat.type == "private")
-                if user is None or changes:
+            changes = users.changes_for(user, first_name=tg_user.first_name, last_name=tg_user.last_name,
+                                        username=tg_user.username, language_code=tg_user.language_code,
+                                        private=chat is not None and chat.type == "private")
+            if user is None or changes:
+                async with app.db.write() as s:
                     user = await users.upsert(s, tg_user.id, changes)
+            async with app.db.read() as s:
                 actor = await load_actor(s, user, chat.id if chat else tg_user.id, app.settings.default_locale,
                                          app.renderer.locales)
         if actor is None:
             if tg_user is not None and event.message is not None:
                 # An anonymous group admin or a channel writing as the chat: we cannot tell who
                 # acts, so nothing is done on their behalf.
-                binding_locale = app.settings.default_locale
-                await event.message.answer(app.renderer.render("error", binding_locale, code="anonymous_sender"))
+                await event.message.answer(app.renderer.render("error", app.settings.default_locale,
+                                                               code="anonymous_sender"))
                 return None
             return await handler(event, data)  # updates about no one (poll totals)
         data["actor"] = actor
         data["locale"] = actor.locale
         with app.renderer.catalogs.use_locale(actor.locale):
-            return await handler(event, data)
+            try:
+                return await handler(event, data)
+            except DomainError as e:  # expected: the failed unit of work rolled back alone; say why
+                await self._answer_error(event, actor.locale, e.code, e.args_)
+                return None
+
+    async def _answer_error(self, event: Update, locale: str, code: str, args: dict[str, Any]) -> None:
+        await answer_error(self.app, event, locale, code, args)
+
+    async def _first_delivery(self, event: Update) -> bool:
+        """Fed without the inbox (tests, benchmarks): take the update into it now, once."""
+        async with self.app.db.write() as s:
+            insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+            result = await s.execute(insert(Inbox).values(**inbox.row_for(event))
+                                     .on_conflict_do_nothing(index_elements=["update_id"]))
+        return result.rowcount == 1
+
+    @staticmethod
+    async def _mark_done(s: AsyncSession, event: Update, row: Inbox | None) -> None:
+        await s.execute(update(Inbox).where(Inbox.update_id == event.update_id)
+                        .values(status=InboxStatus.DONE, done_at=utcnow(), error=None))
+
+    async def _failed(self, event: Update, row: Inbox | None, exc: Exception, data: dict[str, Any]) -> None:
+        """Nothing of the update was kept. Try again later; after the last attempt, mark it
+        failed and tell its sender once (the same transaction as the mark)."""
+        log.error("update %s failed", event.update_id, exc_info=exc)
+        attempts = (row.attempts if row is not None else 0) + 1
+        final = row is None or attempts >= inbox.MAX_ATTEMPTS
+        await inbox.record_failure(self.app.db, event.update_id, f"{type(exc).__name__}: {exc}", final=final)
+        if final:
+            replies = Replies()
+            token = _replies.set(replies)
+            try:
+                locale = data.get("locale") or self.app.settings.default_locale
+                await self._answer_error(event, locale, "internal", {})
+            finally:
+                _replies.reset(token)
+            async with self.app.db.write() as s:
+                await replies.write(s)
+            await self._send(replies, event, row)
+
+    async def _send(self, replies: Replies, event: Update, row: Inbox | None) -> None:
+        """Right after the commit: the button press's answer (if Telegram still takes it), then
+        the replies, paced, ahead of anything else queued for those chats."""
+        app = self.app
+        answer = replies.callback_answer
+        if answer is not None:
+            received = row.received_at.timestamp() if row is not None else time.time()
+            if time.time() - received < CALLBACK_WINDOW:
+                try:
+                    await app.bot(answer)
+                except Exception as e:  # a toast is a courtesy: the effect is committed already
+                    log.info("callback answer for update %s not delivered: %s", event.update_id, e)
+        if replies.rows:
+            await app.delivery.flush(replies.rows)
+        app.delivery.wake()

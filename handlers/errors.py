@@ -1,37 +1,30 @@
-"""The one error router: typed domain errors become translated answers; anything else is
-logged and answered politely. Nothing is half-written: services roll back on raise."""
+"""Error answers. Typed domain errors become translated answers; anything else is logged and,
+once the update has failed for good, answered politely (see `bot.middlewares`). Nothing is
+half-written: a failed unit of work rolls back, and an unexpected error rolls back the update."""
 from __future__ import annotations
 
 import logging
-
 from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.app import App
 from bot.errors import DomainError
-from bot.render import plain
+from bot.middlewares import answer_error
 
 log = logging.getLogger(__name__)
 
 
 async def on_error(event: ErrorEvent, app: App, locale: str | None = None) -> None:
+    """Errors that escaped the update's scope (the middleware handles the rest)."""
     exc = event.exception
-    if isinstance(exc, DomainError):
-        code, args = exc.code, exc.args_
-    else:
+    code, args = (exc.code, exc.args_) if isinstance(exc, DomainError) else ("internal", {})
+    if not isinstance(exc, DomainError):
         log.exception("unhandled error in update %s", event.update.update_id, exc_info=exc)
-        code, args = "internal", {}
-    locale = locale or app.settings.default_locale
-    text = app.renderer.render("error", locale, code=code, **args)
-    update = event.update
     try:
-        if update.callback_query is not None:
-            await update.callback_query.answer(plain(text)[:200], show_alert=True)
-        elif update.message is not None:
-            await update.message.answer(text)
+        await answer_error(app, event.update, locale or app.settings.default_locale, code, args)
     except Exception:  # the answer itself failed (blocked, network): already logged above
-        log.warning("could not deliver the error answer for update %s", update.update_id)
+        log.warning("could not deliver the error answer for update %s", event.update.update_id)
 
 
 def make_router() -> Router:

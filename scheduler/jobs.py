@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from bot.services import timers
-from storage.models import Outbox, ProcessedUpdate, utcnow
+from bot import inbox
+from storage.models import Inbox, InboxStatus, Outbox, utcnow
 
 log = logging.getLogger(__name__)
 _app: Any = None
@@ -52,10 +53,12 @@ async def post_reports() -> int:
 
 
 async def prune() -> None:
-    """Forget update ids old enough never to be redelivered, the images of sent charts, and sent
-    messages old enough never to be edited again (90 days; none that a pending edit points at)."""
+    """Forget handled updates old enough never to be redelivered, the images of sent charts, and
+    sent messages old enough never to be edited again (90 days; none that a pending edit points at).
+    Failed updates stay until someone retries or looks at them (`gongzhi inbox failed`)."""
     async with _app.db.write() as s:
-        await s.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < utcnow() - timedelta(days=3)))
+        await s.execute(delete(Inbox).where(Inbox.status == InboxStatus.DONE,
+                                            Inbox.done_at < utcnow() - inbox.RETENTION))
         await s.execute(update(Outbox).where(Outbox.status == "sent", Outbox.blob.is_not(None)).values(blob=None))
         edited = select(Outbox.edit_of).where(Outbox.edit_of.is_not(None))  # originals go after their edits
         await s.execute(delete(Outbox).where(Outbox.status != "pending",

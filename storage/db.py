@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -22,6 +23,7 @@ from storage import models  # noqa: F401  (registers the tables)
 
 
 _in_write: ContextVar[bool] = ContextVar("gongzhi_in_write", default=False)
+_scope: ContextVar["UpdateScope | None"] = ContextVar("gongzhi_scope", default=None)
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
@@ -67,11 +69,21 @@ class Database:
         On SQLite, writers of this process queue on an asyncio lock, in order, instead of
         sleeping in SQLite's busy handler (which retries on a timer and inflates tail latency);
         busy_timeout still covers other processes. Units of work never nest.
+
+        Inside an update's scope (`UpdateScope`) a unit of work is a savepoint of the update's
+        one transaction: it still rolls back alone on an exception, but commits only with the
+        update, together with its conversation state, its replies and its inbox mark.
         """
         if _in_write.get():
             raise RuntimeError("nested unit of work")
         token = _in_write.set(True)
         try:
+            scope = _scope.get()
+            if scope is not None and scope.db is self:
+                session = await scope.session()
+                async with session.begin_nested():
+                    yield session
+                return
             async with self._write_lock, self._write() as session:
                 try:
                     yield session
@@ -84,7 +96,13 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """Queries only. Closing (not rolling back) keeps loaded objects usable afterwards."""
+        """Queries only. Closing (not rolling back) keeps loaded objects usable afterwards.
+
+        Inside an update's scope that has written already, reads see its uncommitted writes."""
+        scope = _scope.get()
+        if scope is not None and scope.db is self and scope.open:
+            yield await scope.session()
+            return
         async with self._read() as session:
             yield session
 
@@ -97,3 +115,77 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+class UpdateScope:
+    """One update's single transaction, opened at its first write and held until the update
+    has been handled: its effects, conversation state, replies and inbox mark commit together.
+
+    `after_commit` callbacks run once the transaction is durable (caches, wake-ups, sends);
+    `after_rollback` ones when it is not (drop cache entries written in it).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._session: AsyncSession | None = None
+        self._locked = False
+        self.after_commit: list[Callable[[], Any]] = []
+        self.after_rollback: list[Callable[[], Any]] = []
+        self.before_commit: list[Callable[[AsyncSession], Awaitable[None]]] = []
+
+    @property
+    def open(self) -> bool:
+        return self._session is not None
+
+    async def session(self) -> AsyncSession:
+        if self._session is None:
+            if isinstance(self.db._write_lock, asyncio.Lock):
+                await self.db._write_lock.acquire()
+                self._locked = True
+            self._session = self.db._write()
+        return self._session
+
+    def enter(self) -> Token[UpdateScope | None]:
+        return _scope.set(self)
+
+    @staticmethod
+    def leave(token: Token[UpdateScope | None]) -> None:
+        _scope.reset(token)
+
+    async def commit(self) -> None:
+        try:
+            if self.before_commit:
+                session = await self.session()
+                for hook in self.before_commit:
+                    await hook(session)
+            if self._session is not None:
+                await self._session.commit()
+        except BaseException:
+            await self.rollback()
+            raise
+        await self._close()
+        for callback in self.after_commit:
+            callback()
+
+    async def rollback(self) -> None:
+        if self._session is not None:
+            await self._session.rollback()
+        await self._close()
+        for callback in self.after_rollback:
+            callback()
+        self.after_commit.clear()
+        self.before_commit.clear()
+
+    async def _close(self) -> None:
+        session, self._session = self._session, None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            if self._locked:
+                self._locked = False
+                self.db._write_lock.release()  # type: ignore[union-attr]
+
+
+def current_scope() -> UpdateScope | None:
+    return _scope.get()

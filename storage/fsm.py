@@ -2,7 +2,9 @@
 
 Reads are served from a bounded write-through cache: aiogram asks for the state on every update,
 and one bot process owns its conversations (polling allows only one; run one webhook instance per
-database). Every write goes to the database first, so a crash or restart loses nothing.
+database). Every write goes to the database first, in the update's own transaction (so the state
+moves only if the update's effects commit), and only when the state actually changed; a
+rolled-back update drops what it cached.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 
-from storage.db import Database
+from storage.db import Database, current_scope
 from storage.models import FsmRecord
 
 CACHE_SIZE = 50_000
@@ -46,6 +48,8 @@ class DbStorage(BaseStorage):
         return value
 
     async def _save(self, key: str, state: str | None, data: dict[str, Any]) -> None:
+        if self._cache.get(key) == (state, data):
+            return  # nothing changed: no write
         async with self.db.write() as s:
             rec = await s.get(FsmRecord, key)
             if state is None and not data:
@@ -56,6 +60,9 @@ class DbStorage(BaseStorage):
                 rec.state, rec.data = state, data
                 s.add(rec)
         self._remember(key, state, data)
+        scope = current_scope()
+        if scope is not None:
+            scope.after_rollback.append(lambda: self._cache.pop(key, None))
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
         k = _key(key)

@@ -131,10 +131,31 @@ class ChatBinding(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProcessedUpdate(SQLModel, table=True):
-    __tablename__ = "processed_updates"
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Inbox(SQLModel, table=True):
+    """Every update Telegram gave us, stored before Telegram is told it arrived.
+
+    Handling an update, writing its effects and marking its row done commit together, so an
+    update is handled fully or not at all; unfinished rows are handled after a restart, each
+    person's in order (`person` is whoever the update is from, else its chat).
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_pending", "status", "update_id"),)
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    at: datetime = Field(default_factory=utcnow)
+    person: int = Field(sa_column=Column(BigInteger, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=InboxStatus.PENDING)
+    attempts: int = 0
+    not_before: datetime = Field(default_factory=utcnow)
+    error: Optional[str] = None
+    received_at: datetime = Field(default_factory=utcnow)
+    done_at: Optional[datetime] = Field(default=None, index=True)
 
 
 class FsmRecord(SQLModel, table=True):
@@ -220,10 +241,11 @@ class Outbox(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "chat_id", "id"),)
+    # AUTOINCREMENT: an id is never reused, so a send that finishes late can only mark its own row.
+    __table_args__ = (Index("ix_outbox_pending", "status", "chat_id", "id"), {"sqlite_autoincrement": True})
     id: Optional[int] = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
-    method: str = "send"  # send | edit | photo | location | poll | stop_poll
+    method: str = "send"  # send | edit | markup | photo | location | poll | stop_poll
     text: str
     buttons: Optional[list[Any]] = Field(default=None, sa_column=Column(JSON))
     photo: Optional[str] = None
@@ -231,6 +253,7 @@ class Outbox(SQLModel, table=True):
     payload: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))  # e.g. poll options
     external_id: Optional[str] = Field(default=None, index=True)  # what Telegram returned, e.g. a poll id
     edit_of: Optional[int] = Field(default=None, foreign_key="outbox.id")  # for method=edit
+    target_message_id: Optional[int] = None  # edit a message not sent through the outbox (a pressed one)
     key: Optional[str] = Field(default=None, index=True)  # what this post is about, e.g. "task:42"
     fallback_chat_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     fallback_text: Optional[str] = None

@@ -154,12 +154,15 @@ async def test_duplicate_update_delivery_is_handled_once(tmp_path: Path):
     async with BotAPIEmulator() as emu:
         url = f"sqlite+aiosqlite:///{tmp_path / 'dup.db'}"
         await asyncio.to_thread(upgrade, url)
-        from bot.app import create_app
+        from bot.app import create_app, start_background, stop_background
         from bot.config import Settings
+        from bot.inbox import Poller
 
         bot, dp, app = create_app(Settings(_env_file=None, bot_token=emu.token, telegram_api_base=emu.base_url,
                                            database_url=url))
-        polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+        await start_background(app)
+        poller = Poller(bot, app.db, app.inbox, allowed_updates=None, timeout=1)
+        polling = asyncio.create_task(poller.run())
         try:
             emu.faults.duplicate_next = 3
             people = [emu.add_user(f"U{i}", language_code="en") for i in range(3)]
@@ -170,8 +173,9 @@ async def test_duplicate_update_delivery_is_handled_once(tmp_path: Path):
             for p in people:
                 assert len(emu.messages(p)) == 2  # the /start and exactly one answer
         finally:
-            await dp.stop_polling()
+            poller.stop()
             await polling
+            await stop_background(app)
             await bot.session.close()
             await app.db.dispose()
 

@@ -238,6 +238,7 @@ async def digest(story: Story, c: Cast, app: Any) -> None:
 async def play(database_url: str | None = None, *, story_timeout: float = 180.0) -> tuple[bool, str, BotAPIEmulator]:
     """Run the story; returns (completed, report, emulator) so tests can inspect the emulator."""
     from bot.app import create_app, start_background, stop_background
+    from bot.inbox import Poller
     from bot.config import Settings
     from bot.services.community import CommunityService
     from storage.db import Database
@@ -260,8 +261,8 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
 
     bot, dp, app = create_app(settings)
     await start_background(app)
-    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1,
-                                                   allowed_updates=dp.resolve_used_update_types()))
+    poller = Poller(bot, app.db, app.inbox, allowed_updates=dp.resolve_used_update_types(), timeout=1)
+    polling = asyncio.create_task(poller.run())
     ok, failure = True, ""
     try:
         async with asyncio.timeout(story_timeout):
@@ -273,7 +274,7 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
     except (StoryFailed, TimeoutError) as e:
         ok, failure = False, str(e) or "the story ran out of time"
     finally:
-        await dp.stop_polling()
+        poller.stop()
         with contextlib.suppress(asyncio.CancelledError, RuntimeError):
             await polling
         await stop_background(app)

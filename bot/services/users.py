@@ -6,14 +6,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import ProcessedUpdate, User
-
-
-async def claim_update(s: AsyncSession, update_id: int) -> bool:
-    """Record an update id before any side effect; False if it was seen already."""
-    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(ProcessedUpdate).values(update_id=update_id).on_conflict_do_nothing()
-    return (await s.execute(stmt)).rowcount == 1
+from storage.models import User
 
 
 def changes_for(user: User | None, *, first_name: str, last_name: str | None,
