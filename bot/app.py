@@ -22,6 +22,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 
+from bot import crashpoints
 from bot.config import ConfigError, Settings
 from bot.delivery import Delivery, Pacer, PacingMiddleware
 from bot.i18n import Catalogs
@@ -168,6 +169,7 @@ def webhook_handler(app: App, secret: str) -> Callable[[web.Request], Awaitable[
         except (ValueError, ValidationError):
             return web.Response(status=400)
         await store(app.db, [update])
+        crashpoints.reach("webhook.stored")
         app.inbox.wake()
         return web.Response()
 

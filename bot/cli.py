@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import html
 import logging
 import re
 import sys
 from datetime import date
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -46,7 +48,13 @@ def _upgrade(database_url: str, revision: str = "head") -> None:
 
     from storage.migrate import upgrade
 
-    where = make_url(database_url).render_as_string(hide_password=True)
+    url = make_url(database_url)
+    where = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        folder = Path(url.database).expanduser().resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ConfigError(f"cannot open the database at {where}: the folder {folder} does not exist "
+                              "or is not writable")
     try:
         upgrade(database_url, revision)
     except CommandError as e:

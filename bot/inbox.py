@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot import crashpoints
 from storage.db import Database
 from storage.models import Inbox, InboxStatus, utcnow
 
@@ -198,6 +199,7 @@ class Poller:
             if not updates:
                 continue
             await store(self.db, updates)  # stored first: only then does the next call confirm them
+            crashpoints.reach("inbox.stored")
             offset = updates[-1].update_id + 1
             self.worker.wake()
 

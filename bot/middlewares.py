@@ -10,8 +10,8 @@ only when the update really had no effect.
 """
 from __future__ import annotations
 
+import html
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import inbox
+from bot import crashpoints, inbox
 from bot.errors import DomainError
 from bot.render import plain
 from bot.services import users
@@ -61,15 +61,22 @@ async def answer_error(app: Any, update: Update, locale: str, code: str, args: d
 
 
 class Replies:
-    """What a handler said while its update was being handled, kept for the transaction."""
+    """What a handler said while its update was being handled, kept for the transaction.
 
-    def __init__(self) -> None:
+    `late_to`: the press is too old for Telegram to take an answer (it waited in the inbox over
+    a restart); an answer that says something goes to the presser's private chat instead."""
+
+    def __init__(self, late_to: int | None = None) -> None:
         self.rows: list[Outbox] = []
         self.callback_answer: AnswerCallbackQuery | None = None
+        self.late_to = late_to
 
     def record(self, method: TelegramMethod[Any]) -> Any:
         if isinstance(method, AnswerCallbackQuery):
-            self.callback_answer = method  # at most one answer per query: the last word wins
+            if self.late_to is None:
+                self.callback_answer = method  # at most one answer per query: the last word wins
+            elif method.text and method.show_alert:
+                self.rows.append(Outbox(chat_id=self.late_to, text=html.escape(method.text), priority=INTERACTIVE))
             return True
         buttons = _buttons(getattr(method, "reply_markup", None))
         if isinstance(method, SendMessage):
@@ -128,21 +135,34 @@ class ContextMiddleware(BaseMiddleware):
             return None
         if row is None and not await self._first_delivery(event):
             return None  # a redelivered update: handled once already
-        scope, replies = UpdateScope(app.db), Replies()
+        scope, replies = UpdateScope(app.db), Replies(late_to=self._late_press(event, row))
         scope_token, replies_token = scope.enter(), _replies.set(replies)
+        failure: Exception | None = None
         try:
             result = await self._handle(handler, event, data, replies)
             scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row)]
+            crashpoints.reach("update.handled")
             await scope.commit()
+            crashpoints.reach("update.committed")
         except Exception as e:
+            failure = e
             await scope.rollback()
-            await self._failed(event, row, e, data)
-            return None
         finally:
             _replies.reset(replies_token)
             UpdateScope.leave(scope_token)
+        if failure is not None:
+            await self._failed(event, row, failure, data)
+            return None
         await self._send(replies, event, row)
         return result
+
+    @staticmethod
+    def _late_press(event: Update, row: Inbox | None) -> int | None:
+        """The presser of a button press Telegram would no longer take an answer for, if it is one."""
+        cq = event.callback_query
+        if cq is None or row is None or (utcnow() - row.received_at).total_seconds() < CALLBACK_WINDOW:
+            return None
+        return cq.from_user.id
 
     async def _handle(self, handler: Handler, event: Update, data: dict[str, Any], replies: Replies) -> Any:
         app = self.app
@@ -202,7 +222,7 @@ class ContextMiddleware(BaseMiddleware):
         final = row is None or attempts >= inbox.MAX_ATTEMPTS
         await inbox.record_failure(self.app.db, event.update_id, f"{type(exc).__name__}: {exc}", final=final)
         if final:
-            replies = Replies()
+            replies = Replies(late_to=self._late_press(event, row))
             token = _replies.set(replies)
             try:
                 locale = data.get("locale") or self.app.settings.default_locale
@@ -217,14 +237,11 @@ class ContextMiddleware(BaseMiddleware):
         """Right after the commit: the button press's answer (if Telegram still takes it), then
         the replies, paced, ahead of anything else queued for those chats."""
         app = self.app
-        answer = replies.callback_answer
-        if answer is not None:
-            received = row.received_at.timestamp() if row is not None else time.time()
-            if time.time() - received < CALLBACK_WINDOW:
-                try:
-                    await app.bot(answer)
-                except Exception as e:  # a toast is a courtesy: the effect is committed already
-                    log.info("callback answer for update %s not delivered: %s", event.update_id, e)
+        if replies.callback_answer is not None:
+            try:
+                await app.bot(replies.callback_answer)
+            except Exception as e:  # a toast is a courtesy: the effect is committed already
+                log.info("callback answer for update %s not delivered: %s", event.update_id, e)
         if replies.rows:
             await app.delivery.flush(replies.rows)
         app.delivery.wake()

@@ -15,8 +15,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.app import App
 from bot.callbacks import Act, pack, unpack
 from bot.delivery import markup
+from bot.errors import NotAllowed
 from bot.render import Button, plain
-from storage.models import Grid
+from storage.models import Grid, User
 
 
 def grid_buttons(grids: list[Grid], current: int | None = None, act: Act = Act.GRID) -> list[list[Button]]:
@@ -58,6 +59,15 @@ async def settle(cb: CallbackQuery) -> Message:
 async def toast(cb: CallbackQuery, app: App, locale: str, code: str, *, alert: bool = False, **args: Any) -> None:
     """A short answer to a button press (≤200 characters)."""
     await cb.answer(plain(app.renderer.render("toast", locale, code=code, **args))[:200], show_alert=alert)
+
+
+async def reachable(app: App, user_id: int) -> None:
+    """A private answer needs a private chat: someone who never started the bot (or blocked it)
+    is told so where they are, instead of the answer going nowhere."""
+    async with app.db.read() as s:
+        user = await s.get(User, user_id)
+    if user is None or not user.started or user.blocked:
+        raise NotAllowed("start_bot_first")
 
 
 def private_state(storage: BaseStorage, bot_id: int, user_id: int) -> FSMContext:

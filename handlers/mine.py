@@ -6,27 +6,23 @@ which never belong in a group.
 from __future__ import annotations
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
 from bot.callbacks import Act, pack
-from bot.errors import NotAllowed
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
-from handlers.common import Cb, kb, say, show, toast
+from handlers.common import Cb, kb, reachable, say, show, toast
 from handlers.tasks import MY, task_list
 from storage.models import OPEN_STATUSES, Status
 
 
 async def _private(bot: Bot, actor: Actor, app: App, locale: str, template: str,
                    buttons: list[list[Button]] | None, **ctx: object) -> None:
-    try:
-        await bot.send_message(actor.id, app.renderer.render(template, locale, **ctx), reply_markup=kb(app, buttons, locale))
-    except TelegramForbiddenError:
-        raise NotAllowed("start_bot_first") from None
+    await reachable(app, actor.id)
+    await bot.send_message(actor.id, app.renderer.render(template, locale, **ctx), reply_markup=kb(app, buttons, locale))
 
 
 async def my_command(message: Message, actor: Actor, app: App, bot: Bot, locale: str) -> None:

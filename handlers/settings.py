@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
@@ -11,10 +10,10 @@ from bot.callbacks import Act, pack
 from bot.i18n import language_name, normalise
 from bot.services.language import detect
 from bot.render import Button
-from bot.errors import BadInput, NotAllowed
+from bot.errors import BadInput
 from bot.services import notify, users
 from bot.services.context import Actor
-from handlers.common import Cb, say, show, toast
+from handlers.common import Cb, reachable, say, show, toast
 
 
 async def language(message: Message, app: App, locale: str, marked: str | None = None) -> None:
@@ -32,10 +31,8 @@ async def in_my_language(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, 
     texts = await notify.in_every_language(app.db, ids[0])
     if not texts:
         raise BadInput("stale")
-    try:
-        await bot.send_message(actor.id, texts.get(locale) or next(iter(texts.values())))
-    except TelegramForbiddenError:
-        raise NotAllowed("start_bot_first") from None
+    await reachable(app, actor.id)
+    await bot.send_message(actor.id, texts.get(locale) or next(iter(texts.values())))
     await toast(cb, app, locale, "see_private")
 
 

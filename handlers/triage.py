@@ -6,7 +6,6 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import StateFilter
-from aiogram.exceptions import TelegramForbiddenError
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage
@@ -14,12 +13,12 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
 from bot.callbacks import Act, pack
-from bot.errors import BadInput, NotAllowed
+from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op
-from handlers.common import Cb, TYPED, kb, private_state, say, settle, show, toast
+from handlers.common import Cb, TYPED, kb, private_state, reachable, say, settle, show, toast
 
 
 class Notes(StatesGroup):
@@ -37,11 +36,9 @@ SKIP = [[Button("skip", pack(Act.SKIP))]]
 async def dm(cb: CallbackQuery, bot: Bot, app: App, locale: str, template: str, *,
              buttons: list[list[Button]] | None = None, **ctx: Any) -> None:
     """Continue a press privately with the presser (it may have come from a group)."""
-    try:
-        await bot.send_message(cb.from_user.id, app.renderer.render(template, locale, **ctx),
-                               reply_markup=kb(app, buttons, locale))
-    except TelegramForbiddenError:
-        raise NotAllowed("start_bot_first") from None
+    await reachable(app, cb.from_user.id)
+    await bot.send_message(cb.from_user.id, app.renderer.render(template, locale, **ctx),
+                           reply_markup=kb(app, buttons, locale))
     private = cb.message is not None and cb.message.chat.type == "private"
     await (cb.answer() if private else toast(cb, app, locale, "see_private"))
 

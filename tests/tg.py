@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -54,6 +55,7 @@ class RecordingSession(BaseSession):
     forbidden: dict[int, str] = field(default_factory=dict)
     faults: list[Exception] = field(default_factory=list)  # raised by the next sends, in order
     polls: dict[tuple[int, int], Any] = field(default_factory=dict)  # (chat id, message id) -> Poll sent
+    before: Callable[[TelegramMethod[Any]], Awaitable[None]] | None = None  # awaited before each call
 
     def __post_init__(self) -> None:
         BaseSession.__init__(self)
@@ -65,6 +67,8 @@ class RecordingSession(BaseSession):
         yield b""
 
     async def make_request(self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None) -> Any:
+        if self.before is not None:
+            await self.before(method)
         chat_id = getattr(method, "chat_id", None)
         if chat_id in self.forbidden and isinstance(method, (SendMessage, SendPhoto, SendLocation)):
             raise TelegramForbiddenError(method=method, message=self.forbidden[chat_id])
