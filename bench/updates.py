@@ -22,14 +22,15 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import CallbackQuery, Message, Update
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, event, insert, select
 
 from bench.common import (Harness, community, median, parser, pct, print_machine, residents, add_residents,
                           table, workdir)
+from bot.inbox import person_of, store
 from bot.services.context import load_actor
 from bot.services.requests import Draft
 from storage.db import Database
-from storage.models import User
+from storage.models import Inbox, User, utcnow
 from tests.conftest import COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, VOL_GROUP, VOLUNTEER
 from tests.tg import BOT_ID, Person, RecordingSession, Updates
 
@@ -103,10 +104,29 @@ def _step(u: Updates, who: Person, step: int, grid_id: int) -> Update:
     ][step]()
 
 
-async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int) -> dict[str, Any]:
-    """Feed updates with at most `concurrency` in flight; per-update latency and totals."""
+class SqlCounter:
+    """SQL statements and write transactions (BEGIN IMMEDIATE) on a Database's engines."""
+
+    def __init__(self, db: Database) -> None:
+        self.statements = self.writes = 0
+        for engine in {db.write_engine, db.read_engine}:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._on)
+
+    def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        head = statement.lstrip()[:16].upper()
+        if head.startswith("BEGIN IMMEDIATE"):
+            self.writes += 1
+        elif not head.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            self.statements += 1
+
+
+async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int,
+                     counter: SqlCounter | None = None) -> dict[str, Any]:
+    """Feed updates with at most `concurrency` in flight; per-update latency and totals, and
+    (sequentially, with a counter) SQL statements and write transactions per kind of update."""
     latencies: list[float] = []
     by_kind: dict[str, list[float]] = {}
+    sql: dict[str, list[tuple[int, int]]] = {}
     errors = 0
     it = iter(updates)
 
@@ -114,12 +134,15 @@ async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int) 
         nonlocal errors
         for kind, upd in it:
             t0 = time.perf_counter()
+            before = (counter.statements, counter.writes) if counter else (0, 0)
             try:
                 await feed(upd)
             except Exception:
                 errors += 1
             latencies.append(time.perf_counter() - t0)
             by_kind.setdefault(kind, []).append(latencies[-1])
+            if counter is not None and concurrency == 1:
+                sql.setdefault(kind, []).append((counter.statements - before[0], counter.writes - before[1]))
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -127,11 +150,34 @@ async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int) 
     n = len(updates)
     return {"n": n, "wall": wall, "rate": n / wall, "p50_ms": median(latencies) * 1000,
             "p99_ms": pct(latencies, 99) * 1000, "cpu_ms": cpu / n * 1000, "errors": errors,
-            "kind_ms": {k: median(v) * 1000 for k, v in by_kind.items()}}
+            "kind_ms": {k: median(v) * 1000 for k, v in by_kind.items()}, "sql": sql}
+
+
+def _handled_from_inbox(h: Harness):
+    """Handling as the inbox worker does it, the row already stored (the inbox's own cost left out)."""
+    def feed(upd: Update):
+        row = Inbox(update_id=upd.update_id, person=person_of(upd), payload={}, received_at=utcnow())
+        return h.dp.feed_update(h.bot, upd, inbox=row)
+    return feed
+
+
+async def through_inbox(h: Harness, updates: list[tuple[str, Update]], batch: int) -> dict[str, Any]:
+    """The polling path: each batch stored in one transaction, then handled by the inbox worker
+    (each person's in order, different people at once)."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for i in range(0, len(updates), batch):
+        await store(h.app.db, [u for _, u in updates[i:i + batch]])
+        await h.app.inbox.drain()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    n = len(updates)
+    return {"n": n, "wall": wall, "rate": n / wall, "p50_ms": 0.0, "p99_ms": 0.0, "cpu_ms": cpu / n * 1000,
+            "errors": 0, "kind_ms": {}, "sql": {}}
 
 
 # ------------------------------------------------------------------------------------ ours
-async def ours(path: Path, plan: Plan, concurrency: int, warmup: int) -> tuple[dict[str, Any], Counter[str]]:
+async def ours(path: Path, plan: Plan, concurrency: int, warmup: int,
+               inbox_batch: int = 0) -> tuple[dict[str, Any], Counter[str]]:
+    """Ours, fed as the inbox worker feeds (concurrency > 0), or through the inbox (inbox_batch > 0)."""
     h = await Harness(path).start()
     try:
         info = await community(h)
@@ -144,7 +190,10 @@ async def ours(path: Path, plan: Plan, concurrency: int, warmup: int) -> tuple[d
             await h.feed(upd)
         h.session.clear()
         timed = updates[warmup:]
-        result = await run_stream(h.feed, timed, concurrency)
+        if inbox_batch:
+            result = await through_inbox(h, timed, inbox_batch)
+        else:
+            result = await run_stream(_handled_from_inbox(h), timed, concurrency, SqlCounter(h.app.db))
         result["api_calls"] = len(h.session.calls)
         return result, Counter(kind for kind, _ in timed)
     finally:
@@ -207,6 +256,7 @@ async def main(updates: int, concurrency: int, residents_n: int, warmup: int, di
         for label, c in (("sequential", 1), (f"concurrent x{concurrency}", concurrency)):
             results[f"ours {label}"], mix = await ours(d / f"ours-{c}.db", plan, c, warmup)
             results[f"floor {label}"] = await floor(d / f"floor-{c}.db", plan, c, warmup)
+        results["ours through the inbox"], _ = await ours(d / "ours-inbox.db", plan, 0, warmup, inbox_batch=20)
     print(f"\nstream: {updates} updates after {warmup} warm-up; mix {dict(mix)}")
     rows = [[name, r["n"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_ms"], r["errors"]] for name, r in results.items()]
     print(table(rows, ["run", "updates", "updates/s", "p50 ms", "p99 ms", "CPU ms/update", "errors"]))
@@ -215,9 +265,20 @@ async def main(updates: int, concurrency: int, residents_n: int, warmup: int, di
         o, f = results[f"ours {label}"], results[f"floor {label}"]
         print(f"{label}: ours/floor throughput = {o['rate'] / f['rate']:.2f} "
               f"(goal >= 0.50); CPU per update ours/floor = {o['cpu_ms'] / f['cpu_ms']:.1f}x")
+    through, handled = results["ours through the inbox"], results[f"ours concurrent x{concurrency}"]
+    print(f"the inbox's cost: through the inbox (polling batches of 20, stored then handled) / handled only "
+          f"x{concurrency} = {through['rate'] / handled['rate']:.2f}; through the inbox / floor x{concurrency} = "
+          f"{through['rate'] / results[f'floor concurrent x{concurrency}']['rate']:.2f}")
     seq = results["ours sequential"]["kind_ms"]
-    print("\nours, sequential, median ms per update by kind (conversation = one step):")
-    print(table([[k, v] for k, v in sorted(seq.items(), key=lambda kv: -kv[1])], ["kind", "p50 ms"]))
+    sql = results["ours sequential"]["sql"]
+    print("\nours, sequential, per update by kind (conversation = one step): median ms, mean SQL statements "
+          "and write transactions (the inbox's batch insert adds 1/20 of one per update)")
+    rows = [[k, v, sum(s for s, _ in sql[k]) / len(sql[k]), sum(w for _, w in sql[k]) / len(sql[k])]
+            for k, v in sorted(seq.items(), key=lambda kv: -kv[1])]
+    everything = [x for k in sql for x in sql[k]]
+    rows.append(["all", median(list(seq.values())), sum(s for s, _ in everything) / len(everything),
+                 sum(w for _, w in everything) / len(everything)])
+    print(table(rows, ["kind", "p50 ms", "SQL statements", "write transactions"]))
     return results
 
 

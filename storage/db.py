@@ -16,6 +16,7 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 
@@ -24,6 +25,18 @@ from storage import models  # noqa: F401  (registers the tables)
 
 _in_write: ContextVar[bool] = ContextVar("gongzhi_in_write", default=False)
 _scope: ContextVar["UpdateScope | None"] = ContextVar("gongzhi_scope", default=None)
+
+
+@event.listens_for(Session, "before_flush")
+def _one_cause_one_priority(session: Session, _context: object, _instances: object) -> None:
+    """Messages to one chat written together (one action's) share the most urgent priority among
+    them, so they go out in the order they were caused, not reordered by priority."""
+    urgent: dict[int, int] = {}
+    rows = [o for o in session.new if isinstance(o, models.Outbox)]
+    for row in rows:
+        urgent[row.chat_id] = min(urgent.get(row.chat_id, row.priority), row.priority)
+    for row in rows:
+        row.priority = urgent[row.chat_id]
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:

@@ -323,3 +323,24 @@ async def test_an_unknown_revision_is_one_line(tmp_path: Path):
                                                 env=environ, cwd=tmp_path, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2 and "Traceback" not in err.decode() and len(err.decode().strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- priorities per chat
+
+async def test_an_answer_goes_before_the_feed_backlog_and_stale_feed_lines_are_dropped(harness: Harness):
+    from tests.conftest import LEADER, STAFF_GROUP
+
+    h = harness
+    await community(h)
+    for text in ("The lift is stuck", "A bench is broken", "Rubbish by gate 2"):
+        await h.send(RESIDENT, f"/new {text}", chat_id=GRID_GROUP)
+    async with h.app.db.read() as s:
+        first = (await s.execute(select(Request).order_by(Request.id))).scalars().first()
+    await h.press(LEADER, f"tr:{first.id}:0", chat_id=GRID_GROUP)  # accepted: a newer line about JMS-0001
+    h.session.clear()
+    await h.send(STAFF, "/stats", chat_id=STAFF_GROUP)  # the staff group's backlog is still unsent
+    sent = h.session.to(STAFF_GROUP)
+    assert sent and "JMS-" not in sent[0].text, [c.text for c in sent]  # the answer first
+    await h.deliver()
+    feed = [c.text for c in h.session.to(STAFF_GROUP) if "JMS-0001" in c.text]
+    assert len(feed) == 1, feed  # only the latest state of JMS-0001, not one line per change

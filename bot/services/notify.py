@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import Act, pack
@@ -105,6 +105,12 @@ class Notifier:
                      payload=payload, buttons=self.renderer.keyboard(rows, chat.locale) if rows else None)
         s.add(row)
         return row
+
+    async def supersede(self, s: AsyncSession, chat_id: int, key: str) -> None:
+        """A newer line about the same matter replaces one not sent yet, so a feed in a burst
+        carries each matter's latest state instead of falling behind with stale ones."""
+        await s.execute(update(Outbox).where(Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
+                                             Outbox.status == "pending").values(status="superseded"))
 
     def edit(self, s: AsyncSession, original: Outbox, text: str,
              buttons: list[list[dict[str, str]]] | None = None) -> Outbox:

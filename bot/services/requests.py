@@ -21,7 +21,7 @@ from bot.services import points
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
 from bot.services.language import NoTranslator, Translator, detect
-from bot.services.notify import INTERACTIVE, Notifier
+from bot.services.notify import BULK, INTERACTIVE, Notifier
 from storage.db import Database
 from storage.models import (OPEN_STATUSES, ChatBinding, ChatKind, Community, Follower, Grid, Membership,
                             Outbox, Request, Role, Status, User, utcnow)
@@ -770,7 +770,9 @@ class RequestService:
 
     async def _feed(self, s: AsyncSession, v: View, action: str, note: str | None = None) -> None:
         for g in await self._bindings(s, v.req.community_id, ChatKind.STAFF):
-            self.n.to_chat(s, g, "staff_feed", key=f"feed:{v.req.id}", action=action, note=note, **v.ctx())
+            await self.n.supersede(s, g.chat_id, f"feed:{v.req.id}")
+            self.n.to_chat(s, g, "staff_feed", key=f"feed:{v.req.id}", priority=BULK, action=action, note=note,
+                           **v.ctx())
 
 
 def _note(text: str | None) -> str | None:
