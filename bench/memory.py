@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from pathlib import Path
 
 from sqlalchemy import func, select
 

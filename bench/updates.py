@@ -31,7 +31,7 @@ from bot.services.context import load_actor
 from bot.services.requests import Draft
 from storage.db import Database
 from storage.models import Inbox, User, utcnow
-from tests.conftest import COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, VOL_GROUP, VOLUNTEER
+from tests.conftest import COMMUNITY_GROUP, GRID_GROUP, LEADER, VOL_GROUP, VOLUNTEER
 from tests.tg import BOT_ID, Person, RecordingSession, Updates
 
 # Share of each kind in the stream (a conversation contributes its 8 steps as "conversation").
