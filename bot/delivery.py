@@ -37,6 +37,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy import func, select, update
 
 from bot import limits
+from bot.loops import Loop
 from storage.db import Database
 from storage.models import ChatBinding, Outbox, User, utcnow
 
@@ -147,43 +148,22 @@ def markup(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup |
     return InlineKeyboardMarkup.model_validate({"inline_keyboard": buttons}) if buttons else None
 
 
-class Delivery:
+class Delivery(Loop):
     """The outbox loop. Start it once per process; `wake()` after enqueueing for low latency."""
 
     def __init__(self, bot: Bot, db: Database, pacer: Pacer, *, idle: float = 1.0,
                  concurrency: int = 16) -> None:
-        self.bot, self.db, self.pacer, self.idle = bot, db, pacer, idle
-        self._wake = asyncio.Event()
+        super().__init__(idle)
+        self.bot, self.db, self.pacer = bot, db, pacer
         self._inflight: set[int] = set()  # chat ids with a send under way
         self._free = asyncio.Condition()  # notified when a chat leaves `_inflight`
         # row id -> when its outcome was committed. A query that began before then may still
         # see the row as pending (its snapshot is older): such rows wait for the next round.
         self._settled: dict[int, float] = {}
         self._sem = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping:
-            try:
-                next_due = await self.dispatch_due()
-            except Exception:  # keep the loop alive across a database hiccup
-                log.exception("outbox dispatch failed")
-                next_due = self.idle
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, min(next_due, self.idle)))
-            except TimeoutError:
-                pass
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def round(self) -> float:
+        return await self.dispatch_due()
 
     async def dispatch_due(self) -> float:
         """Start sends for every chat whose next row is due and fits the limits.
@@ -209,9 +189,7 @@ class Delivery:
                 wait = min(wait, ready - now)
                 continue
             self._inflight.add(row.chat_id)
-            task = asyncio.create_task(self._send(row))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(self._send(row))
         return wait
 
     async def flush(self, rows: list[Outbox]) -> None:

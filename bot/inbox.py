@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot import crashpoints
+from bot.loops import Loop
 from storage.db import Database
 from storage.models import Inbox, InboxStatus, utcnow
 
@@ -66,42 +67,22 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempts, 60))
 
 
-class InboxWorker:
+class InboxWorker(Loop):
     """Handles stored updates: each person's in order, up to `concurrency` people at once."""
 
     def __init__(self, bot: Bot, dp: Dispatcher, db: Database, *, concurrency: int = 32,
                  idle: float = 1.0) -> None:
-        self.bot, self.dp, self.db, self.idle = bot, dp, db, idle
-        self._wake = asyncio.Event()
+        super().__init__(idle)
+        self.bot, self.dp, self.db = bot, dp, db
         self._busy: set[int] = set()  # people with an update being handled
         self._skipped: list[int] = []  # handled with no effect (group chatter): marked done in one write
         self._sem = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping:
-            try:
-                started = await self.dispatch()
-            except Exception:  # a database hiccup must not stop the bot
-                log.exception("inbox dispatch failed")
-                started = 0
-            if started:
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.idle)
-            except TimeoutError:
-                pass
+    async def round(self) -> float:
+        return 0 if await self.dispatch() else self.idle
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().stop()
         await self._mark_skipped()
 
     def skip(self, update_id: int) -> None:
@@ -131,9 +112,7 @@ class InboxWorker:
             if row.person in self._busy or row.not_before > now:
                 continue
             self._busy.add(row.person)
-            task = asyncio.create_task(self._handle(row))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(self._handle(row))
             started += 1
         return started
 

@@ -76,7 +76,7 @@ async def to_council_and_open(h: Harness) -> tuple[Request, Proposal, Sent]:
     await h.deliver()
     p = await proposal(h)
     assert (p.status, p.request_id, (await request(h, req.id)).status) == ("draft", req.id, "council")
-    draft = h.session.last(STAFF_GROUP)
+    draft = h.session.last_with_button(STAFF_GROUP, "pp:")
     assert "JMS-P001" in draft.text and "corridor" in draft.text
     await h.press(STAFF, data(draft, f"pp:{p.id}:1")[0], chat_id=STAFF_GROUP)  # open
     await h.deliver()
@@ -151,7 +151,7 @@ async def test_request_to_council_vote_close_and_volunteers(harness: Harness):
     assert "JMS-P001" in h.session.last(COMMUNITY_GROUP).text
     told = h.session.last(RESIDENT.id).text
     assert "passed" in told and "goes to the volunteers" in told
-    assert data(h.session.last(STAFF_GROUP), f"pp:{p.id}:5")  # the outcome-statement button
+    assert data(h.session.last_with_button(STAFF_GROUP, f"pp:{p.id}:5"), f"pp:{p.id}:5")  # the outcome-statement button
     actions = [e.action for e in await rows(h, AuditEvent, AuditEvent.entity == "request",
                                             AuditEvent.entity_id == req.id)]
     assert actions == ["filed", "to_council", "council_passed"]
@@ -223,7 +223,7 @@ async def test_two_thirds_threshold_and_early_close_by_staff(harness: Harness):
     assert (await proposal(h, p.id)).status == "open"
     await h.press(five[4], f"vo:{p.id}:1")  # in private chat: 3 For, 2 Against = 60 %
     await h.deliver()
-    all_in = h.session.last(STAFF_GROUP)
+    all_in = h.session.last_with_button(STAFF_GROUP, f"pp:{p.id}:4")
     assert "JMS-P001" in all_in.text
     await h.press(STAFF, data(all_in, f"pp:{p.id}:4")[0], chat_id=STAFF_GROUP)  # close now
     await h.deliver()
@@ -397,7 +397,7 @@ async def test_drafts_are_edited_before_opening_and_never_after(harness: Harness
     await h.press(LEADER, data(h.session.last(GRID_GROUP), "tc:")[0], chat_id=GRID_GROUP)
     await h.deliver()
     p = await proposal(h)
-    draft = h.session.last(STAFF_GROUP)
+    draft = h.session.last_with_button(STAFF_GROUP, "pp:")
     await h.send(LEADER, "/votes")  # the proposer finds the draft
     assert data(h.session.last(LEADER.id), f"pp:{p.id}:0")
     # Not a member of the council, not staff, not the proposer: cannot open or edit it.

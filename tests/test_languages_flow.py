@@ -67,7 +67,7 @@ async def test_every_message_of_a_request_in_each_persons_language(harness: Harn
     await h.press(LEADER, data(card, "tc:")[0], chat_id=GRID_GROUP)
     await h.deliver()
     p = await proposal(h)
-    await h.press(STAFF, data(h.session.last(STAFF_GROUP), f"pp:{p.id}:1")[0], chat_id=STAFF_GROUP)
+    await h.press(STAFF, data(h.session.last_with_button(STAFF_GROUP, f"pp:{p.id}:1"), f"pp:{p.id}:1")[0], chat_id=STAFF_GROUP)
     await h.deliver()
     await h.send(MINJI, "/votes")
     await h.press(MINJI, f"vo:{p.id}:0")

@@ -124,6 +124,13 @@ class RecordingSession(BaseSession):
         assert sent, f"nothing was sent to {chat_id}"
         return sent[-1]
 
+    def last_with_button(self, chat_id: int, prefix: str) -> Sent:
+        """The last message to the chat carrying a button whose data starts with `prefix` (feed
+        lines about other things may have gone after it: they wait behind actionable messages)."""
+        sent = [c for c in self.to(chat_id) if any(b.get("callback_data", "").startswith(prefix) for b in c.buttons())]
+        assert sent, f"no message with a {prefix!r} button was sent to {chat_id}"
+        return sent[-1]
+
     def answers(self) -> list[AnswerCallbackQuery]:
         return [c.method for c in self.calls if isinstance(c.method, AnswerCallbackQuery)]
 
