@@ -161,9 +161,19 @@ class Delivery(Loop):
         # see the row as pending (its snapshot is older): such rows wait for the next round.
         self._settled: dict[int, float] = {}
         self._sem = asyncio.Semaphore(concurrency)
+        # Sent rows not yet marked in the database: marked together, a moment later, in one write
+        # (a crash in that moment re-sends them once: at-least-once, as for a send in flight).
+        self._sent: dict[int, dict[str, Any]] = {}
+        self._marking: asyncio.Task[None] | None = None
 
     async def round(self) -> float:
         return await self.dispatch_due()
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._marking is not None:
+            await asyncio.gather(self._marking, return_exceptions=True)
+        await self.mark_sent()
 
     async def dispatch_due(self) -> float:
         """Start sends for every chat whose next row is due and fits the limits.
@@ -179,7 +189,7 @@ class Delivery(Loop):
         wait = self.idle
         now = time.monotonic()
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
-            if row.chat_id in self._inflight or self._settled.get(row.id, -1.0) >= began:
+            if row.chat_id in self._inflight or row.id in self._sent or self._settled.get(row.id, -1.0) >= began:
                 continue
             if row.not_before > now_wall:
                 wait = min(wait, (row.not_before - now_wall).total_seconds())
@@ -209,6 +219,9 @@ class Delivery(Loop):
                 async with self.db.read() as s:
                     head = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, Outbox.status == "pending")
                                             .order_by(Outbox.priority, Outbox.id).limit(1))).scalars().first()
+                if head is not None and head.id in self._sent:
+                    await self.mark_sent()
+                    continue
                 if head is None or head.not_before > utcnow():
                     break
                 await self.pacer.acquire(chat_id)
@@ -292,7 +305,31 @@ class Delivery(Loop):
             return None, None
         return result.message_id, result.poll.id if result.poll else None
 
+    async def _mark_soon(self) -> None:
+        await asyncio.sleep(0.02)  # let the sends finishing together share the write
+        await self.mark_sent()
+
+    async def mark_sent(self) -> None:
+        """Write the sent marks gathered so far in one transaction."""
+        marks, self._sent = self._sent, {}
+        if not marks:
+            return
+        try:
+            async with self.db.write() as s:
+                for row_id, values in marks.items():
+                    await s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending")
+                                    .values(**values))
+        except BaseException:
+            self._sent = {**marks, **self._sent}  # try again with the next ones
+            raise
+        now = time.monotonic()
+        for row_id in marks:
+            self._settled[row_id] = now
+        self._wake.set()
+
     async def _original_id(self, row: Outbox) -> int:
+        if row.edit_of in self._sent and self._sent[row.edit_of].get("message_id"):
+            return self._sent[row.edit_of]["message_id"]
         async with self.db.read() as s:
             original = await s.get(Outbox, row.edit_of)
         if original is None or original.message_id is None:
@@ -340,6 +377,10 @@ class Delivery(Loop):
     async def _finish(self, row: Outbox, **values: Any) -> None:
         if values.get("status") == "sent":
             values["sent_at"] = utcnow()
+            self._sent[row.id or 0] = values
+            if self._marking is None or self._marking.done():
+                self._marking = asyncio.create_task(self._mark_soon())
+            return
         async with self.db.write() as s:  # ids are never reused: this is the row that was sent
             await s.execute(update(Outbox).where(Outbox.id == row.id, Outbox.status == "pending").values(**values))
         self._settled[row.id] = time.monotonic()

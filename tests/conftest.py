@@ -56,7 +56,9 @@ class Harness:
             await self.app.delivery.dispatch_due()
             if self.app.delivery._tasks:
                 await asyncio.gather(*list(self.app.delivery._tasks))
+                await self.app.delivery.mark_sent()
                 continue
+            await self.app.delivery.mark_sent()
             async with self.app.db.read() as s:
                 pending = (await s.execute(select(Outbox).where(Outbox.status == "pending"))).scalars().all()
             if not pending or all(p.attempts > 0 for p in pending):
