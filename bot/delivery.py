@@ -282,6 +282,8 @@ class Delivery(Loop):
         if row.method in ("edit", "markup", "stop_poll"):
             message_id = row.target_message_id or await self._original_id(row)
             m: TelegramMethod[Any]
+            if row.method == "edit" and row.edit_of and await self._unchanged(row):
+                return message_id, None  # the post already reads so: an edit would change nothing
             if row.method == "stop_poll":
                 m = StopPoll(chat_id=row.chat_id, message_id=message_id)
             elif row.method == "markup":
@@ -326,6 +328,17 @@ class Delivery(Loop):
         for row_id in marks:
             self._settled[row_id] = now
         self._wake.set()
+
+    async def _unchanged(self, row: Outbox) -> bool:
+        """Whether the post's current version (the original, or its last edit sent) has this text
+        and these buttons already."""
+        async with self.db.read() as s:
+            current = (await s.execute(
+                select(Outbox).where(Outbox.status == "sent",
+                                     (Outbox.id == row.edit_of) | ((Outbox.edit_of == row.edit_of)
+                                                                   & (Outbox.method == "edit")))
+                .order_by(Outbox.sent_at.desc(), Outbox.id.desc()).limit(1))).scalars().first()
+        return current is not None and current.text == row.text and (current.buttons or None) == (row.buttons or None)
 
     async def _original_id(self, row: Outbox) -> int:
         if row.edit_of in self._sent and self._sent[row.edit_of].get("message_id"):

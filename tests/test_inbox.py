@@ -344,3 +344,21 @@ async def test_an_answer_goes_before_the_feed_backlog_and_stale_feed_lines_are_d
     await h.deliver()
     feed = [c.text for c in h.session.to(STAFF_GROUP) if "JMS-0001" in c.text]
     assert len(feed) == 1, feed  # only the latest state of JMS-0001, not one line per change
+
+
+async def test_an_edit_that_changes_nothing_is_not_sent(harness: Harness):
+    from tests.conftest import STAFF_GROUP
+
+    h = harness
+    async with h.app.db.write() as s:
+        post = Outbox(chat_id=STAFF_GROUP, text="JMS-0001 · accepted")
+        s.add(post)
+    await h.deliver()
+    async with h.app.db.write() as s:
+        s.add(Outbox(chat_id=STAFF_GROUP, method="edit", edit_of=post.id, text="JMS-0001 · claimed"))
+        s.add(Outbox(chat_id=STAFF_GROUP, method="edit", edit_of=post.id, text="JMS-0001 · claimed"))
+    await h.deliver()
+    edits = [c for c in h.session.calls if isinstance(c.method, EditMessageText)]
+    assert [c.text for c in edits] == ["JMS-0001 · claimed"]  # the second would be "message is not modified"
+    async with h.app.db.read() as s:
+        assert (await s.execute(select(func.count()).where(Outbox.status != "sent"))).scalar() == 0
