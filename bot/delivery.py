@@ -312,21 +312,18 @@ class Delivery(Loop):
         await self.mark_sent()
 
     async def mark_sent(self) -> None:
-        """Write the sent marks gathered so far in one transaction."""
-        marks, self._sent = self._sent, {}
+        """Write the sent marks gathered so far in one transaction. Rows stay known as sent in
+        memory until the write is committed, so no round can pick them up as pending meanwhile."""
+        marks = dict(self._sent)
         if not marks:
             return
-        try:
-            async with self.db.write() as s:
-                for row_id, values in marks.items():
-                    await s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending")
-                                    .values(**values))
-        except BaseException:
-            self._sent = {**marks, **self._sent}  # try again with the next ones
-            raise
+        async with self.db.write() as s:
+            for row_id, values in marks.items():
+                await s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending").values(**values))
         now = time.monotonic()
         for row_id in marks:
             self._settled[row_id] = now
+            self._sent.pop(row_id, None)
         self._wake.set()
 
     async def _unchanged(self, row: Outbox) -> bool:

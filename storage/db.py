@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 from storage import models  # noqa: F401  (registers the tables)
 
 
+T = TypeVar("T")
 _in_write: ContextVar[bool] = ContextVar("gongzhi_in_write", default=False)
 _scope: ContextVar["UpdateScope | None"] = ContextVar("gongzhi_scope", default=None)
 
@@ -198,6 +199,12 @@ class UpdateScope:
             if self._locked:
                 self._locked = False
                 self.db._write_lock.release()  # type: ignore[union-attr]
+
+
+async def locked(s: AsyncSession, model: type[T], key: Any) -> T | None:
+    """The row, locked until the transaction ends: a check-then-write on it is then atomic on
+    PostgreSQL too (on SQLite, BEGIN IMMEDIATE already makes every write transaction exclusive)."""
+    return await s.get(model, key, with_for_update=s.bind.dialect.name == "postgresql")
 
 
 def current_scope() -> UpdateScope | None:

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 import pytest
 
@@ -19,11 +25,38 @@ def unlimited() -> Pacer:
     return Pacer(private=(10_000, 1.0), group=(10_000, 1.0), overall=(10_000, 1.0))
 
 
+# The suite runs on SQLite, and again on PostgreSQL when this names a server (`.ci/run` starts one):
+# e.g. postgresql+asyncpg://gongzhi@127.0.0.1:55432. Each database file of a test becomes a database.
+POSTGRES = os.environ.get("GONGZHI_TEST_POSTGRES", "").rstrip("/")
+_created: set[str] = set()
+
+
+def database_url(path: Path) -> str:
+    """A test's database: the SQLite file at `path`, or the PostgreSQL database standing for it."""
+    if not POSTGRES:
+        return f"sqlite+aiosqlite:///{path}"
+    name = "t_" + hashlib.sha1(str(path).encode()).hexdigest()[:20]
+    if name not in _created:
+        async def create() -> None:
+            conn = await asyncpg.connect(POSTGRES.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+            try:
+                if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                    await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        with ThreadPoolExecutor(1) as pool:  # its own event loop: callers may be inside one
+            pool.submit(asyncio.run, create()).result()
+        _created.add(name)
+    return f"{POSTGRES}/{name}"
+
+
 class Harness:
-    """The real Dispatcher and app over a real SQLite file, with a recording bot session."""
+    """The real Dispatcher and app over a real database (a SQLite file, or PostgreSQL), with a
+    recording bot session."""
 
     def __init__(self, db_path: Path, updates: Updates | None = None) -> None:
-        self.settings = Settings(bot_token=f"{BOT_ID}:TEST", database_url=f"sqlite+aiosqlite:///{db_path}",
+        self.settings = Settings(bot_token=f"{BOT_ID}:TEST", database_url=database_url(db_path),
                                  _env_file=None)
         self.session = RecordingSession()
         self.bot, self.dp, self.app = create_app(self.settings, session=self.session, pacer=unlimited())

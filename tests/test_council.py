@@ -15,6 +15,7 @@ from storage.models import (AuditEvent, Ballot, Convention, Outbox, PointEntry, 
                             Vote, VoteLog, utcnow)
 from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, Harness,
                             community, invite)
+from tests.conftest import database_url
 from tests.test_requests_flow import _actor, file_privately
 from tests.tg import Person, Sent, Updates
 
@@ -345,7 +346,7 @@ async def test_deadline_passed_during_downtime_closes_after_restart(tmp_path):
     for who in MEMBERS[:2]:
         await h.press(who, f"vo:{p.id}:0", chat_id=COUNCIL_GROUP)
     await h.close()
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    db = Database(database_url(tmp_path / 'c.db'))
     async with db.write() as s:  # the deadline passed while the bot was down
         await s.execute(update(Proposal).values(closes_at=utcnow() - timedelta(hours=1)))
     await db.dispose()

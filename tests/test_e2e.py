@@ -22,6 +22,7 @@ from bot.sandbox.demo import play
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Outbox, User
+from tests.conftest import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST = re.compile(r"^-?\d+:\d+$")  # the burst's own messages, "<chat>:<n>"
@@ -37,7 +38,7 @@ async def test_the_whole_story_over_http():
 
 
 async def _burst(tmp_path: Path, emu: BotAPIEmulator, chats: list[int], per_chat: int) -> tuple[Database, list[int]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'burst.db'}"
+    url = database_url(tmp_path / 'burst.db')
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     async with db.write() as s:
@@ -115,7 +116,7 @@ async def test_kill_9_mid_burst_and_mid_conversation_loses_nothing(tmp_path: Pat
         chats = _world(emu, groups=0, people=10)
         db, _ = await _burst(tmp_path, emu, chats, per_chat=8)
         await db.dispose()
-        url = f"sqlite+aiosqlite:///{tmp_path / 'burst.db'}"
+        url = database_url(tmp_path / 'burst.db')
         from bot.services.community import CommunityService
 
         setup = Database(url)
@@ -152,7 +153,7 @@ async def test_kill_9_mid_burst_and_mid_conversation_loses_nothing(tmp_path: Pat
 
 async def test_duplicate_update_delivery_is_handled_once(tmp_path: Path):
     async with BotAPIEmulator() as emu:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'dup.db'}"
+        url = database_url(tmp_path / 'dup.db')
         await asyncio.to_thread(upgrade, url)
         from bot.app import create_app, start_background, stop_background
         from bot.config import Settings
@@ -195,7 +196,7 @@ async def test_webhook_mode_checks_the_secret_and_answers(tmp_path: Path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     async with BotAPIEmulator() as emu:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'wh.db'}"
+        url = database_url(tmp_path / 'wh.db')
         await asyncio.to_thread(upgrade, url)
         settings = Settings(_env_file=None, bot_token=emu.token, telegram_api_base=emu.base_url, database_url=url,
                             webhook_url="https://bot.example.org", webhook_secret="s3cret", webhook_port=port)

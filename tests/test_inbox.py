@@ -24,7 +24,7 @@ from bot.sandbox import BotAPIEmulator
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import ChatBinding, ChatKind, Inbox, InboxStatus, Outbox, Request, utcnow
-from tests.conftest import GRID_GROUP, RESIDENT, STAFF, Harness, community
+from tests.conftest import GRID_GROUP, RESIDENT, STAFF, Harness, community, database_url
 from tests.test_council import COUNCIL_GROUP, MEMBERS, council, data, to_council_and_open
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ async def _deployment(tmp_path: Path, emu: BotAPIEmulator) -> tuple[str, Any, An
     """A community with a micro-grid whose group is bound, and a resident in that group."""
     from bot.services.community import CommunityService
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'kill.db'}"
+    url = database_url(tmp_path / "kill.db")
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     c, _ = await CommunityService(db).create("Kill Test", admin_id=999, code="KT", locale="en")
@@ -266,8 +266,7 @@ async def test_a_fresh_press_is_answered_exactly_once(harness: Harness):
 # ----------------------------------------------------------------------------- pacing across restarts
 
 async def test_the_pacer_remembers_the_last_minute_of_sends(tmp_path: Path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
-    db = Database(url)
+    db = Database(database_url(tmp_path / "p.db"))
     await db.create_all()
     now = utcnow()
     async with db.write() as s:

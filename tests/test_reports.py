@@ -17,6 +17,7 @@ from bot.services.reports import DEFAULT_GRID_RATING, Figures, due_periods, grad
 from storage.models import (AuditEvent, ChatBinding, Community, Outbox, PointEntry, Proposal, Rating, Request,
                             User, Vote, utcnow)
 from tests.conftest import (COMMUNITY_GROUP, RESIDENT, STAFF, STAFF_GROUP, VOLUNTEER, Harness, community)
+from tests.conftest import database_url
 from tests.tg import Updates
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -251,7 +252,7 @@ def test_export_writes_the_expected_rows(tmp_path: Path, monkeypatch):
 
     from bot.cli import main
 
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
+    monkeypatch.setenv("DATABASE_URL", database_url(tmp_path / 'e.db'))
     out = tmp_path / "out"
     assert main(["export", "JMS", "--from", "2025-03-01", "--to", "2025-03-31", "--out", str(out)]) == 0
 

@@ -11,12 +11,12 @@ from sqlmodel import SQLModel
 
 from storage.db import Database
 from storage.migrate import upgrade
-from tests.conftest import RESIDENT, Harness, community
+from tests.conftest import RESIDENT, Harness, community, database_url
 from tests.tg import Person, Updates
 
 
 async def test_migrations_build_exactly_the_models(tmp_path: Path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    url = database_url(tmp_path / "m.db")  # SQLite, or PostgreSQL in the suite's second run
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     async with db.write_engine.connect() as conn:

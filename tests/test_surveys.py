@@ -15,6 +15,7 @@ from storage.db import Database
 from storage.models import ChatBinding, Outbox, Survey, SurveyPoll, User, utcnow
 from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, Harness,
                             community)
+from tests.conftest import database_url
 from tests.tg import Sent, Updates
 
 
@@ -96,7 +97,7 @@ async def test_survey_lifecycle_poll_updates_and_close_after_restart(tmp_path: P
     assert await h.app.surveys.sweep() == 0  # not due yet
     await h.close()
 
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    db = Database(database_url(tmp_path / 's.db'))
     async with db.write() as s:  # the closing time passed while the bot was down
         await s.execute(update(Survey).values(closes_at=utcnow() - timedelta(minutes=5)))
     await db.dispose()

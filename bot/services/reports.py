@@ -46,7 +46,7 @@ from bot.errors import NotAllowed
 from bot.services.community import find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Membership, Outbox,
                             PointEntry, Rating, Request, Role, Survey, SurveyPoll, User, utcnow)
 
@@ -395,7 +395,7 @@ class ReportService:
             return 0
         passed = await decisions_passed(self.db, community_id, period.start, period.end)
         async with self.db.write() as s:
-            c = await s.get(Community, community_id)
+            c = await locked(s, Community, community_id)  # two runs at once: the second waits, then sees the post
             groups = await self._groups(s, community_id, ChatKind.COMMUNITY)
             if c is None or not groups or await self._sent(s, key):
                 return 0
@@ -427,6 +427,7 @@ class ReportService:
             trend = await self._trend(s, c, period)
         png = charts.monthly_chart([n for _, n in categories], [v for _, v in trend], [m for m, _ in trend])
         async with self.db.write() as s:
+            await locked(s, Community, community_id)
             groups = await self._groups(s, community_id, ChatKind.STAFF)
             if not groups or await self._sent(s, key):
                 return 0
@@ -468,7 +469,7 @@ class ReportService:
         if not await self._pending(key, community_id, ChatKind.STAFF):
             return 0
         async with self.db.write() as s:
-            c = await s.get(Community, community_id)
+            c = await locked(s, Community, community_id)
             groups = await self._groups(s, community_id, ChatKind.STAFF)
             if c is None or not groups or await self._sent(s, key):
                 return 0

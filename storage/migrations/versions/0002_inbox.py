@@ -32,7 +32,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_inbox_done_at'), ['done_at'], unique=False)
     op.drop_table('processed_updates')
     # SQLite: rebuild the table with AUTOINCREMENT so a deleted row's id is never handed out again.
-    with op.batch_alter_table('outbox', schema=None, recreate='always',
+    sqlite = op.get_bind().dialect.name == 'sqlite'  # PostgreSQL sequences never reuse ids anyway
+    with op.batch_alter_table('outbox', schema=None, recreate='always' if sqlite else 'auto',
                               table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.add_column(sa.Column('target_message_id', sa.Integer(), nullable=True))
 
