@@ -2,30 +2,46 @@
 
 Templates render HTML (Telegram parse_mode HTML) with autoescape on. A line holding only
 control tags ends in `-%}` so it leaves no blank line; text lines keep their line breaks. For right-to-left locales
-the message starts with U+200F and every inserted value is isolated with U+2068…U+2069.
+every line starts with U+200F (Telegram lays out each line by its first strong character, so a line that starts
+with a command, a number or an isolated name would otherwise run left to right) and every inserted value is
+isolated with U+2068…U+2069. Digits are Latin in every locale, Arabic and Persian included (what Babel's CLDR
+data formats dates with, and what request numbers, commands and links use); see README, Translating.
+
+Dates and times are written in the community's time zone, in the reader's language, never as an all-numeric
+date, and with the zone named ("4 Dec 2026, 16:21 (UTC+8)") unless the reader's language belongs to a country
+whose clocks all agree with the community's (a Chinese reader of a Yiwu community).
 """
 from __future__ import annotations
 
 import html
 import re
+from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from functools import lru_cache
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel import Locale
+from babel.core import get_global
+from babel.dates import format_skeleton, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from bot.i18n import Catalogs, is_rtl, language_name
+from bot.services.language import detect
 from bot.limits import MAX_TEXT
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RLM = "\u200f"
+_NATIVE_DIGITS = str.maketrans("\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+                               "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9", "0123456789" * 2)
 _rtl: ContextVar[bool] = ContextVar("gongzhi_rtl", default=False)
 _blank_lines = re.compile(r"\n{3,}")
+_detect = lru_cache(maxsize=4096)(detect)
+MEMO_SIZE = 4096  # machine translations kept in memory, (text, language) → translation
 _tags = re.compile(r"<[^>]+>")
 
 
@@ -40,6 +56,11 @@ def fit(text: str, limit: int = MAX_TEXT) -> str:
     return str(escape(plain(text)[: limit - 200])) + " …"
 
 
+def rtl_lines(text: str) -> str:
+    """Every non-empty line starts right to left (the one place RTL direction is applied)."""
+    return "\n".join(line if not line or line.startswith(RLM) else RLM + line for line in text.split("\n"))
+
+
 def isolate(value: Any) -> Any:
     """`{{ value }}` output: user data is isolated in RTL text; our own markup is left alone."""
     if not _rtl.get() or isinstance(value, Markup) or value is None:
@@ -51,6 +72,22 @@ def _inserted(value: Any) -> Markup:
     """A value formatted into a translated sentence: escaped, and isolated in RTL text."""
     safe = value if isinstance(value, Markup) else escape(value)
     return Markup(f"\u2068{safe}\u2069") if _rtl.get() else safe
+
+
+def utc_offset(aware: datetime) -> str:
+    """"UTC+8", "UTC+5:30", "UTC−3" (a minus sign, not a hyphen)."""
+    minutes = int((aware.utcoffset() or timedelta()).total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "\u2212"
+    h, m = divmod(abs(minutes), 60)
+    return f"UTC{sign}{h}" + (f":{m:02d}" if m else "")
+
+
+def _reader_shares_clock(locale: str, tz: str) -> bool:
+    """Whether the community's zone lies in the country the reader's language points to (CLDR
+    likely subtags: zh_Hans → CN, ko → KR, en → US): a Chinese reader of a Yiwu community needs
+    no zone, an English, Korean or Russian one does."""
+    full = get_global("likely_subtags").get(locale.split("_")[0], "")
+    return bool(full) and get_global("zone_territories").get(tz) == full.split("_")[-1]
 
 
 @dataclass(frozen=True)
@@ -86,8 +123,42 @@ class Renderer:
         env.globals["mention"] = lambda user: Markup('<a href="tg://user?id={}">{}</a>').format(
             int(user.id), _inserted(user.first_name))
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
+        env.globals["said"] = self._said
         self.env = env
         self._modules: dict[tuple[str, str], Any] = {}
+        self.translations: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    # Free text written by people (descriptions, notes, questions, answers, comments)
+    def remember(self, text: str, language: str, translation: str) -> None:
+        """Keep a machine translation of `text` into `language` (ISO 639-1) for rendering."""
+        self.translations[(text, language)] = translation
+        self.translations.move_to_end((text, language))
+        while len(self.translations) > MEMO_SIZE:
+            self.translations.popitem(last=False)
+
+    def _said(self, text: str | None, language: str | None = None, stored: str | None = None,
+              stored_in: str | None = None) -> Markup:
+        """`{{ said(note) }}`: what a person wrote, as they wrote it; when it is in another language
+        than the reader's, labelled with that language in the reader's words, and with a machine
+        translation (labelled, the original one tap away in an expandable quote) when one is known:
+        `stored` (a translation kept with the request, into `stored_in`) or one the services fetched."""
+        if not text:
+            return Markup("")
+        locale = self.catalogs.current_locale
+        reader = locale.split("_")[0]
+        source = language or _detect(text)
+        original = _inserted(text)
+        if not source or source == reader:
+            return original
+        name = language_name(source, locale)
+        translated = self.translations.get((text, reader))
+        if not translated and stored and stored_in and stored_in.split("_")[0] == reader:
+            translated = stored
+        if translated:
+            return Markup("🌐 <i>{}</i> {}\n<blockquote expandable><i>{}</i>\n{}</blockquote>").format(
+                self.label("said_machine", locale).format(language=name), _inserted(translated),
+                self.label("said_original", locale).format(language=name), original)
+        return Markup("{} <i>{}</i>").format(original, self.label("said_written_in", locale).format(language=name))
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -110,11 +181,21 @@ class Renderer:
         return Markup("https://t.me/{}?start={}").format(self.env.globals["bot_username"], payload)
 
     def _format_dt(self, value: datetime | None, tz: str | None = None) -> str:
+        """`{{ when|dt(community.timezone) }}`: "4 Dec 2026, 16:21 (UTC+8)" in the reader's language
+        (month as a word, the locale's own 12/24-hour clock), in the community's zone."""
         if value is None:
             return ""
+        locale = self.catalogs.current_locale
         aware = value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
-        aware = aware.astimezone(ZoneInfo(tz or self.default_tz))
-        return format_datetime(aware, "short", locale=self.catalogs.current_locale)
+        tz = tz or self.default_tz
+        aware = aware.astimezone(ZoneInfo(tz))
+        day = format_skeleton("yMMMd", aware, locale=locale)
+        clock = format_time(aware, "short", locale=locale)
+        when = str(Locale.parse(locale).datetime_formats["medium"]).format(clock, day)
+        when = when.translate(_NATIVE_DIGITS)
+        if _reader_shares_clock(locale, tz):
+            return when
+        return self.label("dt_zone", locale).format(when=when, zone=utc_offset(aware))
 
     def render(self, template: str, locale: str, **context: Any) -> str:
         """Render `template` (name without `.j2`) for one recipient's locale."""
@@ -125,7 +206,8 @@ class Renderer:
             finally:
                 _rtl.reset(token)
         text = _blank_lines.sub("\n\n", text.strip())
-        text = RLM + text if is_rtl(locale) else text
+        if is_rtl(locale):
+            text = rtl_lines(text)
         return text if len(text) <= MAX_TEXT else fit(text)
 
     def strings(self, template: str, locale: str) -> Any:
@@ -141,7 +223,13 @@ class Renderer:
         return str(self.strings("labels", locale).labels[key])
 
     def keyboard(self, rows: list[list[Button]], locale: str) -> list[list[dict[str, str]]]:
-        """Buttons as Bot API JSON, labels translated; rows read right-to-left in RTL locales."""
+        """Buttons as Bot API JSON, labels translated; rows read right-to-left in RTL locales.
+
+        Telegram's apps lay an inline keyboard row out left to right in the order sent, whatever the
+        interface language (Telegram Desktop has no right-to-left layout at all; the Bot API has no
+        direction flag: tdlib/telegram-bot-api#882, where the maintainers answer that it would need
+        every app to change), so the bot reverses each row itself for Arabic and Persian readers.
+        """
         out = []
         for row in rows:
             cells = []

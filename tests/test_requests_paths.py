@@ -35,7 +35,8 @@ async def test_decline_with_reason_reaches_the_resident(harness: Harness):
     await h.send(LEADER, "请联系物业公司 0579-1234")
     await h.deliver()
     told = h.session.last(RESIDENT.id).text
-    assert "closed without a fix" in told and "Referred elsewhere" in told and "0579-1234" in told
+    assert "was not taken up here, because another office handles it." in told and "0579-1234" in told
+    assert "(written in Chinese)" in told  # the leader's note, labelled for an English reader
     r = await _status(h, req.id)
     assert (r.status, r.reason, r.timer_at) == ("declined", "referred", None)
 

@@ -6,6 +6,7 @@ together. Invalid transitions and people without the role raise a typed error an
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -109,6 +110,24 @@ class RequestService:
         self.db = db
         self.n = notifier
         self.translator = translator or NoTranslator()
+
+    async def prepare(self, text: str | None, source: str | None = None) -> None:
+        """Machine-translate what a person wrote into every shipped language but its own, before
+        the unit of work (no network call holds the write lock), so each reader's notification can
+        carry a labelled translation. Without a provider, or when it fails, readers still see the
+        original labelled with its language."""
+        if not text or not self.translator.enabled:
+            return
+        source = source or detect(text)
+        if not source:
+            return
+        renderer = self.n.renderer
+        targets = sorted({loc.split("_")[0] for loc in renderer.locales} - {source})
+        missing = [t for t in targets if (text, t) not in renderer.translations]
+        results = await asyncio.gather(*(self.translator.translate(text, source, t) for t in missing))
+        for target, translated in zip(missing, results):
+            if translated:
+                renderer.remember(text, target, translated)
 
     # ----------------------------------------------------------------- reading
     async def _view(self, s: AsyncSession, req: Request) -> View:
@@ -248,6 +267,7 @@ class RequestService:
         mt = None  # translated before the unit of work: no network call holds the write lock
         if self.translator.enabled and hint and hint != community.locale.split("_")[0]:
             mt = await self.translator.translate(description, hint, community.locale)
+        await self.prepare(description, hint)
         now = utcnow()
         async with self.db.write() as s:
             grid = None
@@ -390,6 +410,7 @@ class RequestService:
         note = _note(note)
         if reason == "other" and not note:
             raise BadInput("note_required")
+        await self.prepare(note)
         return await self._transition(actor, req_id, Status.DECLINED, "declined", triage=True,
                                       fields={"reason": reason, "reason_note": note}, note=note)
 
@@ -416,6 +437,7 @@ class RequestService:
         question = _note(question)
         if not question:
             raise BadInput("note_required")
+        await self.prepare(question)
         async with self.db.write() as s:
             req = await self._triage_target(s, actor, req_id)
             remaining = int((req.timer_at - utcnow()).total_seconds()) if req.timer_at else None
@@ -434,6 +456,7 @@ class RequestService:
         answer = _note(answer)
         if not answer:
             raise BadInput("note_required")
+        await self.prepare(answer)
         async with self.db.write() as s:
             req = await self._load(s, req_id)
             if actor.id != req.requester_id:
@@ -485,6 +508,7 @@ class RequestService:
 
     # ----------------------------------------------------------------- liaison
     async def liaison_op(self, actor: Actor, req_id: int, op: int, note: str | None = None) -> View:
+        await self.prepare(_note(note))
         async with self.db.write() as s:
             req = await self._load(s, req_id)
             if req.assignee_id != actor.id or req.status not in (Status.ESCALATED, Status.DEPT_ACCEPTED):
@@ -575,6 +599,7 @@ class RequestService:
     async def task_op(self, actor: Actor, req_id: int, op: int, note: str | None = None,
                       photo: str | None = None) -> View:
         """Progress, done or release by the assignee (volunteer or the grid leader handling it)."""
+        await self.prepare(_note(note))
         async with self.db.write() as s:
             req = await self._load(s, req_id)
             self._check_assignee(actor, req)

@@ -94,6 +94,7 @@ class SignOffService:
         comment = _note(comment)
         if not comment:
             raise BadInput("reopen_comment_required")
+        await self.r.prepare(comment)
         async with self.db.write() as s:
             req = await self._mine(s, actor, req_id)
             if req.status not in REOPENABLE:
