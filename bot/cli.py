@@ -8,6 +8,7 @@ import html
 import logging
 import re
 import sys
+from typing import Any
 from datetime import date
 from pathlib import Path
 
@@ -124,13 +125,27 @@ def _community(args: argparse.Namespace, settings: Settings) -> int:
 def _grid(args: argparse.Namespace, settings: Settings) -> int:
     _upgrade(settings.database_url)
     if args.grid_command == "add":
-        added = asyncio.run(_with_services(settings, lambda svc: svc.add_grids(args.community, args.names)))
+        names = [n.partition("=") for n in args.name or []]
+        if names and len(args.names) != 1:
+            print("--name gives one micro-grid's name in another language: add one grid at a time with it")
+            return 2
+
+        async def add(svc: Any) -> list[Any]:
+            added = await svc.add_grids(args.community, args.names)
+            for locale, _, text in names:
+                await svc.set_name(args.community, "grid", args.names[0], locale.strip(), text)
+            return added
+
+        added = asyncio.run(_with_services(settings, add))
         print(f"added {len(added)} grid(s): " + ", ".join(g.name for g in added))
+        for locale, _, text in names:
+            print(f"{args.names[0]} in {locale.strip()}: {text}")
     else:
         community, grids = asyncio.run(_with_services(settings, lambda svc: svc.list_grids(args.community)))
         print(f"{community.name} ({community.code}): {len(grids)} grid(s)")
         for g in grids:
-            print(f"  {g.id}\t{g.name}")
+            others = ", ".join(f"{k}={v}" for k, v in sorted((g.names or {}).items()))
+            print(f"  {g.id}\t{g.name}" + (f"\t{others}" if others else ""))
     return 0
 
 
@@ -189,6 +204,8 @@ def parser() -> argparse.ArgumentParser:
     add = grid_sub.add_parser("add", help="add micro-grids to a community")
     add.add_argument("community")
     add.add_argument("names", nargs="+")
+    add.add_argument("--name", action="append", metavar="LOCALE=NAME",
+                     help='the grid\'s name in another language, e.g. --name en="Grid 1" (repeatable)')
     add.set_defaults(func=_grid)
     lst = grid_sub.add_parser("list", help="list a community's micro-grids")
     lst.add_argument("community")

@@ -56,6 +56,13 @@ def fit(text: str, limit: int = MAX_TEXT) -> str:
     return str(escape(plain(text)[: limit - 200])) + " …"
 
 
+def local_name(obj: Any, locale: str) -> str:
+    """What staff named (a community, a micro-grid) in the reader's language, else in the
+    community's own: `obj.names` is keyed by locale (`en`, `zh_Hans`), matched by language too."""
+    names = getattr(obj, "names", None) or {}
+    return names.get(locale) or names.get(locale.split("_")[0]) or obj.name
+
+
 def rtl_lines(text: str) -> str:
     """Every non-empty line starts right to left (the one place RTL direction is applied)."""
     return "\n".join(line if not line or line.startswith(RLM) else RLM + line for line in text.split("\n"))
@@ -99,6 +106,7 @@ class Button:
     data: str | None = None
     url: str | None = None
     text: str | None = None
+    names: dict[str, str] | None = None  # `text` in other languages, keyed by locale (a grid's names)
 
 
 class Renderer:
@@ -124,6 +132,7 @@ class Renderer:
             int(user.id), _inserted(user.first_name))
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
         env.globals["said"] = self._said
+        env.filters["named"] = lambda obj: local_name(obj, self.catalogs.current_locale)
         self.env = env
         self._modules: dict[tuple[str, str], Any] = {}
         self.translations: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -234,7 +243,8 @@ class Renderer:
         for row in rows:
             cells = []
             for b in row:
-                cell = {"text": b.text if b.label is None else self.label(b.label, locale)}
+                text = (b.names or {}).get(locale) or (b.names or {}).get(locale.split("_")[0]) or b.text
+                cell = {"text": text if b.label is None else self.label(b.label, locale)}
                 cell.update({"callback_data": b.data} if b.data else {"url": b.url or ""})
                 cells.append(cell)
             out.append(cells[::-1] if is_rtl(locale) else cells)

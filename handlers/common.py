@@ -22,7 +22,12 @@ from storage.models import Grid, User
 
 def grid_buttons(grids: list[Grid], current: int | None = None, act: Act = Act.GRID) -> list[list[Button]]:
     """Micro-grids two per row, ✓ on the person's own."""
-    cells = [Button(text=("✓ " if g.id == current else "") + g.name, data=pack(act, g.id or 0)) for g in grids]
+    def cell(g: Grid) -> Button:
+        mark = "✓ " if g.id == current else ""
+        return Button(text=mark + g.name, data=pack(act, g.id or 0),
+                      names={loc: mark + name for loc, name in (g.names or {}).items()})  # each reader's own
+
+    cells = [cell(g) for g in grids]
     return [cells[i:i + 2] for i in range(0, len(cells), 2)]
 
 

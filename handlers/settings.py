@@ -9,7 +9,7 @@ from bot.app import App
 from bot.callbacks import Act, pack
 from bot.i18n import language_name, normalise
 from bot.services.language import detect
-from bot.render import Button
+from bot.render import Button, local_name
 from bot.errors import BadInput
 from bot.services import notify, users
 from bot.services.context import Actor
@@ -62,7 +62,8 @@ async def help_command(message: Message, actor: Actor, app: App, locale: str) ->
 
 
 async def whoami(message: Message, actor: Actor, app: App, locale: str) -> None:
-    grids = {g.id: g.name for g in await app.communities.grids(actor.community.id)} if actor.community else {}
+    grids = ({g.id: local_name(g, locale) for g in await app.communities.grids(actor.community.id)}
+             if actor.community else {})
     await say(message, app, locale, "whoami", actor=actor, grids=grids, language=language_name(locale))
 
 

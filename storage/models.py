@@ -67,6 +67,9 @@ class Community(SQLModel, table=True):
     timezone: str = "Asia/Shanghai"
     locale: str = "zh_Hans"
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The name in other languages, keyed by locale ({"en": "Jimingshan Community"}); `name` is the
+    # community's own. Readers see theirs, else `name` (see `bot.render.local_name`).
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     next_number: int = 1
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -77,6 +80,7 @@ class Grid(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", index=True)
     name: str
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class User(SQLModel, table=True):

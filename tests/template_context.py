@@ -50,7 +50,8 @@ COMMON: dict[str, Any] = {
     "rows": [(WEI, 35), (ANNA, 1)],
     "recent": [PointEntry(community_id=1, user_id=300, delta=10, reason="task_done", ref="x", at=NOW)],
     "events": [], "show_private": True, "answer": "3号楼", "returned": "不属于物业范围", "reopened": "还是坏的",
-    "code": "already_handled", "photo": None,
+    "code": "already_handled", "photo": None, "was": "一网格", "lang": "en",
+    "missing": [("en", ["鸡鸣山社区", "二网格"]), ("ar", [])],
 }
 
 # Templates whose branches matter get several contexts.

@@ -78,6 +78,9 @@ def audit(s: AsyncSession, *, community_id: int | None, actor_id: int | None, en
                      action=action, from_state=from_state, to_state=to_state, note=note))
 
 
+MAX_NAME = 64  # a name in another language: a button label, kept short
+
+
 class CommunityService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -121,6 +124,44 @@ class CommunityService:
                     existing.add(name.lower())
             await s.flush()
         return added
+
+    async def _set_name(self, s: AsyncSession, community: Community, kind: str, target: str | None,
+                        locale: str, text: str, actor_id: int | None) -> Community | Grid:
+        text = text.strip()
+        if not text or len(text) > MAX_NAME:
+            raise BadInput("name_too_long", limit=MAX_NAME)
+        obj: Community | Grid = community if kind == "community" else await find_grid(s, community.id, target or "")
+        obj.names = {**(obj.names or {}), locale: text}  # a new dict: JSON columns track assignment
+        audit(s, community_id=community.id, actor_id=actor_id, entity=kind, entity_id=obj.id or 0,
+              action="named", note=f"{locale}={text}")
+        return obj
+
+    async def set_name(self, ref: str | Actor, kind: str, target: str | None, locale: str, text: str) -> Community | Grid:
+        """A name in another language for the community (`kind="community"`) or one of its
+        micro-grids (`kind="grid"`, `target` its name). From the CLI `ref` is the community's name,
+        code or id; in the bot it is the acting staff member."""
+        assert kind in ("community", "grid"), kind  # the handler and the CLI pass one of these
+        async with self.db.write() as s:
+            if isinstance(ref, Actor):
+                if not ref.is_staff or ref.community is None:
+                    raise NotAllowed("staff_only")
+                community = await s.get(Community, ref.community.id)
+                assert community is not None
+                actor_id = ref.id
+            else:
+                community, actor_id = await find_community(s, ref), None
+            return await self._set_name(s, community, kind, target, locale, text, actor_id)
+
+    async def missing_names(self, actor: Actor, locales: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+        """Per shipped language, what staff named that has no name in it yet: [(locale, [names])]."""
+        if not actor.is_staff or actor.community is None:
+            raise NotAllowed("staff_only")
+        async with self.db.read() as s:
+            community = await s.get(Community, actor.community.id)
+            assert community is not None
+            named = [community, *await grids_of(s, community.id)]
+        own = community.locale
+        return [(loc, [o.name for o in named if loc not in (o.names or {})]) for loc in locales if loc != own]
 
     async def list_grids(self, ref: str) -> tuple[Community, list[Grid]]:
         async with self.db.read() as s:
