@@ -63,6 +63,14 @@ def local_name(obj: Any, locale: str) -> str:
     return names.get(locale) or names.get(locale.split("_")[0]) or obj.name
 
 
+def department_name(community: Any, department: str | None, locale: str) -> str:
+    """A department (as liaisons were invited with it, "物业") in the reader's language, if staff named it."""
+    if not department:
+        return ""
+    names = (getattr(community, "department_names", None) or {}).get(department) or {}
+    return names.get(locale) or names.get(locale.split("_")[0]) or department
+
+
 def rtl_lines(text: str) -> str:
     """Every non-empty line starts right to left (the one place RTL direction is applied)."""
     return "\n".join(line if not line or line.startswith(RLM) else RLM + line for line in text.split("\n"))
@@ -133,6 +141,7 @@ class Renderer:
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
         env.globals["said"] = self._said
         env.filters["named"] = lambda obj: local_name(obj, self.catalogs.current_locale)
+        env.filters["dept"] = lambda name, community: department_name(community, name, self.catalogs.current_locale)
         self.env = env
         self._modules: dict[tuple[str, str], Any] = {}
         self.translations: OrderedDict[tuple[str, str], str] = OrderedDict()

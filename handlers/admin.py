@@ -70,19 +70,22 @@ async def group_language(message: Message, command: CommandObject, actor: Actor,
 
 async def name(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
     """/name — what has no name yet in each language; /name community <lang> <name>;
-    /name grid <grid> <lang> <name>: a name in another language, which its readers then see."""
+    /name grid <grid> <lang> <name>; /name department <department> <lang> <name>: a name in another
+    language, which its readers then see."""
     args = (command.args or "").split()
     if not args:
         missing = await app.communities.missing_names(actor, app.renderer.locales)
         await say(message, app, locale, "names_missing", missing=missing)
         return
     kind = args[0].lower()
-    target, rest = (args[1], args[2:]) if kind == "grid" and len(args) > 1 else (None, args[1:])
+    target, rest = (args[1], args[2:]) if kind in ("grid", "department") and len(args) > 1 else (None, args[1:])
     lang = normalise(rest[0], app.renderer.locales) if rest else None
-    if kind not in ("community", "grid") or lang is None or len(rest) < 2:
+    if kind not in ("community", "grid", "department") or lang is None or len(rest) < 2:
         raise BadInput("name_usage", choices=", ".join(app.renderer.locales))
-    obj = await app.communities.set_name(actor, kind, target, lang, " ".join(rest[1:]))
-    await say(message, app, locale, "name_set", was=obj.name, name=obj.names[lang], lang=lang)
+    text = " ".join(rest[1:])
+    await app.communities.set_name(actor, kind, target, lang, text)
+    await say(message, app, locale, "name_set", was=target if kind != "community" else actor.community.name,
+              name=text.strip(), lang=lang)
 
 
 def make_router() -> Router:

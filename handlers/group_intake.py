@@ -10,6 +10,7 @@ import re
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
+from markupsafe import Markup
 
 from bot.app import App
 from bot.errors import BadInput, NotAllowed
@@ -35,8 +36,12 @@ async def _file_from_group(message: Message, text: str, actor: Actor, app: App) 
     v = await app.requests.file(actor, Draft(description=text, grid_id=grid_id, source_chat_id=message.chat.id))
     started = actor.user.started and not actor.user.blocked
     link = [[Button("start_bot", url=f"https://t.me/{app.bot_username}?start=go")]]
+    # A resident who reads another language than the group's gets one line in theirs.
+    aside = None
+    if actor.locale not in (binding.locale, binding.secondary_locale):
+        aside = Markup(app.renderer.render("group_filed", actor.locale, no=v.no, started=started).split("\n")[0])
     await say(message, app, binding.locale, "group_filed", buttons=None if started else link,
-              no=v.no, user=actor.user, started=started)
+              no=v.no, user=actor.user, started=started, aside=aside)
 
 
 async def new_in_group(message: Message, command: CommandObject, actor: Actor, app: App) -> None:

@@ -70,6 +70,9 @@ class Community(SQLModel, table=True):
     # The name in other languages, keyed by locale ({"en": "Jimingshan Community"}); `name` is the
     # community's own. Readers see theirs, else `name` (see `bot.render.local_name`).
     names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # Departments' names in other languages: {"物业": {"en": "Property management"}}.
+    department_names: dict[str, dict[str, str]] = Field(default_factory=dict, sa_column=Column(
+        JSON, nullable=False, server_default="{}"))
     next_number: int = 1
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -70,6 +70,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "my_list": [{}, {"views": []}],
     "summary": [{}, {"d": {"description": "Bins overflow", "photos": []}, "similar": []}],
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
+    "group_filed": [{"aside": None}, {"aside": "Request <b>JMS-0042</b> received. Thank you!"}],
 }
 
 

@@ -130,6 +130,17 @@ class CommunityService:
         text = text.strip()
         if not text or len(text) > MAX_NAME:
             raise BadInput("name_too_long", limit=MAX_NAME)
+        if kind == "department":
+            known = await s.execute(select(Membership.id).where(Membership.community_id == community.id,
+                                                                 Membership.department == target))
+            if not target or known.first() is None:
+                raise NotFound("department_not_found", name=target or "")
+            names = dict(community.department_names or {})
+            names[target] = {**names.get(target, {}), locale: text}
+            community.department_names = names  # a new dict: JSON columns track assignment
+            audit(s, community_id=community.id, actor_id=actor_id, entity=kind, entity_id=community.id or 0,
+                  action="named", note=f"{target}: {locale}={text}")
+            return community
         obj: Community | Grid = community if kind == "community" else await find_grid(s, community.id, target or "")
         obj.names = {**(obj.names or {}), locale: text}  # a new dict: JSON columns track assignment
         audit(s, community_id=community.id, actor_id=actor_id, entity=kind, entity_id=obj.id or 0,
@@ -140,7 +151,7 @@ class CommunityService:
         """A name in another language for the community (`kind="community"`) or one of its
         micro-grids (`kind="grid"`, `target` its name). From the CLI `ref` is the community's name,
         code or id; in the bot it is the acting staff member."""
-        assert kind in ("community", "grid"), kind  # the handler and the CLI pass one of these
+        assert kind in ("community", "grid", "department"), kind  # the handler and the CLI pass one of these
         async with self.db.write() as s:
             if isinstance(ref, Actor):
                 if not ref.is_staff or ref.community is None:
@@ -159,9 +170,12 @@ class CommunityService:
         async with self.db.read() as s:
             community = await s.get(Community, actor.community.id)
             assert community is not None
-            named = [community, *await grids_of(s, community.id)]
+            named = [(o.name, o.names or {}) for o in (community, *await grids_of(s, community.id))]
+            departments = (await s.execute(select(Membership.department).where(
+                Membership.community_id == community.id, Membership.department.is_not(None)).distinct())).scalars()
+            named += [(d, (community.department_names or {}).get(d, {})) for d in sorted(departments)]
         own = community.locale
-        return [(loc, [o.name for o in named if loc not in (o.names or {})]) for loc in locales if loc != own]
+        return [(loc, [name for name, names in named if loc not in names]) for loc in locales if loc != own]
 
     async def list_grids(self, ref: str) -> tuple[Community, list[Grid]]:
         async with self.db.read() as s:

@@ -1,4 +1,4 @@
-"""names in other languages for communities and micro-grids (#16)
+"""names in other languages for communities, micro-grids and departments (#16)
 
 Revision ID: 0002_names
 Revises: 0002
@@ -16,6 +16,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('communities', schema=None) as batch_op:
         batch_op.add_column(sa.Column('names', sa.JSON(), server_default='{}', nullable=False))
+        batch_op.add_column(sa.Column('department_names', sa.JSON(), server_default='{}', nullable=False))
     with op.batch_alter_table('grids', schema=None) as batch_op:
         batch_op.add_column(sa.Column('names', sa.JSON(), server_default='{}', nullable=False))
 
@@ -24,4 +25,5 @@ def downgrade() -> None:
     with op.batch_alter_table('grids', schema=None) as batch_op:
         batch_op.drop_column('names')
     with op.batch_alter_table('communities', schema=None) as batch_op:
+        batch_op.drop_column('department_names')
         batch_op.drop_column('names')
