@@ -323,3 +323,35 @@ async def test_a_reply_in_a_group_adds_a_line_in_the_residents_language(harness:
     await h.deliver()
     same = [s.text for s in h.session.to(GRID_GROUP)[before:] if "JMS-0002" in s.text and "收到" in s.text]
     assert same and not re.search("[\uac00-\ud7af]", same[0])  # the group's own language: nothing added
+
+
+def test_cli_names_a_grid_in_other_languages(tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    assert main(["community", "create", "鸡鸣山社区", "--admin", "100", "--code", "JMS"]) == 0
+    assert main(["grid", "add", "JMS", "一网格", "--name", "en=Grid 1", "--name", "ar=المربع 1"]) == 0
+    assert main(["grid", "add", "JMS", "一网格", "--name", "fr=Îlot 1"]) == 0  # an existing grid: named too
+    assert main(["grid", "add", "JMS", "二网格", "三网格", "--name", "en=Grid 2"]) == 2  # whose name would it be?
+    capsys.readouterr()
+    assert main(["grid", "list", "JMS"]) == 0
+    assert "一网格\tar=المربع 1, en=Grid 1, fr=Îlot 1" in capsys.readouterr().out
+
+
+def test_a_bilingual_group_reads_names_headings_and_tallies_in_both(harness: Harness):
+    from storage.models import ChatBinding, Community
+    from tests.template_context import COMMON, context_for
+
+    r = harness.app.renderer
+    community = Community(id=1, name="鸡鸣山社区", code="JMS", locale="zh_Hans", timezone="Asia/Shanghai",
+                          settings={}, names={"fr": "Quartier de Jimingshan"})
+    group = ChatBinding(chat_id=-1, community_id=1, kind="community", locale="zh_Hans", secondary_locale="fr")
+    needed = {"community"} | set(COMMON)
+    [ctx] = context_for("digest", needed)[:1]
+    text, split = harness.app.notifier.render_chat(group, "digest", **{**ctx, "community": community})
+    assert not split
+    zh, fr = text.split("\n\n📰")
+    assert "鸡鸣山社区" in zh and "Quartier de Jimingshan" in fr and "鸡鸣山社区" not in fr
+    with r.catalogs.use_locale("fr"):
+        tally = str(r._jinja_gettext("%(option)s: %(count)s", option="Pour", count=3))
+    assert tally == "Pour\u00a0: 3"  # the colon belongs to the language, not to the template
