@@ -40,6 +40,9 @@ class ContextMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         app = self.app
+        m = event.message
+        if m is not None and (m.migrate_to_chat_id or m.migrate_from_chat_id):
+            return await handler(event, data)  # a group became a supergroup: no one acts (idempotent)
         if self._chatter(event, data["bot"].id):
             return None
         tg_user: TgUser | None = data.get("event_from_user")

@@ -524,6 +524,8 @@ class RequestService:
                                    .values(status=Status.CLAIMED, assignee_id=actor.id))).rowcount == 1
             if not won:
                 await s.refresh(req)
+                if req.status in (Status.CLAIMED, Status.IN_PROGRESS) and req.assignee_id == actor.id:
+                    return await self._view(s, req)  # a double tap: the task is his, nothing changes
                 if req.status in (Status.CLAIMED, Status.IN_PROGRESS):
                     raise Stale("already_claimed")
                 raise Stale("already_handled", status=req.status)

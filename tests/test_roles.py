@@ -1,0 +1,139 @@
+"""Issue #15: the workflow as each person in it sees it — every text written for its reader, and
+every button press answered truthfully. Through the real Dispatcher (tests/conftest.py)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from storage.models import Request
+from tests.conftest import (GRID_GROUP, LEADER, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness, community)
+from tests.test_requests_flow import button, file_privately
+from tests.test_signoff import _done
+from tests.tg import Person
+
+
+async def _ask(h: Harness, req: Request, question: str = "哪一栋楼？") -> None:
+    await h.deliver()
+    await h.press(LEADER, f"tr:{req.id}:3", chat_id=GRID_GROUP)  # ask for info
+    await h.send(LEADER, question)
+    await h.deliver()
+
+
+# 1 ------------------------------------------------------------------------------------------
+async def test_waiting_for_information_is_written_for_each_reader(harness: Harness):
+    h = harness
+    await community(h)
+    req = await file_privately(h)
+    await _ask(h, req)
+    leader_reply = h.session.last(LEADER.id).text
+    card = [c for c in h.session.to(GRID_GROUP) if c.name == "EditMessageText"][-1].text
+    feed = h.session.last(STAFF_GROUP).text
+    for text in (leader_reply, card, feed):  # Chinese readers who are not the resident
+        assert "等待居民补充信息" in text and "您" not in text.split("JMS-0001")[1], text
+    await h.send(RESIDENT, "/my")
+    assert "waiting for your information" in h.session.last(RESIDENT.id).text
+    await h.send(LEADER, "/my")  # the leader has no requests of his own
+    await h.press(LEADER, f"rq:{req.id}")  # the leader opens the request: not "your" information
+    detail = h.session.last(LEADER.id).text
+    assert "等待居民补充信息" in detail and "等待您补充信息" not in detail
+
+
+# 2 ------------------------------------------------------------------------------------------
+async def test_a_double_tap_on_claim_tells_the_winner_he_holds_the_task(harness: Harness):
+    h = harness
+    await community(h)
+    req = await file_privately(h)
+    await h.deliver()
+    await h.press(LEADER, f"tr:{req.id}:0", chat_id=GRID_GROUP)
+    await h.deliver()
+    task = h.session.last(VOL_GROUP)
+    claim = button(task, "")
+    await h.press(VOLUNTEER, claim, chat_id=VOL_GROUP)
+    await h.press(VOLUNTEER, claim, chat_id=VOL_GROUP)
+    first, second = [a.text or "" for a in h.session.answers()[-2:]]
+    assert "JMS-0001" in first and "JMS-0001" in second
+    assert "别的志愿者" not in second and "first" not in second  # never "someone else claimed it first"
+    async with h.app.db.read() as s:
+        r = await s.get(Request, req.id)
+    assert (r.status, r.assignee_id) == ("claimed", VOLUNTEER.id)
+
+
+# 3 ------------------------------------------------------------------------------------------
+async def test_a_reopened_request_reaches_staff_as_reopened_with_round_and_comment(harness: Harness):
+    h = harness
+    await community(h)
+    req = await file_privately(h)
+    await _done(h, req)
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "Not yet"))
+    await h.send(RESIDENT, "The light flickers again")
+    await h.deliver()
+    feed = h.session.last(STAFF_GROUP).text
+    assert "Anna" in feed and "flickers" in feed and "2" in feed.split("Anna")[1]
+    assert "重新打开" in feed  # staff read Chinese: "reopened"
+    await h.send(RESIDENT, "/my")
+    await h.press(RESIDENT, f"rq:{req.id}")
+    assert "reopened" in h.session.last(RESIDENT.id).text
+
+
+# 7 ------------------------------------------------------------------------------------------
+async def test_a_question_in_the_group_says_how_to_answer_there(harness: Harness):
+    h = harness
+    await community(h)
+    stranger = Person(902, "Olu", "en")  # never started the bot: reached in the group
+    await h.send(stranger, "/new The bench in the park is broken", chat_id=GRID_GROUP)
+    async with h.app.db.read() as s:
+        req = (await s.execute(select(Request))).scalars().one()
+    await _ask(h, req, "Which bench?")
+    question = [t for t in h.texts(GRID_GROUP) if "Which bench?" in t][-1]
+    assert "💬" not in question and "Tap" not in question
+    assert "Reply to this message" in question and f"start=an_{req.id}" in question
+
+
+# 8 ------------------------------------------------------------------------------------------
+async def test_filing_on_behalf_is_answered_for_the_filer(harness: Harness):
+    h = harness
+    await community(h)
+    await h.send(LEADER, "/onbehalf 陈奶奶")
+    await h.press(LEADER, h.session.last(LEADER.id).buttons()[3]["callback_data"])  # care
+    await h.send(LEADER, "陈奶奶需要每周代买药品")
+    for _ in range(2):
+        await h.press(LEADER, h.session.last(LEADER.id).buttons()[0]["callback_data"])  # skip photos, location
+    await h.press(LEADER, h.session.last(LEADER.id).buttons()[0]["callback_data"])  # grid
+    await h.send(LEADER, "3栋2单元501")
+    await h.press(LEADER, h.session.last(LEADER.id).buttons()[-1]["callback_data"].replace("cx", "cf"))
+    filed = h.session.last(LEADER.id).text
+    assert "JMS-0001" in filed and "陈奶奶" in filed
+    assert "网格长会" not in filed  # not "the grid leader will look at it" to the grid leader
+
+
+# 11 -----------------------------------------------------------------------------------------
+def _migration(h: Harness, old: int, new: int, *, in_new: bool) -> "Update":
+    from datetime import datetime, timezone
+
+    from aiogram.types import Chat, Message, Update
+    chat = Chat(id=new, type="supergroup", title="Grid") if in_new else Chat(id=old, type="group", title="Grid")
+    extra = {"migrate_from_chat_id": old} if in_new else {"migrate_to_chat_id": new}
+    msg = Message(message_id=next(h.u._message), date=datetime.now(timezone.utc), chat=chat,
+                  from_user=STAFF.tg(), **extra)
+    return Update(update_id=next(h.u._update), message=msg)
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_binding_cards_and_posts(harness: Harness):
+    h = harness
+    await community(h)
+    old, new = GRID_GROUP, -1009001
+    req = await file_privately(h)  # its card goes to the grid's group
+    await h.deliver()
+    assert h.session.last(old).buttons()
+    await h.feed(_migration(h, old, new, in_new=False))  # both service messages, in either order
+    await h.feed(_migration(h, old, new, in_new=True))
+    await h.deliver()
+    card = h.session.last(new)  # the open card is there again, with its buttons
+    assert "JMS-0001" in card.text and any(f"tr:{req.id}:0" == b["callback_data"] for b in card.buttons())
+    await h.send(RESIDENT, "/new The gate lock is broken", chat_id=new)
+    assert "JMS-0002" in h.session.last(new).text  # not "this group is not bound yet"
+    await h.press(LEADER, f"tr:{req.id}:0", chat_id=new, message_id=card.message_id)
+    await h.deliver()
+    assert "JMS-0001" in h.session.last(VOL_GROUP).text
+    closed = [c for c in h.session.to(new) if c.name == "EditMessageText"]
+    assert closed and not closed[-1].buttons()
+    assert not [c for c in h.session.to(old) if c.name == "EditMessageText"]
