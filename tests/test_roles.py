@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from storage.models import Request
-from tests.conftest import (GRID_GROUP, LEADER, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness, community)
+from tests.conftest import (GRID_GROUP, LEADER, LIAISON, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness, community)
 from tests.test_requests_flow import button, file_privately
 from tests.test_signoff import _done
 from tests.tg import Person
@@ -137,3 +137,91 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_binding_cards_and_pos
     closed = [c for c in h.session.to(new) if c.name == "EditMessageText"]
     assert closed and not closed[-1].buttons()
     assert not [c for c in h.session.to(old) if c.name == "EditMessageText"]
+
+
+# 15 -----------------------------------------------------------------------------------------
+async def _hours(h: Harness, **settings) -> None:
+    from storage.models import Community
+    async with h.app.db.write() as s:
+        c = (await s.execute(select(Community))).scalars().one()
+        c.settings = {**(c.settings or {}), **settings}
+        s.add(c)
+
+
+def _clock(delta_hours: float) -> str:
+    """A community-time (Asia/Shanghai) clock reading `delta_hours` from now."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+    return (datetime.now(timezone.utc) + timedelta(hours=delta_hours)).astimezone(
+        ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+
+
+async def test_due_dates_fall_in_working_hours_and_reminders_wait_out_quiet_hours(harness: Harness):
+    from datetime import timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import update
+
+    from bot.services import timers
+    from storage.models import utcnow
+    h = harness
+    await community(h)
+    # Working hours that start two hours from now (community time): "+3 days" lands outside them.
+    await _hours(h, working_hours=f"{_clock(2)}-{_clock(4)}", quiet_hours=f"{_clock(-1)}-{_clock(1)}")
+    req = await file_privately(h)
+    await h.deliver()
+    await h.press(LEADER, f"tr:{req.id}:5", chat_id=GRID_GROUP)  # escalate
+    await h.press(LEADER, h.session.last(LEADER.id).buttons()[0]["callback_data"])
+    await h.press(LEADER, h.session.last(LEADER.id).buttons()[1]["callback_data"])  # +3 days
+    async with h.app.db.read() as s:
+        r = await s.get(Request, req.id)
+    due = r.dept_due_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert due.strftime("%H:%M") == _clock(2)
+    assert timedelta(days=3) <= r.dept_due_at - utcnow() <= timedelta(days=3, hours=3)
+
+    # Now is within the quiet hours: a due reminder is held until they end, not sent.
+    async with h.app.db.write() as s:
+        await s.execute(update(Request).where(Request.id == req.id).values(timer_at=utcnow() - timedelta(minutes=1)))
+    await h.deliver()
+    h.session.clear()
+    assert await timers.sweep(h.app.requests) == 0
+    await h.deliver()
+    assert not h.texts(LIAISON.id)
+    async with h.app.db.read() as s:
+        r = await s.get(Request, req.id)
+    assert r.timer_kind == "dept_remind" and r.timer_at > utcnow()
+    # An urgent category is not held.
+    async with h.app.db.write() as s:
+        await s.execute(update(Request).where(Request.id == req.id).values(
+            category="safety", timer_at=utcnow() - timedelta(minutes=1)))
+    assert await timers.sweep(h.app.requests) == 1
+    await h.deliver()
+    assert any("⏰" in t for t in h.texts(LIAISON.id))
+
+
+# 17 -----------------------------------------------------------------------------------------
+async def test_after_an_outage_a_late_reminder_still_gives_the_promised_time(harness: Harness):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.services import timers
+    from storage.models import utcnow
+    h = harness
+    await community(h)
+    await _hours(h, quiet_hours="00:00-00:00")  # no quiet hours in this test
+    req = await file_privately(h)
+    await _done(h, req)
+    # The bot was down for five days: the reminder and the auto-close are both overdue.
+    async with h.app.db.write() as s:
+        await s.execute(update(Request).where(Request.id == req.id).values(
+            done_at=utcnow() - timedelta(days=5), timer_at=utcnow() - timedelta(days=4)))
+    h.session.clear()
+    assert await timers.sweep(h.app.requests) == 1
+    assert await timers.sweep(h.app.requests) == 0  # the close does not follow seconds later
+    await h.deliver()
+    assert any("⏰" in t for t in h.texts(RESIDENT.id))
+    async with h.app.db.read() as s:
+        r = await s.get(Request, req.id)
+    assert r.status == "done" and r.timer_kind == "signoff_close"
+    assert r.timer_at - utcnow() > timedelta(hours=47)  # 72 h to close − 24 h to remind = 48 h promised

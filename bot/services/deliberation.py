@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.render import Button
-from bot.services.community import audit, settings_of
+from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
 from bot.services.context import Actor, system_actor
 from bot.services.notify import INTERACTIVE, Notifier
 from bot.services.points import award
@@ -464,7 +464,9 @@ class DeliberationService:
         now = utcnow()
         hours = check_hours(p.hours)
         p.status, p.eligible, p.opened_at = "open", len(electors), now
-        p.closes_at = now + timedelta(hours=hours)
+        community = await s.get(Community, p.community_id)
+        assert community is not None
+        p.closes_at = in_working_hours(community, now + timedelta(hours=hours))  # never closes in the night
         # A day before the close; half-way for votes shorter than two days.
         p.remind_at = p.closes_at - timedelta(hours=24) if hours >= 48 else now + timedelta(hours=hours / 2)
         p.updated_at = now
@@ -709,10 +711,19 @@ class DeliberationService:
             p = await s.get(Proposal, pid)
             if p is None or p.status != "open" or p.remind_at is None or p.remind_at > now:
                 return 0
+            if p.closes_at is not None and p.closes_at <= now:
+                p.remind_at = None
+                s.add(p)
+                return 0  # closing now; a reminder would only confuse
+            community = await s.get(Community, p.community_id)
+            assert community is not None
+            held = after_quiet_hours(community, now)
+            if held != now and (p.closes_at is None or held < p.closes_at):
+                p.remind_at = held  # quiet hours: the reminder waits for the morning
+                s.add(p)
+                return 0
             p.remind_at = None
             s.add(p)
-            if p.closes_at is not None and p.closes_at <= now:
-                return 0  # closing now; a reminder would only confuse
             v = await self._view(s, p)
             late = await self._electors(s, p, not_voted=True)
             for u in late:

@@ -18,7 +18,7 @@ from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.render import Button
 from bot.services import points
-from bot.services.community import audit, settings_of
+from bot.services.community import audit, in_working_hours, settings_of
 from bot.services.context import Actor
 from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import INTERACTIVE, Notifier
@@ -472,9 +472,9 @@ class RequestService:
                 Membership.role == Role.LIAISON))).scalars().first()
             if dept is None:
                 raise Stale()
-            due = utcnow() + timedelta(days=days)
             c = await s.get(Community, req.community_id)
             assert c is not None
+            due = in_working_hours(c, utcnow() + timedelta(days=days))  # never a due date in the night
             remind = due - timedelta(hours=settings_of(c)["dept_remind_hours"])
             v = await self._apply(s, actor, req, Status.ESCALATED, "escalated", note=dept,
                                   fields={"assignee_id": liaison_id, "department": dept, "dept_due_at": due,
