@@ -225,3 +225,41 @@ async def test_after_an_outage_a_late_reminder_still_gives_the_promised_time(har
         r = await s.get(Request, req.id)
     assert r.status == "done" and r.timer_kind == "signoff_close"
     assert r.timer_at - utcnow() > timedelta(hours=47)  # 72 h to close − 24 h to remind = 48 h promised
+
+
+# 12 -----------------------------------------------------------------------------------------
+async def test_closevote_tells_staff_once_and_leaves_no_stale_buttons(harness: Harness):
+    from tests.test_council import MEMBERS, council, propose
+    h = harness
+    await council(h)
+    p = await propose(h, MEMBERS[0], "Repaint the bike shed", "Use the budget surplus.")
+    for m in MEMBERS:
+        await h.press(m, f"vo:{p.id}:0")
+    await h.deliver()
+    all_in = h.session.last(STAFF_GROUP)
+    assert any(b["callback_data"] == f"pp:{p.id}:4" for b in all_in.buttons())
+    await h.send(STAFF, "/votes")
+    listing = h.session.last(STAFF.id).text
+    assert "JMS-P001" in listing and "投票" not in listing.split("JMS-P001")[1].split("\n", 1)[1]
+    h.session.clear()
+    await h.send(STAFF, "/closevote JMS-P001", chat_id=STAFF_GROUP)
+    await h.deliver()
+    outcomes = [c for c in h.session.to(STAFF_GROUP) if c.name == "SendMessage" and "JMS-P001" in c.text]
+    assert len(outcomes) == 1  # the reply, not the reply and the minutes again
+    edits = [c for c in h.session.to(STAFF_GROUP) if c.name == "EditMessageText"
+             and c.method.message_id == all_in.message_id]
+    assert edits and not edits[-1].buttons()  # "close now" is gone
+
+
+# 14 -----------------------------------------------------------------------------------------
+async def test_the_leaderboard_lists_volunteers_only_and_points_says_so(harness: Harness):
+    h = harness
+    await community(h)
+    req = await file_privately(h)
+    await _done(h, req)  # Anna earned a point for an accepted request; 张伟 ten for the task
+    await h.send(RESIDENT, "/leaderboard")
+    board = h.session.last(RESIDENT.id).text
+    assert "张伟" in board and "Anna" not in board
+    await h.send(RESIDENT, "/points")
+    told = h.session.last(RESIDENT.id).text
+    assert "volunteers only" in told and "anonymous" in told

@@ -574,7 +574,7 @@ class DeliberationService:
         return VoteResult(v, action, option)
 
     # ----------------------------------------------------------------- closing
-    async def close(self, actor: Actor, pid: int) -> PView:
+    async def close(self, actor: Actor, pid: int, reply_chat: int | None = None) -> PView:
         """Staff close a vote early once every elector has voted (or at any time after the
         deadline, should the sweep not have run yet)."""
         async with self.db.write() as s:
@@ -586,11 +586,12 @@ class DeliberationService:
             turnout = (await self._tally(s, p)).turnout
             if turnout < p.eligible and p.closes_at is not None and p.closes_at > utcnow():
                 raise BadInput("not_everyone_voted", turnout=turnout, eligible=p.eligible)
-            v = await self._close(s, p, actor)
+            v = await self._close(s, p, actor, reply_chat)
         self.n.wake()
         return v
 
-    async def _close(self, s: AsyncSession, p: Proposal, closer: Actor | None) -> PView:
+    async def _close(self, s: AsyncSession, p: Proposal, closer: Actor | None,
+                     reply_chat: int | None = None) -> PView:
         """Count, decide, record the minutes, announce, and move what follows from the outcome:
         a linked request (volunteer task, closed, or back to triage), a new task for a passed
         proposal without a request, a convention for a passed convention."""
@@ -640,8 +641,10 @@ class DeliberationService:
             for u in await self._electors(s, p):
                 self.n.to_user(s, u, v.community, "proposal_outcome", key=f"outcome:{p.id}",
                                **v.ctx(audience="group"))
+        # The chat where staff closed it gets the outcome as the reply: not a second time.
         await self._to_staff(s, v, "proposal_outcome", statement_buttons(p), key=f"minutes:{p.id}",
-                             audience="staff")
+                             audience="staff", skip=reply_chat)
+        await self._close_draft_cards(s, v, key=f"allin:{p.id}")  # no "close now" on a closed vote
         return v
 
     async def add_statement(self, actor: Actor, pid: int, text: str) -> PView:
@@ -768,9 +771,10 @@ class DeliberationService:
                 row = self.n.edit(s, post, text, self.n.renderer.keyboard(post_buttons(p), binding.locale))
                 row.not_before = not_before
 
-    async def _close_draft_cards(self, s: AsyncSession, v: PView) -> None:
-        """Draft cards lose their buttons once the draft is opened or withdrawn."""
-        cards = (await s.execute(select(Outbox).where(Outbox.key == f"draft:{v.p.id}",
+    async def _close_draft_cards(self, s: AsyncSession, v: PView, key: str | None = None) -> None:
+        """Draft cards (or `key`'s posts) lose their buttons once the draft is opened or withdrawn
+        (or the vote closed)."""
+        cards = (await s.execute(select(Outbox).where(Outbox.key == (key or f"draft:{v.p.id}"),
                                                       Outbox.method == "send"))).scalars().all()
         for card in cards:
             binding = await s.get(ChatBinding, card.chat_id) if card.chat_id < 0 else None
@@ -782,13 +786,16 @@ class DeliberationService:
             self.n.edit(s, card, text)
 
     async def _to_staff(self, s: AsyncSession, v: PView, template: str, buttons: list[list[Button]], *,
-                        key: str, **ctx: Any) -> None:
-        """The staff group, else every staff member privately."""
+                        key: str, skip: int | None = None, **ctx: Any) -> None:
+        """The staff group, else every staff member privately (not chat `skip`)."""
         groups = await self.r._bindings(s, v.p.community_id, ChatKind.STAFF)
         for g in groups:
-            self.n.to_chat(s, g, template, buttons=buttons, key=key, **v.ctx(**ctx))
+            if g.chat_id != skip:
+                self.n.to_chat(s, g, template, buttons=buttons, key=key, **v.ctx(**ctx))
         if not groups:
             for u in await self.r._members(s, v.p.community_id, Role.STAFF):
+                if u.id == skip:
+                    continue
                 self.n.to_user(s, u, v.community, template, buttons=buttons, key=key,
                                priority=INTERACTIVE, **v.ctx(**ctx))
 
