@@ -263,3 +263,57 @@ async def test_the_leaderboard_lists_volunteers_only_and_points_says_so(harness:
     await h.send(RESIDENT, "/points")
     told = h.session.last(RESIDENT.id).text
     assert "volunteers only" in told and "anonymous" in told
+
+
+# 4 ------------------------------------------------------------------------------------------
+async def test_a_multiple_choice_decision_becomes_a_task_that_states_the_choice(harness: Harness):
+    from tests.test_council import MEMBERS, council, propose
+    h = harness
+    await council(h)
+    p = await propose(h, MEMBERS[0], "Which lights for the corridor?", "Budget 2,000 yuan.",
+                      options="Warm LED panels\nMotion-sensor bulbs\nSolar lamps")
+    for m, option in zip(MEMBERS, (1, 1, 0)):
+        await h.press(m, f"vo:{p.id}:{option}")
+    await h.send(STAFF, "/closevote JMS-P001")
+    await h.deliver()
+    task = h.session.last(VOL_GROUP)
+    assert "Which lights" in task.text and "Motion-sensor bulbs" in task.text
+    assert "Warm LED panels" not in task.text and "Solar lamps" not in task.text
+
+
+# 6 ------------------------------------------------------------------------------------------
+async def test_bind_says_what_is_true_for_this_bot_and_this_kind_of_group(harness: Harness):
+    h = harness
+    await community(h, groups=False)
+    council_group = -1005
+    h.session.admins[council_group] = {STAFF.id}  # the bot is an administrator there too
+    await h.send(STAFF, "/grouplang en", chat_id=council_group)
+    await h.send(STAFF, "/bind council", chat_id=council_group)
+    told = h.session.last(council_group).text
+    assert "隐私模式" not in told and "/new" not in told  # an admin bot sees everything; no residents here
+    h.session.admins[GRID_GROUP] = {STAFF.id}
+    await h.send(STAFF, "/bind grid 一网格", chat_id=GRID_GROUP)
+    told = h.session.last(GRID_GROUP).text
+    assert "隐私模式" not in told and "/new" in told
+
+
+# 10 -----------------------------------------------------------------------------------------
+async def test_the_secret_ballot_csv_row_has_the_totals_and_no_voter(harness: Harness, tmp_path):
+    import csv
+    from datetime import date, timedelta
+
+    from bot.services.reports import export_csv
+    from tests.test_council import MEMBERS, council, propose
+    h = harness
+    await council(h)
+    p = await propose(h, MEMBERS[0], "Install a water dispenser", "In the lobby of building 2.", rules=(1,))
+    assert p.secret
+    for m, option in zip(MEMBERS, (0, 0, 1)):
+        await h.press(m, f"vo:{p.id}:{option}")
+    await h.send(STAFF, "/closevote JMS-P001")
+    today = date.today()
+    await export_csv(h.app.db, "JMS", today - timedelta(days=1), today + timedelta(days=1), tmp_path)
+    with open(tmp_path / "votes.csv", newline="", encoding="utf-8-sig") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["secret"] == "1" and row["user_id"] == "" and row["option"] == ""
+    assert row["totals"] == "2 | 1 | 0"
