@@ -119,7 +119,9 @@ VARIANTS.update({
     + [{**_SURVEY_ASK, "step": "groups", "groups": []}],
     "survey_post": [{"closes_at": NOW, "tz": "Asia/Shanghai"}],
     "survey_done": [{"closes_at": NOW, "tz": "Asia/Shanghai", "count": n} for n in (1, 3)],
-    "survey_results": [{**_survey_context(o), "per_group": g} for o in ([], ["是", "否", "无所谓"]) for g in (True, False)],
+    "survey_results": [{**_survey_context(o), "per_group": g, "mine": m}
+                       for o in ([], ["是", "否", "无所谓"]) for g in (True, False)
+                       for m in (None, _survey_context(o)["res"])],
     "stats": [_report_context(), {**_report_context(), "grids": []}],
     "digest": [_report_context(), {**_report_context(), "passed": None, "surveys": 0}],
     "report_month": [_report_context(), {**_report_context(), "categories": []}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from storage.models import Request
-from tests.conftest import (GRID_GROUP, LEADER, LIAISON, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness, community)
+from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, LEADER, LIAISON, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness, community)
 from tests.test_requests_flow import button, file_privately
 from tests.test_signoff import _done
 from tests.tg import Person
@@ -317,3 +317,29 @@ async def test_the_secret_ballot_csv_row_has_the_totals_and_no_voter(harness: Ha
         [row] = list(csv.DictReader(f))
     assert row["secret"] == "1" and row["user_id"] == "" and row["option"] == ""
     assert row["totals"] == "2 | 1 | 0"
+
+
+# 13 -----------------------------------------------------------------------------------------
+async def test_survey_results_in_a_group_show_that_group_and_the_community_labelled(harness: Harness):
+    from storage.models import Survey
+    from tests.test_surveys import in_english, start_survey
+    h = harness
+    await community(h)
+    await in_english(h)
+    await start_survey(h)
+    await h.press(STAFF, button(h.session.last(STAFF.id), "micro-grid group"))
+    await h.press(STAFF, button(h.session.last(STAFF.id), "Next"))
+    await h.press(STAFF, button(h.session.last(STAFF.id), "3 days"))
+    await h.press(STAFF, button(h.session.last(STAFF.id), "Post the poll"))
+    await h.deliver()
+    by_chat = {chat: h.session.polls[(chat, m)] for (chat, m) in h.session.polls}
+    await h.feed(h.u.poll(by_chat[COMMUNITY_GROUP], [3, 1, 0, 0, 1]))
+    await h.feed(h.u.poll(by_chat[GRID_GROUP], [1, 1, 0, 0, 0]))
+    async with h.app.db.read() as s:
+        survey = (await s.execute(select(Survey))).scalars().one()
+    assert await h.app.surveys.close(survey.id) == 1
+    await h.deliver()
+    grid = h.session.last(GRID_GROUP).text
+    mine, whole = grid.split("In the whole community")
+    assert "In this group" in mine and "2 answers in total" in mine and "7 answers" not in mine
+    assert "7 answers in total" in whole
