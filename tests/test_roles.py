@@ -343,3 +343,28 @@ async def test_survey_results_in_a_group_show_that_group_and_the_community_label
     mine, whole = grid.split("In the whole community")
     assert "In this group" in mine and "2 answers in total" in mine and "7 answers" not in mine
     assert "7 answers in total" in whole
+
+
+# 9 ------------------------------------------------------------------------------------------
+async def test_triage_sets_the_category_of_a_request_filed_in_a_group(harness: Harness):
+    h = harness
+    await community(h)
+    await h.send(RESIDENT, "/new The gate lock is broken", chat_id=GRID_GROUP)
+    await h.deliver()
+    async with h.app.db.read() as s:
+        req = (await s.execute(select(Request))).scalars().one()
+    assert req.category is None
+    card = h.session.last(GRID_GROUP)
+    [categorise] = [b["callback_data"] for b in card.buttons() if b["callback_data"] == f"tr:{req.id}:6"]
+    await h.press(LEADER, categorise, chat_id=GRID_GROUP, message_id=card.message_id)
+    pick = h.session.last(LEADER.id)
+    await h.press(LEADER, button(pick, "维修"))  # "repair and maintenance", in the leader's Chinese
+    async with h.app.db.read() as s:
+        assert (await s.get(Request, req.id)).category == "repair"
+    assert "维修" in h.session.last(LEADER.id).text
+    await h.deliver()
+    redrawn = [c for c in h.session.to(GRID_GROUP) if c.name == "EditMessageText"][-1]
+    assert "维修" in redrawn.text and any(b["callback_data"] == f"tr:{req.id}:0" for b in redrawn.buttons())
+    await h.press(RESIDENT, f"rc:{req.id}:1")  # not the resident's to change
+    async with h.app.db.read() as s:
+        assert (await s.get(Request, req.id)).category == "repair"

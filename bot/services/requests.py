@@ -36,7 +36,7 @@ DUE_DAYS = (1, 3, 7, 14)
 class Op:
     """Triage, task and liaison operations (indexes travel in callback data)."""
 
-    ACCEPT, HANDLE, DUPLICATE, ASK, DECLINE, ESCALATE = range(6)  # triage
+    ACCEPT, HANDLE, DUPLICATE, ASK, DECLINE, ESCALATE, CATEGORY = range(7)  # triage
     CLAIM, PROGRESS, DONE, RELEASE = range(4)  # task (assignee)
     DEPT_ACCEPT, DEPT_DONE, DEPT_RETURN = range(3)  # liaison
 
@@ -85,7 +85,7 @@ def triage_buttons(req_id: int) -> list[list[Button]]:
     return [[t("accept", Op.ACCEPT), t("handle", Op.HANDLE)],
             [t("duplicate", Op.DUPLICATE), t("ask_info", Op.ASK)],
             [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)],
-            [Button("to_council", pack(Act.TO_COUNCIL, req_id))]]
+            [Button("to_council", pack(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)]]
 
 
 def claim_buttons(req_id: int) -> list[list[Button]]:
@@ -319,6 +319,29 @@ class RequestService:
         if grid_id is not None:
             q = q.where(Membership.grid_id == grid_id)
         return (await s.execute(q.limit(1))).first() is not None
+
+    async def categorise(self, actor: Actor, req_id: int, category: str) -> View:
+        """Triage sets or changes the category (a request filed in a group has none), while the
+        request is open: the monthly report and the similar-request search count on it. An open
+        triage card is redrawn with it."""
+        async with self.db.write() as s:
+            req = await self._triage_target(s, actor, req_id, frozenset(OPEN_STATUSES))
+            community = await s.get(Community, req.community_id)
+            assert community is not None
+            if category not in settings_of(community)["categories"]:
+                raise BadInput("bad_category")
+            before, req.category, req.updated_at = req.category, category, utcnow()
+            s.add(req)
+            audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
+                  action="categorised", note=f"{before or ''}→{category}")
+            v = await self._view(s, req)
+            if req.status == Status.NEW:
+                for post in await self._posts(s, v, "card"):
+                    locale = await self.n.chat_locale(s, post.chat_id, v.community)
+                    self.n.edit(s, post, self.n.renderer.render("triage_card", locale, **v.ctx()),
+                                self.n.renderer.keyboard(triage_buttons(req.id or 0), locale))
+        self.n.wake()
+        return v
 
     async def check_triage(self, actor: Actor, req_id: int) -> View:
         """Validate that the actor may triage this request now (before a multi-step choice)."""
