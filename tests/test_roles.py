@@ -368,3 +368,31 @@ async def test_triage_sets_the_category_of_a_request_filed_in_a_group(harness: H
     await h.press(RESIDENT, f"rc:{req.id}:1")  # not the resident's to change
     async with h.app.db.read() as s:
         assert (await s.get(Request, req.id)).category == "repair"
+
+
+# 5 ------------------------------------------------------------------------------------------
+async def test_an_open_vote_is_withdrawn_with_a_reason_the_council_and_voters_read(harness: Harness):
+    from storage.models import Proposal
+    from tests.test_council import COUNCIL_GROUP, MEMBERS, council, propose
+    h = harness
+    await council(h)
+    p = await propose(h, MEMBERS[0], "Repaint the bike shed", "Use the budget surplus.")
+    await h.press(MEMBERS[1], f"vo:{p.id}:0", chat_id=COUNCIL_GROUP)
+    await h.deliver()
+    await h.send(MEMBERS[2], "/withdrawvote JMS-P001 no longer needed")  # neither staff nor the proposer
+    async with h.app.db.read() as s:
+        assert (await s.get(Proposal, p.id)).status == "open"
+    await h.send(MEMBERS[0], "/withdrawvote JMS-P001")  # a reason is required
+    assert "/withdrawvote" in h.session.last(MEMBERS[0].id).text
+    h.session.clear()
+    await h.send(MEMBERS[0], "/withdrawvote JMS-P001 The property company repaints it for free")
+    await h.deliver()
+    async with h.app.db.read() as s:
+        assert (await s.get(Proposal, p.id)).status == "withdrawn"
+    announced = [t for t in h.texts(COUNCIL_GROUP) if "withdrawn" in t and "repaints it for free" in t]
+    assert announced
+    told = h.session.last(MEMBERS[1].id).text  # voted already: told, with the reason
+    assert "withdrawn" in told and "repaints it for free" in told and "no longer counts" in told
+    assert not h.texts(MEMBERS[2].id)  # did not vote: the group announcement is enough
+    await h.press(MEMBERS[2], f"vo:{p.id}:0", chat_id=COUNCIL_GROUP)
+    assert "closed" in (h.session.answers()[-1].text or "")

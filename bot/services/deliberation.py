@@ -493,23 +493,39 @@ class DeliberationService:
         return list((await s.execute(q.order_by(User.id))).scalars())
 
     # ----------------------------------------------------------------- withdrawing
-    async def withdraw(self, actor: Actor, pid: int) -> PView:
-        """Staff or the proposer withdraw a draft or an open vote (recorded). A linked request
-        goes back to triage."""
+    async def withdraw(self, actor: Actor, pid: int, reason: str | None = None) -> PView:
+        """Staff or the proposer withdraw a draft or an open vote (recorded). An open vote needs
+        a reason: it is announced in the council group and sent to those who voted already. A
+        linked request goes back to triage."""
+        reason = (reason or "").strip() or None
         async with self.db.write() as s:
             p = await self._load(s, pid)
             if not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
             if p.status not in ("draft", "open"):
                 raise Stale("vote_closed")
+            if p.status == "open" and not reason:
+                raise BadInput("withdraw_usage")
+            if reason:
+                check_length(reason, MAX_STATEMENT)
             before = p.status
             p.status, p.remind_at, p.closed_at, p.updated_at = "withdrawn", None, utcnow(), utcnow()
+            p.statement, p.statement_by = (reason, actor.id) if reason else (p.statement, p.statement_by)
             s.add(p)
             audit(s, community_id=p.community_id, actor_id=actor.id, entity="proposal", entity_id=p.id or 0,
-                  action="withdrawn", from_state=before, to_state="withdrawn")
+                  action="withdrawn", from_state=before, to_state="withdrawn", note=reason)
             v = await self._view(s, p)
             if before == "open":
                 await self._refresh_posts(s, v, final=True)
+                councils = await self.r._bindings(s, p.community_id, ChatKind.COUNCIL)
+                for g in councils:
+                    self.n.to_chat(s, g, "proposal_outcome", key=f"outcome:{p.id}", **v.ctx(audience="group"))
+                voted = (await s.execute(select(User).join(Turnout, Turnout.user_id == User.id).where(
+                    Turnout.proposal_id == p.id).order_by(User.id))).scalars().all()
+                for u in voted:
+                    if u.id != actor.id:
+                        self.n.to_user(s, u, v.community, "proposal_outcome", key=f"outcome:{p.id}",
+                                       **v.ctx(audience="voter"))
             else:
                 await self._close_draft_cards(s, v)
             if p.request_id:
