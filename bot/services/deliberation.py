@@ -632,8 +632,10 @@ class DeliberationService:
               note=f"{turnout}/{p.eligible}")
         v = await self._view(s, p)
         system = closer or system_actor(v.community)  # the council itself
+        # A multiple-choice decision: the task says which option was chosen, not only the question.
+        decision = p.options[minutes["winner"]] if p.options and minutes.get("winner") is not None else None
         if p.request_id:
-            rv = await self.r.after_council(s, system, p.request_id, outcome)
+            rv = await self.r.after_council(s, system, p.request_id, outcome, decision)
             if rv is not None:
                 await self._tell_requester(s, v, rv)
         elif outcome == "passed" and p.kind != "convention":
@@ -641,7 +643,7 @@ class DeliberationService:
             req = await self.r.council_task(s, p.community_id, p.proposer_id, f"{p.title}\n\n{p.text}")
             p.request_id = req.id
             s.add(p)
-            rv = await self.r.after_council(s, system, req.id or 0, "passed")
+            rv = await self.r.after_council(s, system, req.id or 0, "passed", decision)
             v.task_no = rv.no if rv else None
         if outcome == "passed":
             await award(s, v.community, p.proposer_id, "proposal_passed", f"proposal:{p.id}")

@@ -371,7 +371,8 @@ class RequestService:
               action="filed", to_state=Status.COUNCIL)
         return req
 
-    async def after_council(self, s: AsyncSession, actor: Actor, req_id: int, outcome: str) -> View | None:
+    async def after_council(self, s: AsyncSession, actor: Actor, req_id: int, outcome: str,
+                            decision: str | None = None) -> View | None:
         """The council's outcome moves the request on: passed -> the volunteer task is posted;
         rejected -> closed, not fixed, with the council as reason; no quorum or withdrawn -> back
         to triage with a fresh card. The caller tells the requester (with the figures). None if
@@ -382,7 +383,7 @@ class RequestService:
         if outcome == "passed":
             v = await self._apply(s, actor, req, Status.ACCEPTED, "council_passed", tell_requester=False,
                                   timer=("claim_remind", "claim_remind_hours"))
-            await self._post_task(s, v)
+            await self._post_task(s, v, decision=decision)
         elif outcome == "rejected":
             v = await self._apply(s, actor, req, Status.DECLINED, "council_rejected", tell_requester=False,
                                   fields={"reason": "council_rejected"})
@@ -763,15 +764,17 @@ class RequestService:
             locale = await self.n.chat_locale(s, post.chat_id, v.community)
             self.n.edit(s, post, self.n.renderer.render("card_closed", locale, **ctx))
 
-    async def _post_task(self, s: AsyncSession, v: View) -> None:
-        """The task as volunteers see it: no contact note, no location, no photos."""
+    async def _post_task(self, s: AsyncSession, v: View, decision: str | None = None) -> None:
+        """The task as volunteers see it: no contact note, no location, no photos; with the
+        council's chosen option when a multiple-choice decision is behind it."""
+        ctx = v.ctx(**({"decision": decision} if decision else {}))
         groups = await self._bindings(s, v.req.community_id, ChatKind.VOLUNTEERS)
         for g in groups:
-            self.n.to_chat(s, g, "task_post", buttons=claim_buttons(v.req.id or 0), key=f"task:{v.req.id}", **v.ctx())
+            self.n.to_chat(s, g, "task_post", buttons=claim_buttons(v.req.id or 0), key=f"task:{v.req.id}", **ctx)
         if not groups:  # no volunteer group: every volunteer privately
             for p in await self._members(s, v.req.community_id, Role.VOLUNTEER):
                 self.n.to_user(s, p, v.community, "task_post", buttons=claim_buttons(v.req.id or 0),
-                               key=f"task:{v.req.id}", **v.ctx())
+                               key=f"task:{v.req.id}", **ctx)
 
     async def _update_task_post(self, s: AsyncSession, v: View, released: bool = False) -> None:
         for post in await self._posts(s, v, "task"):
