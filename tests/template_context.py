@@ -70,6 +70,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "summary": [{}, {"d": {"description": "Bins overflow", "photos": []}, "similar": []}],
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
     "ask_info": [{}, {"in_group": True}],
+    "task_post": [{}, {"decision": "方案" * 49}],
     "staff_feed": [{"action": a} for a in ("filed", "reopened", "accepted")],
     "request_detail": [{"yours": True}, {"yours": False}],
     "bound": [{"binding": ChatBinding(chat_id=-1, community_id=1, kind=k, locale="zh_Hans"), "privacy": p}
