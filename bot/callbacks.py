@@ -41,6 +41,7 @@ class Act(StrEnum):
     PROP_SAVE = "ps"  # /propose: 1 = open the vote now, 0 = keep as a draft
     SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
+    RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -51,7 +52,7 @@ ARITY: dict[Act, int] = {
     Act.SIGNOFF: 2, Act.STARS: 2, Act.XLATE: 1,
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
-    Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1,
+    Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
 }
 
 

@@ -121,7 +121,8 @@ class ContextMiddleware(BaseMiddleware):
     def _chatter(self, update: Update, bot_id: int) -> bool:
         """Group talk not addressed to the bot (an admin bot sees it all): nothing to do, no I/O."""
         m = update.message
-        if m is None or m.chat.type not in ("group", "supergroup") or m.new_chat_members or m.left_chat_member:
+        if (m is None or m.chat.type not in ("group", "supergroup") or m.new_chat_members or m.left_chat_member
+                or m.migrate_to_chat_id or m.migrate_from_chat_id):
             return False
         return not ((m.text or m.caption or "").startswith("/") or addressed(m, bot_id, self.app.bot_username))
 
@@ -166,6 +167,9 @@ class ContextMiddleware(BaseMiddleware):
 
     async def _handle(self, handler: Handler, event: Update, data: dict[str, Any], replies: Replies) -> Any:
         app = self.app
+        m = event.message
+        if m is not None and (m.migrate_to_chat_id or m.migrate_from_chat_id):
+            return await handler(event, data)  # a group became a supergroup: no one acts (idempotent)
         tg_user: TgUser | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
         actor = None

@@ -9,6 +9,7 @@ from bot.app import App
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import normalise
 from bot.services.context import Actor
+from bot.services.migration import chat_migrated
 from handlers.common import say
 
 
@@ -45,7 +46,7 @@ async def bind(message: Message, command: CommandObject, actor: Actor, app: App,
                                          kind=kind.lower(), grid_name=grid.strip() or None, locale=chat_locale)
     me = await bot.me()
     await say(message, app, binding.locale, "bound", binding=binding, grid=grid.strip(),
-              bot_admin=bot_admin, privacy=not me.can_read_all_group_messages)
+              bot_admin=bot_admin, privacy=not (me.can_read_all_group_messages or bot_admin))
 
 
 async def unbind(message: Message, actor: Actor, app: App, bot: Bot, locale: str) -> None:
@@ -88,8 +89,18 @@ async def name(message: Message, command: CommandObject, actor: Actor, app: App,
               name=text.strip(), lang=lang)
 
 
+async def migrated(message: Message, app: App) -> None:
+    """A group became a supergroup: its binding, open cards and pending posts follow it."""
+    if message.migrate_to_chat_id:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    else:
+        old, new = message.migrate_from_chat_id or 0, message.chat.id
+    await chat_migrated(app.requests, old, new)
+
+
 def make_router() -> Router:
     router = Router(name=__name__)
+    router.message.register(migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     router.message.register(invite, Command("invite"))
     router.message.register(name, Command("name"))
     groups = F.chat.type.in_({"group", "supergroup"})

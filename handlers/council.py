@@ -18,7 +18,7 @@ from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button, plain
 from bot.services.context import Actor
-from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_buttons
+from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_buttons, statement_buttons
 from handlers.common import Cb, TYPED, kb, say
 from handlers.propose import begin_edit
 from handlers.triage import ask_note, dm
@@ -106,8 +106,18 @@ async def closevote(message: Message, command: CommandObject, actor: Actor, app:
     if not ref:
         raise BadInput("closevote_usage")
     p = await app.council.find(actor, ref)
-    v = await app.council.close(actor, p.id or 0)
-    await say(message, app, locale, "proposal_outcome", audience="closer", **v.ctx())
+    v = await app.council.close(actor, p.id or 0, reply_chat=message.chat.id)
+    await say(message, app, locale, "proposal_outcome", audience="staff", buttons=statement_buttons(v.p), **v.ctx())
+
+
+async def withdrawvote(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
+    """/withdrawvote <number> <reason> — staff or the proposer withdraw an open vote."""
+    ref, _, reason = (command.args or "").strip().partition(" ")
+    if not ref or not reason.strip():
+        raise BadInput("withdraw_usage")
+    p = await app.council.find(actor, ref)
+    v = await app.council.withdraw(actor, p.id or 0, clean_user_text(reason))
+    await say(message, app, locale, "proposal_done", code="withdrawn", **v.ctx())
 
 
 async def conventions(message: Message, actor: Actor, app: App, locale: str) -> None:
@@ -131,6 +141,7 @@ def make_router() -> Router:
     router.callback_query.register(ballot, Cb(Act.BALLOT))
     router.message.register(votes_command, Command("votes"), private)
     router.message.register(closevote, Command("closevote"))
+    router.message.register(withdrawvote, Command("withdrawvote"))
     router.message.register(conventions, Command("conventions"))
     router.message.register(statement_text, Minutes.statement, TYPED, private)
     return router

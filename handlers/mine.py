@@ -48,7 +48,8 @@ async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, ap
         if v.req.status in REOPENABLE:
             buttons.append([Button("signoff_no", pack(Act.SIGNOFF, v.req.id or 0, 0))])
     await _private(bot, actor, app, locale, "request_detail", buttons or None, events=events[-20:],
-                   show_private=actor.id in (v.req.requester_id, v.req.assignee_id) or actor.is_staff, **v.ctx())
+                   show_private=actor.id in (v.req.requester_id, v.req.assignee_id) or actor.is_staff,
+                   yours=actor.id == v.req.requester_id, **v.ctx())
     private = cb.message is not None and cb.message.chat.type == "private"
     await (cb.answer() if private else toast(cb, app, locale, "see_private"))
 

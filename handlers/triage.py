@@ -16,6 +16,7 @@ from bot.callbacks import Act, pack
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
+from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op
 from handlers.common import Cb, TYPED, kb, private_state, reachable, say, settle, show, toast
@@ -83,8 +84,22 @@ async def triage(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App
         buttons = [[Button(text=f"{dept} · {u.first_name}", data=pack(Act.ESCALATE, req_id, u.id))]
                    for u, dept in liaisons]
         await dm(cb, bot, app, locale, "pick_liaison", buttons=buttons, no=v.no)
+    elif op == Op.CATEGORY:
+        v = await svc.check_triage(actor, req_id)
+        cats = settings_of(v.community)["categories"]
+        buttons = [[Button(f"cat_{c}", pack(Act.RECATEGORISE, req_id, i))] for i, c in enumerate(cats)]
+        await dm(cb, bot, app, locale, "ask_category", buttons=buttons, no=v.no, on_behalf=None)
     else:
         raise BadInput("stale")
+
+
+async def recategorise(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    req_id, index = ids
+    cats = settings_of(actor.community)["categories"] if actor.community else []
+    if not 0 <= index < len(cats):
+        raise BadInput("stale")
+    v = await app.requests.categorise(actor, req_id, cats[index])
+    await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status, category=v.req.category)
 
 
 async def pick_duplicate(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
@@ -169,6 +184,7 @@ async def _apply_note(message: Message, state: FSMContext, actor: Actor, app: Ap
 def make_router() -> Router:
     router = Router(name=__name__)
     router.callback_query.register(triage, Cb(Act.TRIAGE))
+    router.callback_query.register(recategorise, Cb(Act.RECATEGORISE))
     router.callback_query.register(pick_duplicate, Cb(Act.DUP))
     router.callback_query.register(pick_reason, Cb(Act.DECLINE))
     router.callback_query.register(pick_liaison, Cb(Act.ESCALATE))

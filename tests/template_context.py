@@ -71,6 +71,12 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "summary": [{}, {"d": {"description": "Bins overflow", "photos": []}, "similar": []}],
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
     "group_filed": [{"aside": None}, {"aside": "Request <b>JMS-0042</b> received. Thank you!"}],
+    "ask_info": [{}, {"in_group": True}],
+    "task_post": [{}, {"decision": "方案" * 49}],
+    "staff_feed": [{"action": a} for a in ("filed", "reopened", "accepted")],
+    "request_detail": [{"yours": True}, {"yours": False}],
+    "bound": [{"binding": ChatBinding(chat_id=-1, community_id=1, kind=k, locale="zh_Hans"), "privacy": p}
+              for k in ("grid", "volunteers") for p in (True, False)],
 }
 
 
@@ -116,7 +122,9 @@ VARIANTS.update({
     + [{**_SURVEY_ASK, "step": "groups", "groups": []}],
     "survey_post": [{"closes_at": NOW, "tz": "Asia/Shanghai"}],
     "survey_done": [{"closes_at": NOW, "tz": "Asia/Shanghai", "count": n} for n in (1, 3)],
-    "survey_results": [{**_survey_context(o), "per_group": g} for o in ([], ["是", "否", "无所谓"]) for g in (True, False)],
+    "survey_results": [{**_survey_context(o), "per_group": g, "mine": m}
+                       for o in ([], ["是", "否", "无所谓"]) for g in (True, False)
+                       for m in (None, _survey_context(o)["res"])],
     "stats": [_report_context(), {**_report_context(), "grids": []}],
     "digest": [_report_context(), {**_report_context(), "passed": None, "surveys": 0}],
     "report_month": [_report_context(), {**_report_context(), "categories": []}],

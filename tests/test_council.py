@@ -439,7 +439,9 @@ async def test_drafts_are_edited_before_opening_and_never_after(harness: Harness
     assert h.session.answers()[-1].show_alert
 
     # Withdrawing is recorded; the request goes back to triage and its requester is told.
-    await h.press(LEADER, f"pp:{p.id}:3")  # the proposer
+    await h.press(LEADER, f"pp:{p.id}:3")  # the proposer: an open vote needs a reason (issue #15)
+    assert (await proposal(h, p.id)).status == "open"
+    await h.send(LEADER, f"/withdrawvote JMS-P{p.number:03d} 物业已答应修好")
     await h.deliver()
     assert (await proposal(h, p.id)).status == "withdrawn"
     assert (await request(h, req.id)).status == "new"

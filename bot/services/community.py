@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,12 @@ DEFAULT_SETTINGS = {
     "vote_quorum_pct": 50,  # quorum as a share of eligible council members
     "categories": ["repair", "sanitation", "safety", "care", "dispute", "errand", "wish",
                    "public", "other"],
+    # Community time. Due dates people are given (a department's due date, a vote's close) fall
+    # inside working hours; reminders and other timed notices wait out the quiet hours, except
+    # for urgent categories.
+    "working_hours": "08:30-17:30",
+    "quiet_hours": "21:00-08:00",
+    "urgent_categories": ["safety"],
 }
 INVITABLE = (Role.RESIDENT, Role.GRID_LEADER, Role.VOLUNTEER, Role.COUNCIL_MEMBER, Role.STAFF, Role.LIAISON)
 
@@ -40,6 +47,46 @@ class Joined:
 
 def settings_of(community: Community) -> dict:
     return {**DEFAULT_SETTINGS, **(community.settings or {})}
+
+
+def _span(text: str) -> tuple[time, time]:
+    start, _, end = text.partition("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def _local(community: Community, at: datetime) -> datetime:
+    aware = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return aware.astimezone(ZoneInfo(community.timezone))
+
+
+def _back(community: Community, at: datetime, local: datetime) -> datetime:
+    out = local.astimezone(timezone.utc)
+    return out if at.tzinfo else out.replace(tzinfo=None)
+
+
+def in_working_hours(community: Community, at: datetime) -> datetime:
+    """`at`, or the start of the next working hours (community time) if it falls outside them."""
+    start, end = _span(settings_of(community)["working_hours"])
+    local = _local(community, at)
+    if start <= local.time() < end:
+        return at
+    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    return _back(community, at, datetime.combine(day, start, tzinfo=local.tzinfo))
+
+
+def after_quiet_hours(community: Community, at: datetime, category: str | None = None) -> datetime:
+    """`at`, or the end of the quiet hours it falls in (not for urgent categories)."""
+    settings = settings_of(community)
+    if category in settings["urgent_categories"]:
+        return at
+    start, end = _span(settings["quiet_hours"])
+    local = _local(community, at)
+    t = local.time()
+    quiet = (start <= t or t < end) if start > end else (start <= t < end)
+    if not quiet:
+        return at
+    day = local.date() if t < end else local.date() + timedelta(days=1)
+    return _back(community, at, datetime.combine(day, end, tzinfo=local.tzinfo))
 
 
 def _code_from(name: str) -> str:

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.render import Button
-from bot.services.community import audit, settings_of
+from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
 from bot.services.context import Actor, system_actor
 from bot.services.notify import INTERACTIVE, Notifier
 from bot.services.points import award
@@ -464,7 +464,9 @@ class DeliberationService:
         now = utcnow()
         hours = check_hours(p.hours)
         p.status, p.eligible, p.opened_at = "open", len(electors), now
-        p.closes_at = now + timedelta(hours=hours)
+        community = await s.get(Community, p.community_id)
+        assert community is not None
+        p.closes_at = in_working_hours(community, now + timedelta(hours=hours))  # never closes in the night
         # A day before the close; half-way for votes shorter than two days.
         p.remind_at = p.closes_at - timedelta(hours=24) if hours >= 48 else now + timedelta(hours=hours / 2)
         p.updated_at = now
@@ -491,23 +493,39 @@ class DeliberationService:
         return list((await s.execute(q.order_by(User.id))).scalars())
 
     # ----------------------------------------------------------------- withdrawing
-    async def withdraw(self, actor: Actor, pid: int) -> PView:
-        """Staff or the proposer withdraw a draft or an open vote (recorded). A linked request
-        goes back to triage."""
+    async def withdraw(self, actor: Actor, pid: int, reason: str | None = None) -> PView:
+        """Staff or the proposer withdraw a draft or an open vote (recorded). An open vote needs
+        a reason: it is announced in the council group and sent to those who voted already. A
+        linked request goes back to triage."""
+        reason = (reason or "").strip() or None
         async with self.db.write() as s:
             p = await self._load(s, pid)
             if not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
             if p.status not in ("draft", "open"):
                 raise Stale("vote_closed")
+            if p.status == "open" and not reason:
+                raise BadInput("withdraw_usage")
+            if reason:
+                check_length(reason, MAX_STATEMENT)
             before = p.status
             p.status, p.remind_at, p.closed_at, p.updated_at = "withdrawn", None, utcnow(), utcnow()
+            p.statement, p.statement_by = (reason, actor.id) if reason else (p.statement, p.statement_by)
             s.add(p)
             audit(s, community_id=p.community_id, actor_id=actor.id, entity="proposal", entity_id=p.id or 0,
-                  action="withdrawn", from_state=before, to_state="withdrawn")
+                  action="withdrawn", from_state=before, to_state="withdrawn", note=reason)
             v = await self._view(s, p)
             if before == "open":
                 await self._refresh_posts(s, v, final=True)
+                councils = await self.r._bindings(s, p.community_id, ChatKind.COUNCIL)
+                for g in councils:
+                    self.n.to_chat(s, g, "proposal_outcome", key=f"outcome:{p.id}", **v.ctx(audience="group"))
+                voted = (await s.execute(select(User).join(Turnout, Turnout.user_id == User.id).where(
+                    Turnout.proposal_id == p.id).order_by(User.id))).scalars().all()
+                for u in voted:
+                    if u.id != actor.id:
+                        self.n.to_user(s, u, v.community, "proposal_outcome", key=f"outcome:{p.id}",
+                                       **v.ctx(audience="voter"))
             else:
                 await self._close_draft_cards(s, v)
             if p.request_id:
@@ -572,7 +590,7 @@ class DeliberationService:
         return VoteResult(v, action, option)
 
     # ----------------------------------------------------------------- closing
-    async def close(self, actor: Actor, pid: int) -> PView:
+    async def close(self, actor: Actor, pid: int, reply_chat: int | None = None) -> PView:
         """Staff close a vote early once every elector has voted (or at any time after the
         deadline, should the sweep not have run yet)."""
         async with self.db.write() as s:
@@ -584,11 +602,12 @@ class DeliberationService:
             turnout = (await self._tally(s, p)).turnout
             if turnout < p.eligible and p.closes_at is not None and p.closes_at > utcnow():
                 raise BadInput("not_everyone_voted", turnout=turnout, eligible=p.eligible)
-            v = await self._close(s, p, actor)
+            v = await self._close(s, p, actor, reply_chat)
         self.n.wake()
         return v
 
-    async def _close(self, s: AsyncSession, p: Proposal, closer: Actor | None) -> PView:
+    async def _close(self, s: AsyncSession, p: Proposal, closer: Actor | None,
+                     reply_chat: int | None = None) -> PView:
         """Count, decide, record the minutes, announce, and move what follows from the outcome:
         a linked request (volunteer task, closed, or back to triage), a new task for a passed
         proposal without a request, a convention for a passed convention."""
@@ -613,8 +632,10 @@ class DeliberationService:
               note=f"{turnout}/{p.eligible}")
         v = await self._view(s, p)
         system = closer or system_actor(v.community)  # the council itself
+        # A multiple-choice decision: the task says which option was chosen, not only the question.
+        decision = p.options[minutes["winner"]] if p.options and minutes.get("winner") is not None else None
         if p.request_id:
-            rv = await self.r.after_council(s, system, p.request_id, outcome)
+            rv = await self.r.after_council(s, system, p.request_id, outcome, decision)
             if rv is not None:
                 await self._tell_requester(s, v, rv)
         elif outcome == "passed" and p.kind != "convention":
@@ -622,7 +643,7 @@ class DeliberationService:
             req = await self.r.council_task(s, p.community_id, p.proposer_id, f"{p.title}\n\n{p.text}")
             p.request_id = req.id
             s.add(p)
-            rv = await self.r.after_council(s, system, req.id or 0, "passed")
+            rv = await self.r.after_council(s, system, req.id or 0, "passed", decision)
             v.task_no = rv.no if rv else None
         if outcome == "passed":
             await award(s, v.community, p.proposer_id, "proposal_passed", f"proposal:{p.id}")
@@ -638,8 +659,10 @@ class DeliberationService:
             for u in await self._electors(s, p):
                 self.n.to_user(s, u, v.community, "proposal_outcome", key=f"outcome:{p.id}",
                                **v.ctx(audience="group"))
+        # The chat where staff closed it gets the outcome as the reply: not a second time.
         await self._to_staff(s, v, "proposal_outcome", statement_buttons(p), key=f"minutes:{p.id}",
-                             audience="staff")
+                             audience="staff", skip=reply_chat)
+        await self._close_draft_cards(s, v, key=f"allin:{p.id}")  # no "close now" on a closed vote
         return v
 
     async def add_statement(self, actor: Actor, pid: int, text: str) -> PView:
@@ -709,10 +732,19 @@ class DeliberationService:
             p = await s.get(Proposal, pid)
             if p is None or p.status != "open" or p.remind_at is None or p.remind_at > now:
                 return 0
+            if p.closes_at is not None and p.closes_at <= now:
+                p.remind_at = None
+                s.add(p)
+                return 0  # closing now; a reminder would only confuse
+            community = await s.get(Community, p.community_id)
+            assert community is not None
+            held = after_quiet_hours(community, now)
+            if held != now and (p.closes_at is None or held < p.closes_at):
+                p.remind_at = held  # quiet hours: the reminder waits for the morning
+                s.add(p)
+                return 0
             p.remind_at = None
             s.add(p)
-            if p.closes_at is not None and p.closes_at <= now:
-                return 0  # closing now; a reminder would only confuse
             v = await self._view(s, p)
             late = await self._electors(s, p, not_voted=True)
             for u in late:
@@ -757,9 +789,10 @@ class DeliberationService:
                 row = self.n.edit(s, post, text, self.n.renderer.keyboard(post_buttons(p), binding.locale))
                 row.not_before = not_before
 
-    async def _close_draft_cards(self, s: AsyncSession, v: PView) -> None:
-        """Draft cards lose their buttons once the draft is opened or withdrawn."""
-        cards = (await s.execute(select(Outbox).where(Outbox.key == f"draft:{v.p.id}",
+    async def _close_draft_cards(self, s: AsyncSession, v: PView, key: str | None = None) -> None:
+        """Draft cards (or `key`'s posts) lose their buttons once the draft is opened or withdrawn
+        (or the vote closed)."""
+        cards = (await s.execute(select(Outbox).where(Outbox.key == (key or f"draft:{v.p.id}"),
                                                       Outbox.method == "send"))).scalars().all()
         for card in cards:
             binding = await s.get(ChatBinding, card.chat_id) if card.chat_id < 0 else None
@@ -771,13 +804,16 @@ class DeliberationService:
             self.n.edit(s, card, text)
 
     async def _to_staff(self, s: AsyncSession, v: PView, template: str, buttons: list[list[Button]], *,
-                        key: str, **ctx: Any) -> None:
-        """The staff group, else every staff member privately."""
+                        key: str, skip: int | None = None, **ctx: Any) -> None:
+        """The staff group, else every staff member privately (not chat `skip`)."""
         groups = await self.r._bindings(s, v.p.community_id, ChatKind.STAFF)
         for g in groups:
-            self.n.to_chat(s, g, template, buttons=buttons, key=key, **v.ctx(**ctx))
+            if g.chat_id != skip:
+                self.n.to_chat(s, g, template, buttons=buttons, key=key, **v.ctx(**ctx))
         if not groups:
             for u in await self.r._members(s, v.p.community_id, Role.STAFF):
+                if u.id == skip:
+                    continue
                 self.n.to_user(s, u, v.community, template, buttons=buttons, key=key,
                                priority=INTERACTIVE, **v.ctx(**ctx))
 

@@ -53,7 +53,9 @@ class Notifier:
         text = self.renderer.render(template, locale, **ctx)
         fallback = None
         if fallback_chat_id is not None:
-            fallback = self.renderer.render("via_group", locale, user=user, body=text, link=link)
+            # Rendered for the group: buttons stay in private chat, so the text must not point to them.
+            body = self.renderer.render(template, locale, in_group=True, **ctx)
+            fallback = self.renderer.render("via_group", locale, user=user, body=body, link=link)
         if not user.started or user.blocked:
             if fallback is None or photo:
                 return None

@@ -18,7 +18,7 @@ from bot.errors import BadInput, NotAllowed, NotFound
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
 from storage.db import Database
-from storage.models import Community, Membership, PointEntry, User, utcnow
+from storage.models import Community, Membership, PointEntry, Role, User, utcnow
 
 DEFAULT_RULES = {"task_done": 10, "five_stars": 5, "vote_cast": 1, "proposal_passed": 3, "request_accepted": 1}
 
@@ -94,13 +94,18 @@ class PointsService:
             return user, balance - amount
 
     async def leaderboard(self, actor: Actor, since: datetime | None = None, limit: int = 10) -> list[tuple[User, int]]:
-        """This quarter's top earners (redemptions do not lower anyone's rank)."""
+        """This quarter's top volunteers (redemptions do not lower anyone's rank). Only volunteers
+        are listed: they serve in public already, while a resident's points would tell anyone
+        who asked for help and how often."""
         if actor.community is None:
             raise NotAllowed("no_community")
         since = since or quarter_start(utcnow())
         async with self.db.read() as s:
             earned = func.sum(PointEntry.delta).label("earned")
+            volunteers = select(Membership.user_id).where(Membership.community_id == actor.community.id,
+                                                          Membership.role == Role.VOLUNTEER)
             rows = (await s.execute(select(User, earned).join(PointEntry, PointEntry.user_id == User.id).where(
-                PointEntry.community_id == actor.community.id, PointEntry.delta > 0, PointEntry.at >= since)
+                PointEntry.community_id == actor.community.id, PointEntry.delta > 0, PointEntry.at >= since,
+                User.id.in_(volunteers))
                 .group_by(User.id).order_by(earned.desc()).limit(limit))).all()
             return [(u, int(n)) for u, n in rows]

@@ -30,6 +30,8 @@ or a restart never posts twice, and a due time passed while the bot was down is 
 """
 from __future__ import annotations
 
+import json
+
 import csv
 import logging
 import statistics
@@ -546,31 +548,36 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
     votes = await _export_votes(db, c.id, start, end)
     if votes is not None:
         write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",
-                        "option"], votes)
+                        "option", "totals"], votes)
     return written
 
 
 async def _export_votes(db: Database, community_id: int, start: datetime, end: datetime) -> list[list[Any]] | None:
     """Proposals closed in the range; for open (named) ballots one row per vote, for secret
-    ballots one row without a voter. None where there is no council table."""
+    ballots one row without a voter. Every row carries the per-option totals of the minutes
+    (counts only: a secret ballot's totals say nothing about any voter). None where there is no
+    council table."""
     try:
         async with db.read() as s:
             props = (await s.execute(text(
-                "SELECT id, number, title, status, outcome, secret, eligible, closed_at FROM proposals "
+                "SELECT id, number, title, status, outcome, secret, eligible, closed_at, minutes FROM proposals "
                 "WHERE community_id = :c AND closed_at IS NOT NULL ORDER BY number"), {"c": community_id})).all()
             rows: list[list[Any]] = []
-            for pid, number, title, status, outcome, secret, eligible, closed_at in props:
+            for pid, number, title, status, outcome, secret, eligible, closed_at, minutes in props:
                 at = closed_at if isinstance(closed_at, datetime) else datetime.fromisoformat(str(closed_at))
                 at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
                 if not start <= at < end:
                     continue
                 head = [number, title, status, outcome or "", int(bool(secret)), eligible, _iso(at)]
+                if isinstance(minutes, str):
+                    minutes = json.loads(minutes)
+                totals = " | ".join(map(str, (minutes or {}).get("counts") or []))
                 if secret:
-                    rows.append(head + ["", ""])
+                    rows.append(head + ["", "", totals])
                     continue
                 for uid, option in (await s.execute(text(
                         "SELECT user_id, option FROM votes WHERE proposal_id = :p ORDER BY id"), {"p": pid})).all():
-                    rows.append(head + [uid, option])
+                    rows.append(head + [uid, option, totals])
             return rows
     except Exception:
         log.debug("no council tables to export", exc_info=True)

@@ -19,7 +19,7 @@ from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.render import Button
 from bot.services import points
-from bot.services.community import audit, settings_of
+from bot.services.community import audit, in_working_hours, settings_of
 from bot.services.context import Actor
 from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import BULK, INTERACTIVE, Notifier
@@ -37,7 +37,7 @@ DUE_DAYS = (1, 3, 7, 14)
 class Op:
     """Triage, task and liaison operations (indexes travel in callback data)."""
 
-    ACCEPT, HANDLE, DUPLICATE, ASK, DECLINE, ESCALATE = range(6)  # triage
+    ACCEPT, HANDLE, DUPLICATE, ASK, DECLINE, ESCALATE, CATEGORY = range(7)  # triage
     CLAIM, PROGRESS, DONE, RELEASE = range(4)  # task (assignee)
     DEPT_ACCEPT, DEPT_DONE, DEPT_RETURN = range(3)  # liaison
 
@@ -86,7 +86,7 @@ def triage_buttons(req_id: int) -> list[list[Button]]:
     return [[t("accept", Op.ACCEPT), t("handle", Op.HANDLE)],
             [t("duplicate", Op.DUPLICATE), t("ask_info", Op.ASK)],
             [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)],
-            [Button("to_council", pack(Act.TO_COUNCIL, req_id))]]
+            [Button("to_council", pack(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)]]
 
 
 def claim_buttons(req_id: int) -> list[list[Button]]:
@@ -340,6 +340,29 @@ class RequestService:
             q = q.where(Membership.grid_id == grid_id)
         return (await s.execute(q.limit(1))).first() is not None
 
+    async def categorise(self, actor: Actor, req_id: int, category: str) -> View:
+        """Triage sets or changes the category (a request filed in a group has none), while the
+        request is open: the monthly report and the similar-request search count on it. An open
+        triage card is redrawn with it."""
+        async with self.db.write() as s:
+            req = await self._triage_target(s, actor, req_id, frozenset(OPEN_STATUSES))
+            community = await s.get(Community, req.community_id)
+            assert community is not None
+            if category not in settings_of(community)["categories"]:
+                raise BadInput("bad_category")
+            before, req.category, req.updated_at = req.category, category, utcnow()
+            s.add(req)
+            audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
+                  action="categorised", note=f"{before or ''}→{category}")
+            v = await self._view(s, req)
+            if req.status == Status.NEW:
+                for post in await self._posts(s, v, "card"):
+                    locale = await self.n.chat_locale(s, post.chat_id, v.community)
+                    self.n.edit(s, post, self.n.renderer.render("triage_card", locale, **v.ctx()),
+                                self.n.renderer.keyboard(triage_buttons(req.id or 0), locale))
+        self.n.wake()
+        return v
+
     async def check_triage(self, actor: Actor, req_id: int) -> View:
         """Validate that the actor may triage this request now (before a multi-step choice)."""
         async with self.db.read() as s:
@@ -368,7 +391,8 @@ class RequestService:
               action="filed", to_state=Status.COUNCIL)
         return req
 
-    async def after_council(self, s: AsyncSession, actor: Actor, req_id: int, outcome: str) -> View | None:
+    async def after_council(self, s: AsyncSession, actor: Actor, req_id: int, outcome: str,
+                            decision: str | None = None) -> View | None:
         """The council's outcome moves the request on: passed -> the volunteer task is posted;
         rejected -> closed, not fixed, with the council as reason; no quorum or withdrawn -> back
         to triage with a fresh card. The caller tells the requester (with the figures). None if
@@ -379,7 +403,7 @@ class RequestService:
         if outcome == "passed":
             v = await self._apply(s, actor, req, Status.ACCEPTED, "council_passed", tell_requester=False,
                                   timer=("claim_remind", "claim_remind_hours"))
-            await self._post_task(s, v)
+            await self._post_task(s, v, decision=decision)
         elif outcome == "rejected":
             v = await self._apply(s, actor, req, Status.DECLINED, "council_rejected", tell_requester=False,
                                   fields={"reason": "council_rejected"})
@@ -495,9 +519,9 @@ class RequestService:
                 Membership.role == Role.LIAISON))).scalars().first()
             if dept is None:
                 raise Stale()
-            due = utcnow() + timedelta(days=days)
             c = await s.get(Community, req.community_id)
             assert c is not None
+            due = in_working_hours(c, utcnow() + timedelta(days=days))  # never a due date in the night
             remind = due - timedelta(hours=settings_of(c)["dept_remind_hours"])
             v = await self._apply(s, actor, req, Status.ESCALATED, "escalated", note=dept,
                                   fields={"assignee_id": liaison_id, "department": dept, "dept_due_at": due,
@@ -548,6 +572,8 @@ class RequestService:
                                    .values(status=Status.CLAIMED, assignee_id=actor.id))).rowcount == 1
             if not won:
                 await s.refresh(req)
+                if req.status in (Status.CLAIMED, Status.IN_PROGRESS) and req.assignee_id == actor.id:
+                    return await self._view(s, req)  # a double tap: the task is his, nothing changes
                 if req.status in (Status.CLAIMED, Status.IN_PROGRESS):
                     raise Stale("already_claimed")
                 raise Stale("already_handled", status=req.status)
@@ -763,15 +789,17 @@ class RequestService:
             locale = await self.n.chat_locale(s, post.chat_id, v.community)
             self.n.edit(s, post, self.n.renderer.render("card_closed", locale, **ctx))
 
-    async def _post_task(self, s: AsyncSession, v: View) -> None:
-        """The task as volunteers see it: no contact note, no location, no photos."""
+    async def _post_task(self, s: AsyncSession, v: View, decision: str | None = None) -> None:
+        """The task as volunteers see it: no contact note, no location, no photos; with the
+        council's chosen option when a multiple-choice decision is behind it."""
+        ctx = v.ctx(**({"decision": decision} if decision else {}))
         groups = await self._bindings(s, v.req.community_id, ChatKind.VOLUNTEERS)
         for g in groups:
-            self.n.to_chat(s, g, "task_post", buttons=claim_buttons(v.req.id or 0), key=f"task:{v.req.id}", **v.ctx())
+            self.n.to_chat(s, g, "task_post", buttons=claim_buttons(v.req.id or 0), key=f"task:{v.req.id}", **ctx)
         if not groups:  # no volunteer group: every volunteer privately
             for p in await self._members(s, v.req.community_id, Role.VOLUNTEER):
                 self.n.to_user(s, p, v.community, "task_post", buttons=claim_buttons(v.req.id or 0),
-                               key=f"task:{v.req.id}", **v.ctx())
+                               key=f"task:{v.req.id}", **ctx)
 
     async def _update_task_post(self, s: AsyncSession, v: View, released: bool = False) -> None:
         for post in await self._posts(s, v, "task"):

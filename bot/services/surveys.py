@@ -81,6 +81,13 @@ class Results:
     survey: Survey
     counts: list[int]
     groups: list[tuple[str, str, int]] = field(default_factory=list)  # (group title, kind, voters)
+    by_chat: dict[int, list[int]] = field(default_factory=dict)  # each group's own counts
+
+    def of_chat(self, chat_id: int) -> "Results | None":
+        """One group's own figures, when the survey ran in more groups than this one."""
+        if chat_id not in self.by_chat or len(self.by_chat) < 2:
+            return None
+        return Results(self.survey, self.by_chat[chat_id])
 
     @property
     def total(self) -> int:
@@ -138,15 +145,17 @@ class SurveyService:
         n = len(survey.options) or SCALE
         counts = [0] * n
         groups = []
+        by_chat: dict[int, list[int]] = {}
         polls = (await s.execute(select(SurveyPoll).where(SurveyPoll.survey_id == survey.id)
                                  .order_by(SurveyPoll.id))).scalars().all()
         for p in polls:
             totals = (list(p.totals) + [0] * n)[:n]
             counts = [a + b for a, b in zip(counts, totals)]
+            by_chat[p.chat_id] = [a + b for a, b in zip(by_chat.get(p.chat_id, [0] * n), totals)]
             binding = await s.get(ChatBinding, p.chat_id)
             groups.append((binding.title if binding else str(p.chat_id), binding.kind if binding else "",
                            sum(totals)))
-        return Results(survey, counts, groups)
+        return Results(survey, counts, groups, by_chat)
 
     # ----------------------------------------------------------------- writing
     async def create(self, actor: Actor, draft: SurveyDraft, now: datetime | None = None) -> Survey:
@@ -240,7 +249,8 @@ class SurveyService:
             for b in audience.values():
                 staff = b.kind == ChatKind.STAFF
                 self.n.to_chat(s, b, "survey_results", key=f"survey:{survey_id}:results", priority=BULK,
-                               res=res, names=self.option_names(survey.options, b.locale), per_group=staff)
+                               res=res, names=self.option_names(survey.options, b.locale), per_group=staff,
+                               mine=None if staff else res.of_chat(b.chat_id))
             audit(s, community_id=survey.community_id, actor_id=None, entity="survey", entity_id=survey_id,
                   action="closed", note=str(res.total))
         return 1

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.services.community import audit, settings_of
+from bot.services.community import after_quiet_hours, audit, settings_of
 from bot.services.requests import RequestService
 from bot.services.context import system_actor
 from storage.models import ChatKind, Community, Request, Role, Status, utcnow
@@ -55,6 +55,11 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
             return 0
         community = await s.get(Community, req.community_id)
         assert community is not None
+        held = after_quiet_hours(community, now, req.category)
+        if held != now:  # quiet hours: the reminder (or the close it announces) waits for the morning
+            req.timer_at = held
+            s.add(req)
+            return 0
         who, next_kind, hours = STAGES[req.timer_kind]
         v = await svc._view(s, req)
         ctx = v.ctx(kind=req.timer_kind)
@@ -87,10 +92,15 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
                     svc.n.to_user(s, p, community, "reminder", **ctx)
         audit(s, community_id=req.community_id, actor_id=None, entity="request", entity_id=req_id,
               action=f"timer_{kind}")
+        settings = settings_of(community)
         if next_kind == "dept_overdue":
-            req.timer_at = req.dept_due_at
+            # Catching up after an outage, a reminder whose deadline has passed as well still gives
+            # the promised notice: the deadline moves so that the usual time follows the reminder.
+            req.timer_at = max(req.dept_due_at or now, now + timedelta(hours=settings["dept_remind_hours"]))
         elif next_kind == "signoff_close":
-            req.timer_at = (req.done_at or now) + timedelta(hours=settings_of(community)["signoff_close_hours"])
+            promised = settings["signoff_close_hours"] - settings["signoff_remind_hours"]
+            req.timer_at = max((req.done_at or now) + timedelta(hours=settings["signoff_close_hours"]),
+                               now + timedelta(hours=max(promised, 1)))
         elif next_kind and hours:
             req.timer_at = now + timedelta(hours=settings_of(community)[hours])
         else:
