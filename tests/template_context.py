@@ -50,7 +50,7 @@ COMMON: dict[str, Any] = {
     "rows": [(WEI, 35), (ANNA, 1)],
     "recent": [PointEntry(community_id=1, user_id=300, delta=10, reason="task_done", ref="x", at=NOW)],
     "events": [], "show_private": True, "answer": "3号楼", "returned": "不属于物业范围", "reopened": "还是坏的",
-    "code": "already_handled", "photo": None,
+    "code": "already_handled", "photo": None, "note_kind": "answer", "scrubbed": True,
 }
 
 # Templates whose branches matter get several contexts.
@@ -68,6 +68,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "task_list": [{"mine": True}, {"mine": False}, {"views": []}],
     "my_list": [{}, {"views": []}],
     "summary": [{}, {"d": {"description": "Bins overflow", "photos": []}, "similar": []}],
+    "triage_card": [{"note_kind": k, "note": n} for k in ("answer", "reopened", "returned", None)
+                    for n in ("还是坏的", None)],
+    "card_note": [{"note_kind": k} for k in ("answer", "reopened", "returned")],
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
 }
 

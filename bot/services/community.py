@@ -73,9 +73,11 @@ async def grids_of(s: AsyncSession, community_id: int) -> list[Grid]:
 
 def audit(s: AsyncSession, *, community_id: int | None, actor_id: int | None, entity: str,
           entity_id: int, action: str, from_state: str | None = None, to_state: str | None = None,
-          note: str | None = None) -> None:
+          note: str | None = None, public: bool = False) -> None:
+    """An audit row. Its note is restricted unless `public` (bot.policy.Audience)."""
     s.add(AuditEvent(community_id=community_id, actor_id=actor_id, entity=entity, entity_id=entity_id,
-                     action=action, from_state=from_state, to_state=to_state, note=note))
+                     action=action, from_state=from_state, to_state=to_state, note=note,
+                     audience="public" if public else "restricted"))
 
 
 class CommunityService:
