@@ -50,7 +50,7 @@ COMMON: dict[str, Any] = {
     "rows": [(WEI, 35), (ANNA, 1)],
     "recent": [PointEntry(community_id=1, user_id=300, delta=10, reason="task_done", ref="x", at=NOW)],
     "events": [], "show_private": True, "answer": "3号楼", "returned": "不属于物业范围", "reopened": "还是坏的",
-    "code": "already_handled", "photo": None, "note_kind": "answer", "scrubbed": True,
+    "code": "already_handled", "photo": None, "note_kind": "answer", "scrubbed": True, "for_user": 1001,
 }
 
 # Templates whose branches matter get several contexts.
