@@ -58,7 +58,7 @@ async def test_ask_for_info_pauses_the_clock_until_the_resident_answers(harness:
     r = await _status(h, req.id)
     assert r.status == "new" and r.timer_at is not None
     # A fresh card in the group says there is an answer; the answer itself reaches the leader privately.
-    assert "answered" in h.session.last(GRID_GROUP).text and "Building 3" not in h.session.last(GRID_GROUP).text
+    assert "居民已回复" in h.session.last(GRID_GROUP).text and "Building 3" not in h.session.last(GRID_GROUP).text
     assert "Building 3" in h.session.last(LEADER.id).text
 
 
@@ -85,7 +85,7 @@ async def test_escalation_to_a_department_and_back(harness: Harness):
     r = await _status(h, req.id)
     assert r.status == "new" and r.assignee_id is None
     assert "returned" in h.session.last(RESIDENT.id).text
-    assert "Returned by the department" in h.session.last(GRID_GROUP).text  # a fresh card; the note is private
+    assert "部门已退回此诉求" in h.session.last(GRID_GROUP).text  # a fresh card; the note is private
     assert "不属于物业范围" not in h.session.last(GRID_GROUP).text
     assert "不属于物业范围" in h.session.last(LEADER.id).text
 
