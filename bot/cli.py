@@ -117,7 +117,8 @@ def _community(args: argparse.Namespace, settings: Settings) -> int:
     community, token = asyncio.run(_with_services(settings, work))
     username = settings.bot_username or "<your_bot>"
     print(f"community {community.name} created (code {community.code}, id {community.id})")
-    print(f"staff invitation for {args.admin} (one use, 30 days): https://t.me/{username}?start={token}")
+    print(f"user {args.admin} is staff of it already. Their link, which admits only Telegram id {args.admin} "
+          f"(one use, 24 hours): https://t.me/{username}?start={token}")
     print(f"or send the bot: /start {token}")
     return 0
 

@@ -20,8 +20,8 @@ async def invite(message: Message, command: CommandObject, actor: Actor, app: Ap
         raise BadInput("invite_usage")
     if message.chat.type != "private" and role.lower() != "resident":
         raise BadInput("private_only")  # a one-time role link posted in a group is anyone's
-    token, role, target = await app.communities.invite(actor, role.lower(), target.strip() or None)
-    await say(message, app, locale, "invite_link", role=role, target=target, token=token)
+    token, role, target, for_user = await app.communities.invite(actor, role.lower(), target.strip() or None)
+    await say(message, app, locale, "invite_link", role=role, target=target, token=token, for_user=for_user)
 
 
 async def _check_group_admin(message: Message, bot: Bot) -> tuple[bool, bool]:
@@ -58,9 +58,11 @@ async def unbind(message: Message, actor: Actor, app: App, bot: Bot, locale: str
     await say(message, app, locale, "unbound")
 
 
-async def group_language(message: Message, command: CommandObject, actor: Actor, app: App) -> None:
+async def group_language(message: Message, command: CommandObject, actor: Actor, app: App, bot: Bot) -> None:
     """/grouplang <locale> [second locale] — the bot's language(s) in this group; posts carry both
     when they fit."""
+    if not (await _check_group_admin(message, bot))[0]:
+        raise NotAllowed("group_admin_only")
     codes = (command.args or "").split()
     chosen = [normalise(c, app.renderer.locales) for c in codes[:2]]
     if not chosen or None in chosen:

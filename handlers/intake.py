@@ -227,7 +227,7 @@ def make_router() -> Router:
     router.callback_query.register(skip, Cb(Act.SKIP), StateFilter(Intake.photos, Intake.location, Intake.contact))
     router.callback_query.register(confirm, Cb(Act.CONFIRM), Intake.confirm)
     router.callback_query.register(edit, Cb(Act.EDIT), Intake.confirm)
-    router.callback_query.register(follow, Cb(Act.FOLLOW))
+    router.callback_query.register(follow, Cb(Act.FOLLOW), Intake.confirm)  # only what the summary offered
     router.callback_query.register(cancel_button, Cb(Act.CANCEL))
     router.message.register(wrong_input, StateFilter(Intake), ~F.text.startswith("/"))
     return router

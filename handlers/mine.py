@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
 from bot.callbacks import Act, pack
+from bot.policy import Audience
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
@@ -48,8 +49,7 @@ async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, ap
         if v.req.status in REOPENABLE:
             buttons.append([Button("signoff_no", pack(Act.SIGNOFF, v.req.id or 0, 0))])
     await _private(bot, actor, app, locale, "request_detail", buttons or None, events=events[-20:],
-                   show_private=actor.id in (v.req.requester_id, v.req.assignee_id) or actor.is_staff,
-                   yours=actor.id == v.req.requester_id, **v.ctx())
+                   show_private=v.clearance == Audience.PRIVATE, yours=actor.id == v.req.requester_id, **v.ctx())
     private = cb.message is not None and cb.message.chat.type == "private"
     await (cb.answer() if private else toast(cb, app, locale, "see_private"))
 

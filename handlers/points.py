@@ -6,7 +6,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.app import App
-from bot.errors import BadInput
+from bot import policy
+from bot.errors import BadInput, NotAllowed
 from bot.services.context import Actor
 from handlers.common import say
 
@@ -26,6 +27,8 @@ async def redeem(message: Message, command: CommandObject, actor: Actor, app: Ap
 
 
 async def leaderboard(message: Message, actor: Actor, app: App, locale: str) -> None:
+    if message.chat.type != "private" and not policy.group_may_list(actor.binding is not None):
+        raise NotAllowed("group_not_bound")  # the member list stays out of a stranger's group
     await say(message, app, locale, "leaderboard", rows=await app.points.leaderboard(actor))
 
 

@@ -8,7 +8,8 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
 from bot.callbacks import Act, pack
-from bot.errors import BadInput
+from bot import policy
+from bot.errors import BadInput, NotAllowed
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import Op
@@ -49,12 +50,20 @@ async def task_list(actor: Actor, app: App, list_id: int, page: int) -> tuple[st
     return "task_list", {"views": views, "total": total, "mine": mine}, buttons + ([row] if row else [])
 
 
+def _where(message: Message, actor: Actor) -> None:
+    """Lists answer in private chat or in a group bound to a community, never in a stranger's."""
+    if message.chat.type != "private" and not policy.group_may_list(actor.binding is not None):
+        raise NotAllowed("group_not_bound")
+
+
 async def tasks_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+    _where(message, actor)
     template, ctx, buttons = await task_list(actor, app, TASKS, 0)
     await say(message, app, locale, template, buttons=buttons, **ctx)
 
 
 async def mytasks_command(message: Message, actor: Actor, app: App, locale: str) -> None:
+    _where(message, actor)
     template, ctx, buttons = await task_list(actor, app, MYTASKS, 0)
     await say(message, app, locale, template, buttons=buttons, **ctx)
 

@@ -122,6 +122,7 @@ class Invitation(SQLModel, table=True):
     department: Optional[str] = None
     expires_at: Optional[datetime] = None
     uses_left: int = 1
+    for_user_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))  # only this person may use it
     created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -186,6 +187,9 @@ class AuditEvent(SQLModel, table=True):
     from_state: Optional[str] = None
     to_state: Optional[str] = None
     note: Optional[str] = None
+    # Who may read `note` (bot.policy.Audience): public notes may go to groups and followers;
+    # restricted ones reach the requester, assignee, the grid's leaders and that community's staff.
+    audience: str = Field(default="restricted", max_length=12)
     at: datetime = Field(default_factory=utcnow)
 
 

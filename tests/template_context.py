@@ -52,6 +52,7 @@ COMMON: dict[str, Any] = {
     "events": [], "show_private": True, "answer": "3号楼", "returned": "不属于物业范围", "reopened": "还是坏的",
     "code": "already_handled", "photo": None, "was": "一网格", "lang": "en",
     "missing": [("en", ["鸡鸣山社区", "二网格"]), ("ar", [])],
+    "note_kind": "answer", "scrubbed": True, "for_user": 1001,
 }
 
 # Templates whose branches matter get several contexts.
@@ -69,6 +70,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "task_list": [{"mine": True}, {"mine": False}, {"views": []}],
     "my_list": [{}, {"views": []}],
     "summary": [{}, {"d": {"description": "Bins overflow", "photos": []}, "similar": []}],
+    "triage_card": [{"note_kind": k, "note": n} for k in ("answer", "reopened", "returned", None)
+                    for n in ("还是坏的", None)],
+    "card_note": [{"note_kind": k} for k in ("answer", "reopened", "returned")],
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
     "group_filed": [{"aside": None}, {"aside": "Request <b>JMS-0042</b> received. Thank you!"}],
     "ask_info": [{}, {"in_group": True}],

@@ -119,10 +119,10 @@ async def test_kill_9_mid_burst_and_mid_conversation_loses_nothing(tmp_path: Pat
         url = database_url(tmp_path / 'burst.db')
         from bot.services.community import CommunityService
 
-        setup = Database(url)
-        _, token = await CommunityService(setup).create("Kill Test", admin_id=999, code="KT")
-        await setup.dispose()
         resident = emu.add_user("Rosa", language_code="es")
+        setup = Database(url)  # the CLI's link admits only the person it names (issue #12)
+        _, token = await CommunityService(setup).create("Kill Test", admin_id=resident.id, code="KT")
+        await setup.dispose()
 
         proc = await _bot_process(emu, url)
         try:

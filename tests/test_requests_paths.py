@@ -58,7 +58,9 @@ async def test_ask_for_info_pauses_the_clock_until_the_resident_answers(harness:
     await h.deliver()
     r = await _status(h, req.id)
     assert r.status == "new" and r.timer_at is not None
-    assert "Building 3" in h.session.last(GRID_GROUP).text  # a fresh card with the answer
+    # A fresh card in the group says there is an answer; the answer itself reaches the leader privately.
+    assert "居民已回复" in h.session.last(GRID_GROUP).text and "Building 3" not in h.session.last(GRID_GROUP).text
+    assert "Building 3" in h.session.last(LEADER.id).text
 
 
 async def test_escalation_to_a_department_and_back(harness: Harness):
@@ -84,7 +86,9 @@ async def test_escalation_to_a_department_and_back(harness: Harness):
     r = await _status(h, req.id)
     assert r.status == "new" and r.assignee_id is None
     assert "returned" in h.session.last(RESIDENT.id).text
-    assert "不属于物业范围" in h.session.last(GRID_GROUP).text
+    assert "部门已退回此诉求" in h.session.last(GRID_GROUP).text  # a fresh card; the note is private
+    assert "不属于物业范围" not in h.session.last(GRID_GROUP).text
+    assert "不属于物业范围" in h.session.last(LEADER.id).text
 
 
 async def test_merge_makes_the_requester_follow_the_original(harness: Harness):

@@ -65,7 +65,9 @@ async def test_not_yet_reopens_with_history_and_never_pays_twice(harness: Harnes
     await h.deliver()
     r = await _req(h, req.id)
     assert (r.status, r.round, r.assignee_id) == ("new", 2, None) and r.timer_kind == "triage_remind"
-    assert "flickers" in h.session.last(GRID_GROUP).text  # a new triage card with the comment
+    card = h.session.last(GRID_GROUP).text  # a new triage card; the comment itself goes only to who acts
+    assert "居民已重新打开此诉求" in card and "flickers" not in card
+    assert "flickers" in h.session.last(LEADER.id).text
     assert "flickers" in h.session.last(VOLUNTEER.id).text  # the previous assignee is told
     await _done(h, req)  # the second round
     assert await _points(h, VOLUNTEER.id) == 10  # task_done paid once, not per round

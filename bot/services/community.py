@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import policy
 from bot.errors import BadInput, Conflict, NotAllowed, NotFound
 from bot.services.context import Actor
 from storage.db import Database
@@ -35,6 +36,7 @@ DEFAULT_SETTINGS = {
     "quiet_hours": "21:00-08:00",
     "urgent_categories": ["safety"],
 }
+STAFF_LINK_HOURS = 24  # a staff link is single-use and short-lived
 INVITABLE = (Role.RESIDENT, Role.GRID_LEADER, Role.VOLUNTEER, Role.COUNCIL_MEMBER, Role.STAFF, Role.LIAISON)
 
 
@@ -120,9 +122,11 @@ async def grids_of(s: AsyncSession, community_id: int) -> list[Grid]:
 
 def audit(s: AsyncSession, *, community_id: int | None, actor_id: int | None, entity: str,
           entity_id: int, action: str, from_state: str | None = None, to_state: str | None = None,
-          note: str | None = None) -> None:
+          note: str | None = None, public: bool = False) -> None:
+    """An audit row. Its note is restricted unless `public` (bot.policy.Audience)."""
     s.add(AuditEvent(community_id=community_id, actor_id=actor_id, entity=entity, entity_id=entity_id,
-                     action=action, from_state=from_state, to_state=to_state, note=note))
+                     action=action, from_state=from_state, to_state=to_state, note=note,
+                     audience="public" if public else "restricted"))
 
 
 MAX_NAME = 64  # a name in another language: a button label, kept short
@@ -153,7 +157,10 @@ class CommunityService:
             if await s.get(User, admin_id) is None:
                 s.add(User(id=admin_id, community_id=community.id))
             s.add(Membership(user_id=admin_id, community_id=community.id, role=Role.STAFF))
-            token = self._new_invite(s, community.id, Role.STAFF, None, None, admin_id, uses=1, days=30)
+            # The named admin is staff already; the link only lets them say hello from Telegram, and
+            # it admits no one else.
+            token = self._new_invite(s, community.id, Role.STAFF, None, None, admin_id, uses=1,
+                                     hours=STAFF_LINK_HOURS, for_user_id=admin_id)
             audit(s, community_id=community.id, actor_id=admin_id, entity="community",
                   entity_id=community.id, action="created")
         return community, token
@@ -231,19 +238,23 @@ class CommunityService:
 
     @staticmethod
     def _new_invite(s: AsyncSession, community_id: int, role: str, grid_id: int | None,
-                    department: str | None, by: int | None, *, uses: int, days: int) -> str:
+                    department: str | None, by: int | None, *, uses: int, hours: int,
+                    for_user_id: int | None = None) -> str:
         token = secrets.token_urlsafe(12)
         s.add(Invitation(token=token, community_id=community_id, role=role, grid_id=grid_id,
-                         department=department, created_by=by, uses_left=uses,
-                         expires_at=utcnow() + timedelta(days=days)))
+                         department=department, created_by=by, uses_left=uses, for_user_id=for_user_id,
+                         expires_at=utcnow() + timedelta(hours=hours)))
         return token
 
-    async def invite(self, actor: Actor, role: str, target: str | None) -> tuple[str, str, str | None]:
-        """Staff make an invite link. `target` is the grid (leader, resident) or department (liaison).
+    async def invite(self, actor: Actor, role: str, target: str | None) -> tuple[str, str, str | None, int | None]:
+        """Staff make an invite link. `target` is the grid (leader, resident) or department (liaison);
+        for the roles without one (staff, volunteer, council member) a Telegram id there binds the
+        link to that person.
 
-        Resident links are reusable (posted in a group); role links are one-time.
+        Resident links are reusable (posted in a group); role links are one-time; staff links also
+        expire within a day. Returns the token, the role, the target and the bound id.
         """
-        if not actor.is_staff or actor.community is None:
+        if actor.community is None or not policy.may_invite(actor.memberships, actor.community.id):
             raise NotAllowed("staff_only")
         if role not in INVITABLE:
             raise BadInput("unknown_role", role=role)
@@ -257,10 +268,16 @@ class CommunityService:
                 if not target:
                     raise BadInput("department_required")
                 department = target.strip()[:64]
+            for_user_id = None
+            if target and role in (Role.STAFF, Role.VOLUNTEER, Role.COUNCIL_MEMBER):
+                if not target.strip().isdigit():
+                    raise BadInput("invite_for_id")
+                for_user_id, target = int(target.strip()), None
             uses = 1000 if role == Role.RESIDENT else 1
+            hours = {Role.RESIDENT: 30 * 24, Role.STAFF: STAFF_LINK_HOURS}.get(role, 7 * 24)
             token = self._new_invite(s, actor.community.id, role, grid_id, department, actor.id,
-                                     uses=uses, days=30 if role == Role.RESIDENT else 7)
-        return token, role, target
+                                     uses=uses, hours=hours, for_user_id=for_user_id)
+        return token, role, target, for_user_id
 
     async def accept_invite(self, user_id: int, token: str) -> Joined:
         async with self.db.write() as s:
@@ -271,6 +288,8 @@ class CommunityService:
                 raise BadInput("invite_expired")
             if inv.uses_left <= 0:
                 raise BadInput("invite_used")
+            if not policy.may_use_invitation(user_id, inv.for_user_id):
+                raise NotAllowed("invite_not_yours")
             community = await s.get(Community, inv.community_id)
             assert community is not None
             membership = await self._grant(s, user_id, community.id, inv.role, inv.grid_id, inv.department)

@@ -47,8 +47,8 @@ async def chat_migrated(requests: RequestService, old: int, new: int) -> bool:
                 continue
             v = await requests._view(s, req)
             if kind == "card" and req.status == Status.NEW:
-                n.to_chat(s, moved, "triage_card", buttons=triage_buttons(req.id or 0), key=f"card:{ref}", **v.ctx())
+                n.to_chat(s, moved, "triage_card", buttons=triage_buttons(req.id or 0), key=f"card:{ref}", **v.public_ctx())
             elif kind == "task" and req.status == Status.ACCEPTED:
-                n.to_chat(s, moved, "task_post", buttons=claim_buttons(req.id or 0), key=f"task:{ref}", **v.ctx())
+                n.to_chat(s, moved, "task_post", buttons=claim_buttons(req.id or 0), key=f"task:{ref}", **v.public_ctx())
     n.wake()
     return True

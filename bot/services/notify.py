@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import Act, pack
 from bot.i18n import resolve
 from bot.limits import MAX_TEXT
+from bot.privacy import group_context
 from bot.render import Button, Renderer
 from storage.db import Database
 from storage.models import ChatBinding, Community, Outbox, User
@@ -52,9 +53,9 @@ class Notifier:
         locale = self.locale_of(user, community)
         text = self.renderer.render(template, locale, **ctx)
         fallback = None
-        if fallback_chat_id is not None:
-            # Rendered for the group: buttons stay in private chat, so the text must not point to them.
-            body = self.renderer.render(template, locale, in_group=True, **ctx)
+        if fallback_chat_id is not None:  # a group reads it: only its public form goes there, without
+            # pointing to buttons, which stay in private chat
+            body = self.renderer.render(template, locale, in_group=True, **group_context(ctx, strict=False))
             fallback = self.renderer.render("via_group", locale, user=user, body=body, link=link)
         if not user.started or user.blocked:
             if fallback is None or photo:
@@ -70,7 +71,8 @@ class Notifier:
 
     def render_chat(self, chat: ChatBinding, template: str, **ctx: Any) -> tuple[str, bool]:
         """A group's text: its language, and its second one too when both fit; and whether the
-        second one had to be left out."""
+        second one had to be left out. Every group rendering passes the privacy gate here."""
+        ctx = group_context(ctx)
         text = self.renderer.render(template, chat.locale, **ctx)
         if not chat.secondary_locale or chat.secondary_locale == chat.locale:
             return text, False
@@ -95,6 +97,7 @@ class Notifier:
         When they do not fit, the post carries a "in my language" button: the message in every
         language is kept with it, and a press answers privately in the presser's language.
         """
+        ctx = group_context(ctx)
         text, split = self.render_chat(chat, template, **ctx)
         rows = [list(r) for r in buttons] if buttons else []
         external_id = payload = None
@@ -113,6 +116,13 @@ class Notifier:
         carries each matter's latest state instead of falling behind with stale ones."""
         await s.execute(update(Outbox).where(Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
                                              Outbox.status == "pending").values(status="superseded"))
+
+    async def render_post(self, s: AsyncSession, chat_id: int, chat_community: Community, template: str,
+                          /, **ctx: Any) -> str:
+        """The new text of a post sent earlier, in the language its chat reads; a group's passes
+        the privacy gate."""
+        locale = await self.chat_locale(s, chat_id, chat_community)
+        return self.renderer.render(template, locale, **(group_context(ctx) if chat_id < 0 else ctx))
 
     def edit(self, s: AsyncSession, original: Outbox, text: str,
              buttons: list[list[dict[str, str]]] | None = None) -> Outbox:

@@ -15,12 +15,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import policy
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.policy import Audience
+from bot.privacy import PublicRequest, Restricted
 from bot.render import Button
 from bot.services import points
 from bot.services.community import audit, in_working_hours, settings_of
-from bot.services.context import Actor
+from bot.services.context import Actor, memberships_of
 from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import BULK, INTERACTIVE, Notifier
 from storage.db import Database
@@ -67,6 +70,7 @@ class View:
     grid: Grid | None
     requester: User | None
     assignee: User | None = None
+    clearance: Audience | None = None  # set by `view`: the widest text its reader may see
 
     @property
     def no(self) -> str:
@@ -75,6 +79,11 @@ class View:
     def ctx(self, **more: Any) -> dict[str, Any]:
         return {"r": self.req, "no": self.no, "grid": self.grid, "community": self.community,
                 "requester": self.requester, "assignee": self.assignee, **more}
+
+    def public_ctx(self, **more: Any) -> dict[str, Any]:
+        """What a group (or a follower) may read: public fields, free text scrubbed."""
+        return {"r": PublicRequest(self.req), "no": self.no, "grid": self.grid, "community": self.community,
+                "requester": None, "assignee": self.assignee, **more}
 
 
 def number(community: Community, req: Request) -> str:
@@ -160,25 +169,32 @@ class RequestService:
 
     async def view(self, actor: Actor, req_id: int) -> tuple[View, list[Any]]:
         """A request and its timeline, for people allowed to see it (requester, followers,
-        its grid leaders, its assignee, staff). Contact details are the template's to hide."""
+        its grid leaders, its assignee, that community's staff), holding only the text the reader
+        may read (`View.clearance`): a follower sees public fields and public notes only."""
         from storage.models import AuditEvent
 
         async with self.db.read() as s:
             req = await self._load(s, req_id)
-            await self._may_see(s, actor, req)
+            level = await self._clearance(s, actor.id, req)
+            if level is None:
+                raise NotAllowed("not_yours")
             v = await self._view(s, req)
+            v.clearance = level
             events = list((await s.execute(select(AuditEvent).where(
                 AuditEvent.entity == "request", AuditEvent.entity_id == req_id).order_by(AuditEvent.id))).scalars())
+            for e in events:
+                if e.note and not policy.may_read(level, Audience.of(e.audience)):
+                    s.expunge(e)
+                    e.note = None
+            if level < Audience.RESTRICTED:
+                s.expunge(v.req)
+                v.req = PublicRequest(v.req)  # type: ignore[assignment]
         return v, events
 
-    async def _may_see(self, s: AsyncSession, actor: Actor, req: Request) -> None:
-        if actor.id in (req.requester_id, req.assignee_id, req.filed_by_id):
-            return
-        if actor.community is not None and actor.community.id == req.community_id and actor.can_triage(req.grid_id):
-            return
-        if await s.get(Follower, (req.id, actor.id)) is not None:
-            return
-        raise NotAllowed("not_yours")
+    async def _clearance(self, s: AsyncSession, user_id: int, req: Request) -> Audience | None:
+        """Tenant first: the person's roles in the request's own community only."""
+        follower = await s.get(Follower, (req.id, user_id)) is not None
+        return policy.clearance(user_id, await memberships_of(s, user_id, req.community_id), req, follower=follower)
 
     async def mine(self, actor: Actor, *, offset: int = 0, limit: int = 8) -> tuple[list[View], int]:
         async with self.db.read() as s:
@@ -239,9 +255,9 @@ class RequestService:
         """`JMS-0042`, `jms-42` or `42`, within the actor's community."""
         if actor.community is None:
             raise NotAllowed("no_community")
-        digits = ref.strip().rsplit("-", 1)[-1]
-        if not digits.isdigit():
-            raise NotFound("request_not_found", ref=ref)
+        prefix, _, digits = ref.strip().rpartition("-")
+        if not digits.isdigit() or (prefix and prefix.upper() != actor.community.code.upper()):
+            raise NotFound("request_not_found", ref=ref)  # another community's number is not ours
         async with self.db.read() as s:
             req = (await s.execute(select(Request).where(Request.community_id == actor.community.id,
                                                          Request.number == int(digits)))).scalars().first()
@@ -308,8 +324,8 @@ class RequestService:
         grid and category), so forged data cannot subscribe anyone to any request."""
         async with self.db.write() as s:
             req = await self._load(s, req_id)
-            if actor.community is None or req.community_id != actor.community.id or req.status not in OPEN_STATUSES \
-                    or req.category != category or req.grid_id != grid_id:
+            if not policy.may_follow(actor.id, await memberships_of(s, actor.id, req.community_id), req,
+                                     category=category, grid_id=grid_id, open_statuses=OPEN_STATUSES):
                 raise Stale()
             if req.requester_id != actor.id and await s.get(Follower, (req.id, actor.id)) is None:
                 s.add(Follower(request_id=req.id, user_id=actor.id))
@@ -321,11 +337,7 @@ class RequestService:
     async def _triage_target(self, s: AsyncSession, actor: Actor, req_id: int,
                              allowed: frozenset[str] = frozenset({Status.NEW})) -> Request:
         req = await self._load(s, req_id)
-        if actor.community is None or req.community_id != actor.community.id:
-            if not await self._is_member(s, actor.id, req.community_id, Role.STAFF) and \
-                    not await self._is_member(s, actor.id, req.community_id, Role.GRID_LEADER, req.grid_id):
-                raise NotAllowed("triage_not_allowed")
-        elif not actor.can_triage(req.grid_id) and not (req.grid_id is None and actor.has(Role.GRID_LEADER)):
+        if not policy.may_triage(await memberships_of(s, actor.id, req.community_id), req):
             raise NotAllowed("triage_not_allowed")
         if req.status not in allowed:
             raise Stale("already_handled", status=req.status)
@@ -451,7 +463,7 @@ class RequestService:
                 if uid != original.requester_id and await s.get(Follower, (original.id, uid)) is None:
                     s.add(Follower(request_id=original.id, user_id=uid))
             ov = await self._view(s, original)
-            v = await self._apply(s, actor, req, Status.DUPLICATE, "merged",
+            v = await self._apply(s, actor, req, Status.DUPLICATE, "merged", public_note=True,
                                   fields={"duplicate_of_id": original.id}, note=ov.no, extra={"original": ov.no})
         self.n.wake()
         return v
@@ -494,7 +506,7 @@ class RequestService:
                                           "timer_at": utcnow() + timedelta(seconds=max(remaining, 0)),
                                           "timer_kind": "triage_remind"},
                                   tell_requester=False)
-            await self._post_card(s, v, answer=answer)
+            await self._post_card(s, v, "answer", answer)
         self.n.wake()
         return v
 
@@ -523,7 +535,7 @@ class RequestService:
             assert c is not None
             due = in_working_hours(c, utcnow() + timedelta(days=days))  # never a due date in the night
             remind = due - timedelta(hours=settings_of(c)["dept_remind_hours"])
-            v = await self._apply(s, actor, req, Status.ESCALATED, "escalated", note=dept,
+            v = await self._apply(s, actor, req, Status.ESCALATED, "escalated", note=dept, public_note=True,
                                   fields={"assignee_id": liaison_id, "department": dept, "dept_due_at": due,
                                           "timer_at": remind, "timer_kind": "dept_remind"})
             await self._brief_assignee(s, v)
@@ -540,7 +552,8 @@ class RequestService:
                     raise NotAllowed("not_assignee")
                 raise Stale("already_handled", status=req.status)
             if op == Op.DEPT_ACCEPT and req.status == Status.ESCALATED:
-                v = await self._apply(s, actor, req, Status.DEPT_ACCEPTED, "dept_accepted", note=req.department)
+                v = await self._apply(s, actor, req, Status.DEPT_ACCEPTED, "dept_accepted", note=req.department,
+                                      public_note=True)
             elif op == Op.DEPT_DONE:
                 v = await self._apply(s, actor, req, Status.DONE, "done", note=_note(note))
             elif op == Op.DEPT_RETURN:
@@ -553,7 +566,7 @@ class RequestService:
                                       fields={"assignee_id": None, "department": None, "dept_due_at": None,
                                               "timer_kind": "triage_remind",
                                               "timer_at": utcnow() + timedelta(hours=settings_of(c)["triage_hours"])})
-                await self._post_card(s, v, returned=note)
+                await self._post_card(s, v, "returned", note)
             else:
                 raise Stale()
         self.n.wake()
@@ -600,7 +613,7 @@ class RequestService:
             if not vol.started or vol.blocked:
                 raise BadInput("volunteer_unreachable", name=vol.first_name)
             was_posted = req.status == Status.ACCEPTED
-            v = await self._apply(s, actor, req, Status.CLAIMED, "assigned", note=vol.first_name,
+            v = await self._apply(s, actor, req, Status.CLAIMED, "assigned", note=vol.first_name, public_note=True,
                                   fields={"assignee_id": vol.id}, timer=("done_remind", "done_remind_hours"))
             if was_posted:
                 await self._update_task_post(s, v)
@@ -687,8 +700,11 @@ class RequestService:
     async def _apply(self, s: AsyncSession, actor: Actor, req: Request, to: str, action: str, *,
                      fields: dict[str, Any] | None = None, note: str | None = None,
                      timer: tuple[str, str] | None = None, tell_requester: bool = True,
-                     extra: dict[str, Any] | None = None) -> View:
-        """Move `req` to `to`: fields, timer, audit, requester/follower notices, card and feed."""
+                     extra: dict[str, Any] | None = None, public_note: bool = False) -> View:
+        """Move `req` to `to`: fields, timer, audit, requester/follower notices, card and feed.
+
+        `note` is restricted unless `public_note`: followers, groups and the staff feed then get
+        the change without it; the requester gets it."""
         before = req.status
         now = utcnow()
         for k, val in (fields or {}).items():
@@ -716,9 +732,13 @@ class RequestService:
             await points.award(s, community, req.requester_id, "request_accepted", f"accepted:{req.id}")
         s.add(req)
         audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
-              action=action, from_state=before, to_state=to, note=note)
+              action=action, from_state=before, to_state=to, note=note, public=public_note)
         v = await self._view(s, req)
-        ctx = v.ctx(action=action, note=note, actor_name=actor.user.first_name, **(extra or {}))
+        told = note if public_note or note is None else Restricted(note)
+        ctx = v.ctx(action=action, note=told, actor_name=actor.user.first_name, **(extra or {}))
+        # Followers read public fields and public notes only.
+        follower_ctx = v.public_ctx(action=action, note=note if public_note else "",
+                                    actor_name=actor.user.first_name, **(extra or {}))
         if tell_requester:
             for uid in await self._audience(s, req):
                 if uid == actor.id:
@@ -727,14 +747,15 @@ class RequestService:
                 if person is None:
                     continue
                 if to == Status.DONE and uid == req.requester_id:
-                    self.ask_signoff(s, v, person, note=note)
-                else:
+                    self.ask_signoff(s, v, person, note=told)
+                elif uid == req.requester_id:
                     self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}",
-                                   fallback_chat_id=req.source_chat_id if uid == req.requester_id else None,
-                                   **ctx)
+                                   fallback_chat_id=req.source_chat_id, **ctx)
+                else:
+                    self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}", **follower_ctx)
         if before == Status.NEW and to != Status.NEW:
-            await self._close_posts(s, v, "card", ctx)
-        await self._feed(s, v, action, note=note)
+            await self._close_posts(s, v, "card", actor_name=actor.user.first_name)
+        await self._feed(s, v, action, note=note if public_note else None)
         return v
 
     def ask_signoff(self, s: AsyncSession, v: View, requester: User, template: str = "signoff_ask",
@@ -763,48 +784,56 @@ class RequestService:
             q = q.where(Membership.grid_id == grid_id)
         return list((await s.execute(q.distinct())).scalars())
 
-    async def _post_card(self, s: AsyncSession, v: View, **more: Any) -> None:
-        """The triage card: to the grid's group, else its leaders privately, else staff."""
-        req, buttons, ctx = v.req, triage_buttons(v.req.id or 0), v.ctx(**more)
+    async def _post_card(self, s: AsyncSession, v: View, note_kind: str | None = None,
+                         note: str | None = None) -> None:
+        """The triage card: to the grid's group, else its leaders privately, else staff.
+
+        A restricted `note` (`note_kind`: answer, reopened, returned) never goes to the group:
+        the group's card says there is one, and the grid's leaders (else staff) get it privately."""
+        req, buttons = v.req, triage_buttons(v.req.id or 0)
         key = f"card:{req.id}"
         groups = await self._bindings(s, req.community_id, ChatKind.GRID, req.grid_id) if req.grid_id else []
-        if groups:
-            for g in groups:
-                self.n.to_chat(s, g, "triage_card", buttons=buttons, key=key, **ctx)
-            return
         people = await self._members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
         people = people or await self._members(s, req.community_id, Role.STAFF)
+        if groups:
+            for g in groups:
+                self.n.to_chat(s, g, "triage_card", buttons=buttons, key=key, **v.public_ctx(note_kind=note_kind))
+            if note:
+                for p in people:
+                    self.n.to_user(s, p, v.community, "card_note", note_kind=note_kind, note=Restricted(note),
+                                   **v.ctx())
+            return
         for p in people:
-            self.n.to_user(s, p, v.community, "triage_card", buttons=buttons, key=key, private=True, **ctx)
+            self.n.to_user(s, p, v.community, "triage_card", buttons=buttons, key=key, private=True,
+                           note_kind=note_kind, note=Restricted(note) if note else None, **v.ctx())
 
     async def _posts(self, s: AsyncSession, v: View, kind: str) -> list[Outbox]:
         return list((await s.execute(select(Outbox).where(Outbox.key == f"{kind}:{v.req.id}",
                                                           Outbox.method == "send"))).scalars())
 
-    async def _close_posts(self, s: AsyncSession, v: View, kind: str, ctx: dict[str, Any] | None = None) -> None:
+    async def _close_posts(self, s: AsyncSession, v: View, kind: str, **more: Any) -> None:
         """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
         the request."""
-        ctx = ctx or v.ctx()
         for post in await self._posts(s, v, kind):
-            locale = await self.n.chat_locale(s, post.chat_id, v.community)
-            self.n.edit(s, post, self.n.renderer.render("card_closed", locale, **ctx))
+            self.n.edit(s, post, await self.n.render_post(s, post.chat_id, v.community, "card_closed",
+                                                          **v.public_ctx(**more)))
 
     async def _post_task(self, s: AsyncSession, v: View, decision: str | None = None) -> None:
         """The task as volunteers see it: no contact note, no location, no photos; with the
         council's chosen option when a multiple-choice decision is behind it."""
-        ctx = v.ctx(**({"decision": decision} if decision else {}))
+        ctx = v.public_ctx(**({"decision": decision} if decision else {}))
         groups = await self._bindings(s, v.req.community_id, ChatKind.VOLUNTEERS)
         for g in groups:
             self.n.to_chat(s, g, "task_post", buttons=claim_buttons(v.req.id or 0), key=f"task:{v.req.id}", **ctx)
-        if not groups:  # no volunteer group: every volunteer privately
+        if not groups:  # no volunteer group: every volunteer privately, still only what is public
             for p in await self._members(s, v.req.community_id, Role.VOLUNTEER):
                 self.n.to_user(s, p, v.community, "task_post", buttons=claim_buttons(v.req.id or 0),
                                key=f"task:{v.req.id}", **ctx)
 
     async def _update_task_post(self, s: AsyncSession, v: View, released: bool = False) -> None:
         for post in await self._posts(s, v, "task"):
-            locale = await self.n.chat_locale(s, post.chat_id, v.community)
-            self.n.edit(s, post, self.n.renderer.render("task_taken", locale, released=released, **v.ctx()))
+            self.n.edit(s, post, await self.n.render_post(s, post.chat_id, v.community, "task_taken",
+                                                          **v.public_ctx(released=released)))
         if released:
             await self._post_task(s, v)
 
@@ -825,7 +854,7 @@ class RequestService:
         for g in await self._bindings(s, v.req.community_id, ChatKind.STAFF):
             await self.n.supersede(s, g.chat_id, f"feed:{v.req.id}")
             self.n.to_chat(s, g, "staff_feed", key=f"feed:{v.req.id}", priority=BULK, action=action, note=note,
-                           **v.ctx())
+                           **v.public_ctx())
 
 
 def _note(text: str | None) -> str | None:

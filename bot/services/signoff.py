@@ -110,6 +110,6 @@ class SignOffService:
                 "timer_at": utcnow() + timedelta(hours=settings_of(community)["triage_hours"])})
             if previous is not None and previous.id != actor.id:
                 self.n.to_user(s, previous, community, "reopened_notice", comment=comment, **v.ctx())
-            await self.r._post_card(s, v, reopened=comment)
+            await self.r._post_card(s, v, "reopened", comment)
         self.n.wake()
         return v

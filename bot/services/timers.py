@@ -76,7 +76,7 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
         elif who == "volunteers":
             groups = await svc._bindings(s, req.community_id, ChatKind.VOLUNTEERS)
             for g in groups:
-                svc.n.to_chat(s, g, "reminder", **ctx)
+                svc.n.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
         elif who == "assignee" and v.assignee is not None:
             svc.n.to_user(s, v.assignee, community, "reminder", **ctx)
         elif who == "leaders":
@@ -86,7 +86,7 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
         else:
             groups = await svc._bindings(s, req.community_id, ChatKind.STAFF)
             for g in groups:
-                svc.n.to_chat(s, g, "reminder", **ctx)
+                svc.n.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
             if not groups:
                 for p in await svc._members(s, req.community_id, Role.STAFF):
                     svc.n.to_user(s, p, community, "reminder", **ctx)

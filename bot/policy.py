@@ -1,0 +1,154 @@
+"""Who may do what to which object: the one rule, tenant first.
+
+Plain Python (no aiogram, no database): callers pass the object and the person's memberships
+*of any community*; every rule first keeps only the memberships of the object's own community,
+so a role counts only where it was given. Services call these as the final check inside their
+unit of work; handlers and filters may call the same functions to refuse early.
+
+Audience of stored text (see `Audience`): public text may go to groups; restricted text reaches
+the requester, the assignee, the grid's leaders and that community's staff; private text (the
+contact note) reaches the requester, the assignee and that community's staff. Following a
+request never unlocks more than public text.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum
+from typing import Any, Protocol
+
+
+class Audience(IntEnum):
+    """Who may read a piece of text; a person's clearance is the widest they may read."""
+
+    PUBLIC = 0
+    RESTRICTED = 1
+    PRIVATE = 2
+
+    @property
+    def code(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, code: str | None) -> "Audience":
+        """Stored codes; anything unknown (or missing) counts as restricted, never public."""
+        return {"public": cls.PUBLIC, "private": cls.PRIVATE}.get(code or "", cls.RESTRICTED)
+
+
+class Role:  # the stored role codes (storage.models.Role has the same values)
+    RESIDENT = "resident"
+    GRID_LEADER = "grid_leader"
+    VOLUNTEER = "volunteer"
+    COUNCIL_MEMBER = "council_member"
+    STAFF = "staff"
+    LIAISON = "department_liaison"
+
+
+class MembershipLike(Protocol):
+    community_id: int
+    role: str
+    grid_id: int | None
+
+
+class RequestLike(Protocol):
+    community_id: int
+    grid_id: int | None
+    requester_id: int
+    assignee_id: int | None
+    filed_by_id: int | None
+    status: str
+
+
+def roles_in(memberships: Iterable[MembershipLike], community_id: int | None) -> list[MembershipLike]:
+    """Tenant first: only the memberships of that community count."""
+    return [m for m in memberships if community_id is not None and m.community_id == community_id]
+
+
+def has_role(memberships: Iterable[MembershipLike], community_id: int | None, role: str,
+             grid_id: int | None = None) -> bool:
+    return any(m.role == role and (grid_id is None or m.grid_id == grid_id)
+               for m in roles_in(memberships, community_id))
+
+
+def is_staff(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    return has_role(memberships, community_id, Role.STAFF)
+
+
+def may_triage(memberships: Iterable[MembershipLike], req: RequestLike) -> bool:
+    """Staff of the request's community, or a leader of its micro-grid (any leader of that
+    community when it has no micro-grid)."""
+    ms = list(memberships)
+    if is_staff(ms, req.community_id):
+        return True
+    if req.grid_id is None:
+        return has_role(ms, req.community_id, Role.GRID_LEADER)
+    return has_role(ms, req.community_id, Role.GRID_LEADER, req.grid_id)
+
+
+def clearance(user_id: int, memberships: Iterable[MembershipLike], req: RequestLike, *,
+              follower: bool = False) -> Audience | None:
+    """The widest text of `req` this person may read, or None when they may not see it at all."""
+    ms = list(memberships)
+    if user_id in (req.requester_id, req.assignee_id, req.filed_by_id):
+        return Audience.PRIVATE
+    if is_staff(ms, req.community_id):
+        return Audience.PRIVATE
+    if may_triage(ms, req):
+        return Audience.RESTRICTED
+    if follower:
+        return Audience.PUBLIC
+    return None
+
+
+def may_read(reader: Audience | None, text: Audience) -> bool:
+    return reader is not None and text <= reader
+
+
+def may_cancel(user_id: int, memberships: Iterable[MembershipLike], req: RequestLike) -> bool:
+    return user_id == req.requester_id or is_staff(memberships, req.community_id)
+
+
+def may_claim(memberships: Iterable[MembershipLike], req: RequestLike) -> bool:
+    return has_role(memberships, req.community_id, Role.VOLUNTEER)
+
+
+def is_assignee(user_id: int, req: RequestLike) -> bool:
+    return req.assignee_id is not None and user_id == req.assignee_id
+
+
+def is_requester(user_id: int, req: RequestLike) -> bool:
+    return user_id == req.requester_id
+
+
+def may_follow(user_id: int, memberships: Iterable[MembershipLike], req: RequestLike, *,
+               category: str | None, grid_id: int | None, open_statuses: Iterable[str]) -> bool:
+    """Only a request intake offered: same community (the person belongs to it), a named
+    category, the same micro-grid, still open, and not one's own."""
+    return (bool(roles_in(memberships, req.community_id)) and category is not None
+            and getattr(req, "category", None) == category and req.grid_id == grid_id
+            and req.status in set(open_statuses) and user_id != req.requester_id)
+
+
+def may_invite(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    return is_staff(memberships, community_id)
+
+
+def may_use_invitation(user_id: int, for_user_id: int | None) -> bool:
+    """An invitation made for a named person admits only that Telegram id."""
+    return for_user_id is None or for_user_id == user_id
+
+
+def may_configure_group(memberships: Iterable[MembershipLike], binding_community_id: int | None, *,
+                        group_admin: bool) -> bool:
+    """Binding, unbinding and a group's languages: staff of the group's community who also
+    administer the group on Telegram."""
+    return group_admin and is_staff(memberships, binding_community_id)
+
+
+def group_may_list(bound: bool) -> bool:
+    """Lists of tasks and members answer in private chat or in a group bound to a community."""
+    return bound
+
+
+def public_fields(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
+    """Helper for renderers: only the named (public) attributes of an object."""
+    return {f: getattr(obj, f, None) for f in fields}

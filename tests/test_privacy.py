@@ -1,0 +1,85 @@
+"""Issue #12: personal data only where it belongs, no way across communities (through the real Dispatcher)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.privacy import scrub
+from storage.models import Membership, Request
+from tests.conftest import GRID_GROUP, LEADER, RESIDENT, STAFF, Harness, community
+from tests.test_requests_flow import button, file_privately
+from tests.tg import Person
+
+PHONE, ROOM = "13800138000", "room 1203"
+
+
+async def _card(h: Harness):
+    return [c for c in h.session.to(GRID_GROUP) if c.buttons()][-1]
+
+
+async def test_1_staff_link_from_the_cli_admits_only_the_named_admin(harness: Harness):
+    h = harness
+    _, token = await h.app.communities.create("鸡鸣山社区", admin_id=STAFF.id, code="JMS")
+    stranger = Person(666, "Mallory", "en")
+    await h.send(stranger, f"/start {token}")
+    async with h.app.db.read() as s:
+        assert (await s.execute(select(Membership).where(Membership.user_id == stranger.id))).first() is None
+    assert "someone else" in h.session.last(stranger.id).text
+    await h.send(STAFF, f"/start {token}")  # the named admin still can
+    async with h.app.db.read() as s:
+        assert (await s.execute(select(Membership).where(Membership.user_id == STAFF.id))).first() is not None
+
+
+async def test_2_private_answer_never_reaches_the_grid_group(harness: Harness):
+    h = harness
+    await community(h)
+    await file_privately(h)
+    await h.deliver()
+    await h.press(LEADER, (await _card(h)).buttons()[3]["callback_data"], chat_id=GRID_GROUP)
+    await h.send(LEADER, "哪一栋楼？")
+    await h.deliver()
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "Answer"))
+    await h.send(RESIDENT, f"It is {ROOM} in building 7; the volunteer can call {PHONE}")
+    await h.deliver()
+    assert not any(PHONE in t or ROOM in t for t in h.texts(GRID_GROUP))
+    assert PHONE in h.session.last(LEADER.id).text
+
+
+async def test_6_assign_with_another_communitys_number_is_refused(harness: Harness):
+    h = harness
+    await community(h)
+    await file_privately(h)
+    h.session.clear()
+    await h.send(LEADER, "/assign LHT-0001 @zhangwei")
+    async with h.app.db.read() as s:
+        req = (await s.execute(select(Request))).scalars().first()
+    assert req.assignee_id is None and "LHT-0001" in h.session.last(LEADER.id).text
+
+
+async def test_7_tasks_and_leaderboard_refused_in_an_unbound_group(harness: Harness):
+    h = harness
+    await community(h)
+    for cmd in ("/tasks", "/leaderboard"):
+        h.session.clear()
+        await h.send(STAFF, cmd, chat_id=-2999)
+        assert "/bind" in h.session.last(-2999).text
+
+
+async def test_9_forged_follow_press_subscribes_no_one(harness: Harness):
+    h = harness
+    await community(h)
+    req = await file_privately(h)
+    other = Person(401, "Bob", "en")
+    await h.send(other, "/start")
+    await h.press(other, f"fo:{req.id}")
+    async with h.app.db.read() as s:
+        from storage.models import Follower
+        assert (await s.execute(select(Follower))).first() is None
+
+
+def test_scrub_chinese_and_international_formats():
+    for text in ("电话 138 0013 8000", "身份证 33072519800101123X", "+7 912 345-67-89", "1203室", "apt 4B",
+                 "кв. 45", "+33 6 12 34 56 78"):
+        out, changed = scrub(text)
+        assert changed, text
+    assert scrub("The lift in building 3 is broken since 2024-05-12") == (
+        "The lift in building 3 is broken since 2024-05-12", False)
