@@ -221,7 +221,8 @@ class ContextMiddleware(BaseMiddleware):
 
     async def _failed(self, event: Update, row: Inbox | None, exc: Exception, data: dict[str, Any]) -> None:
         """Nothing of the update was kept. Try again later; after the last attempt, mark it
-        failed and tell its sender once (the same transaction as the mark)."""
+        failed and tell its sender once (the answer is written right after the mark: a crash in
+        between leaves the update failed and unanswered, listed by `gongzhi inbox failed`)."""
         log.error("update %s failed", event.update_id, exc_info=exc)
         attempts = (row.attempts if row is not None else 0) + 1
         final = row is None or attempts >= inbox.MAX_ATTEMPTS
