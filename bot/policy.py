@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any, Protocol
 
+from storage.models import Role
+
 
 class Audience(IntEnum):
     """Who may read a piece of text; a person's clearance is the widest they may read."""
@@ -32,15 +34,6 @@ class Audience(IntEnum):
     def of(cls, code: str | None) -> "Audience":
         """Stored codes; anything unknown (or missing) counts as restricted, never public."""
         return {"public": cls.PUBLIC, "private": cls.PRIVATE}.get(code or "", cls.RESTRICTED)
-
-
-class Role:  # the stored role codes (storage.models.Role has the same values)
-    RESIDENT = "resident"
-    GRID_LEADER = "grid_leader"
-    VOLUNTEER = "volunteer"
-    COUNCIL_MEMBER = "council_member"
-    STAFF = "staff"
-    LIAISON = "department_liaison"
 
 
 class MembershipLike(Protocol):
