@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.render import Renderer
 from bot.services.context import Actor, load_actor
-from bot.services.notify import Notifier
+from bot.notify import Notifier
 from bot.services.requests import RequestService
 from storage.db import Database
 from storage.models import (OPEN_STATUSES, AuditEvent, Community, Grid, Membership, Outbox, Request, Role, Status,

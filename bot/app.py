@@ -31,7 +31,7 @@ from bot.middlewares import ContextMiddleware, DeferredSends
 from bot.render import Renderer
 from bot.services.community import CommunityService
 from bot.services.deliberation import DeliberationService
-from bot.services.notify import Notifier
+from bot.notify import Notifier
 from bot.services.language import translator_from
 from bot.services.points import PointsService
 from bot.services.requests import RequestService

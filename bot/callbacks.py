@@ -2,46 +2,10 @@
 every language must add up). Plain functions, so services can build buttons without aiogram."""
 from __future__ import annotations
 
-from enum import StrEnum
-
 from bot.limits import MAX_CALLBACK_DATA
+from bot.services.buttons import Act, Press
 
-
-class Act(StrEnum):
-    LANG = "lg"  # pick language (index into shipped locales)
-    GRID = "gr"  # resident picks their grid
-    CATEGORY = "ct"  # intake: category index
-    SKIP = "sk"  # intake: skip an optional step
-    CONFIRM = "cf"  # intake: confirm
-    EDIT = "ed"  # intake: back to description
-    CANCEL = "cx"  # intake: cancel
-    FOLLOW = "fo"  # intake: follow an existing request instead
-    TRIAGE = "tr"  # request id, triage op index
-    DECLINE = "dc"  # request id, reason index
-    DUP = "du"  # request id, original id
-    TASK = "tk"  # request id, task op index
-    LIAISON = "li"  # request id, liaison op index
-    ESCALATE = "es"  # request id, liaison user id
-    DUE = "dd"  # request id, days until due
-    REQ = "rq"  # open a request (timeline)
-    PAGE = "pg"  # list id, page
-    CANCEL_REQ = "cr"  # requester cancels a request
-    ANSWER = "an"  # requester answers a question about their request
-    XLATE = "xl"  # a group post's reference: send me this post in my language
-    SIGNOFF = "so"  # request id, 1 = resolved / 0 = not yet
-    STARS = "st"  # request id, stars 1-5
-    INTAKE_GRID = "ig"  # intake: the request's micro-grid
-    TO_COUNCIL = "tc"  # request id: triage sends it to the council (a proposal draft)
-    PROPOSAL = "pp"  # proposal id, proposal op index (view, open, edit, withdraw, close, statement)
-    VOTE = "vo"  # proposal id, option index
-    BALLOT = "vb"  # proposal id: show the private ballot
-    PROP_KIND = "pk"  # /propose: kind index
-    PROP_HOURS = "ph"  # /propose: voting hours
-    PROP_RULE = "pu"  # /propose: toggle a rule (threshold, secret, quorum)
-    PROP_SAVE = "ps"  # /propose: 1 = open the vote now, 0 = keep as a draft
-    SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
-    SURVEY_DAYS = "sd"  # /survey: days until the poll closes
-    RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
+__all__ = ["Act", "ARITY", "pack", "unpack", "packed"]
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -61,6 +25,11 @@ def pack(act: Act, *ids: int) -> str:
     assert len(data.encode()) <= MAX_CALLBACK_DATA, data
     assert ARITY.get(act, len(ids)) == len(ids), data
     return data
+
+
+def packed(data: Press | str) -> str:
+    """Callback data for a button: a service's `Press`, or data a handler packed already."""
+    return data if isinstance(data, str) else pack(data.act, *data.ids)
 
 
 def unpack(data: str | None) -> tuple[Act, tuple[int, ...]] | None:

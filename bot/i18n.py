@@ -1,16 +1,19 @@
 """Locales: which ones ship, how a Telegram `language_code` maps to one, and the catalogs.
 
 Catalogs are the `.po` files under `locales/`; they are compiled in memory at start, so a
-checkout (or an edited translation) never runs with stale `.mo` files.
+checkout (or an edited translation) never runs with stale `.mo` files. Plain Python (no aiogram):
+services, templates, the CLI and the scheduler use the same translator; the per-update locale is
+set by the aiogram middleware (`bot.middlewares`) with `Catalogs.use_locale`.
 """
 from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-
-from aiogram.utils.i18n import I18n
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 from babel.messages.mofile import write_mo
@@ -31,14 +34,45 @@ def compile_catalog(po_path: Path) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(buf)
 
 
-class Catalogs(I18n):
-    """aiogram's I18n, fed from `.po` files compiled in memory."""
+class Catalogs:
+    """The shipped catalogs, compiled in memory, and the locale texts are being rendered in."""
+
+    def __init__(self, *, path: str | Path, default_locale: str = "en", domain: str = "messages") -> None:
+        self.path = Path(path).resolve()
+        self.default_locale = default_locale
+        self.domain = domain
+        self._locale: ContextVar[str] = ContextVar("gongzhi_locale", default=default_locale)
+        self.locales = self.find_locales()
 
     def find_locales(self) -> dict[str, gettext.GNUTranslations]:
         return {
             loc: compile_catalog(self.path / loc / "LC_MESSAGES" / f"{self.domain}.po")
             for loc in shipped_locales(self.path)
         }
+
+    @property
+    def available_locales(self) -> tuple[str, ...]:
+        return tuple(self.locales)
+
+    @property
+    def current_locale(self) -> str:
+        return self._locale.get()
+
+    @contextmanager
+    def use_locale(self, locale: str) -> Iterator[None]:
+        token = self._locale.set(locale)
+        try:
+            yield
+        finally:
+            self._locale.reset(token)
+
+    def gettext(self, singular: str, plural: str | None = None, n: int = 1, locale: str | None = None) -> str:
+        """`singular` (or `plural` for `n`) in `locale`, by default the current one; the source
+        text when the locale is not shipped."""
+        catalog = self.locales.get(locale or self.current_locale)
+        if catalog is None:
+            return singular if n == 1 else plural or singular
+        return catalog.ngettext(singular, plural, n) if plural else catalog.gettext(singular)
 
 
 @lru_cache(maxsize=512)

@@ -17,7 +17,6 @@ import html
 import re
 from collections import OrderedDict
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,9 @@ from babel.dates import format_skeleton, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from bot.callbacks import packed
 from bot.i18n import Catalogs, is_rtl, language_name
+from bot.services.buttons import Button
 from bot.services.language import detect
 from bot.limits import MAX_TEXT
 
@@ -103,18 +104,6 @@ def _reader_shares_clock(locale: str, tz: str) -> bool:
     no zone, an English, Korean or Russian one does."""
     full = get_global("likely_subtags").get(locale.split("_")[0], "")
     return bool(full) and get_global("zone_territories").get(tz) == full.split("_")[-1]
-
-
-@dataclass(frozen=True)
-class Button:
-    """An inline button before rendering: a key into `labels.j2` (or literal data such as a
-    request number or a grid name in `text`), and either callback data or a URL."""
-
-    label: str | None = None
-    data: str | None = None
-    url: str | None = None
-    text: str | None = None
-    names: dict[str, str] | None = None  # `text` in other languages, keyed by locale (a grid's names)
 
 
 class Renderer:
@@ -254,7 +243,7 @@ class Renderer:
             for b in row:
                 text = (b.names or {}).get(locale) or (b.names or {}).get(locale.split("_")[0]) or b.text
                 cell = {"text": text if b.label is None else self.label(b.label, locale)}
-                cell.update({"callback_data": b.data} if b.data else {"url": b.url or ""})
+                cell.update({"callback_data": packed(b.data)} if b.data else {"url": b.url or ""})
                 cells.append(cell)
             out.append(cells[::-1] if is_rtl(locale) else cells)
         return out

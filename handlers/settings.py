@@ -11,7 +11,8 @@ from bot.i18n import language_name, normalise
 from bot.services.language import detect
 from bot.render import Button, local_name
 from bot.errors import BadInput
-from bot.services import notify, users
+from bot import notify
+from bot.services import users
 from bot.services.context import Actor
 from handlers.common import Cb, reachable, say, show, toast
 

@@ -31,9 +31,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
-from bot.render import Button
+from bot.services.buttons import Act, Button, press
 from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
 from bot.services.context import Actor, system_actor
 from bot.services.notify import INTERACTIVE, Notifier
@@ -210,28 +209,28 @@ def option_buttons(p: Proposal) -> list[list[Button]]:
     """Vote buttons: proposal id and option index only, so votes in every language add up."""
     if p.options is None:
         keys = ("opt_for", "opt_against", "opt_abstain")
-        return [[Button(k, pack(Act.VOTE, p.id or 0, i)) for i, k in enumerate(keys)]]
-    return [[Button(text=o, data=pack(Act.VOTE, p.id or 0, i))] for i, o in enumerate(p.options)]
+        return [[Button(k, press(Act.VOTE, p.id or 0, i)) for i, k in enumerate(keys)]]
+    return [[Button(text=o, data=press(Act.VOTE, p.id or 0, i))] for i, o in enumerate(p.options)]
 
 
 def post_buttons(p: Proposal) -> list[list[Button]]:
     """The council group's post: vote there (open ballot) or go to private chat (secret)."""
     if p.secret:
-        return [[Button("vote_private", pack(Act.BALLOT, p.id or 0))]]
+        return [[Button("vote_private", press(Act.BALLOT, p.id or 0))]]
     return option_buttons(p)
 
 
 def draft_buttons(p: Proposal) -> list[list[Button]]:
-    op = lambda label, o: Button(label, pack(Act.PROPOSAL, p.id or 0, o))  # noqa: E731
+    op = lambda label, o: Button(label, press(Act.PROPOSAL, p.id or 0, o))  # noqa: E731
     return [[op("open_vote", POp.OPEN), op("edit", POp.EDIT)], [op("withdraw", POp.WITHDRAW)]]
 
 
 def close_buttons(p: Proposal) -> list[list[Button]]:
-    return [[Button("close_now", pack(Act.PROPOSAL, p.id or 0, POp.CLOSE))]]
+    return [[Button("close_now", press(Act.PROPOSAL, p.id or 0, POp.CLOSE))]]
 
 
 def statement_buttons(p: Proposal) -> list[list[Button]]:
-    return [[Button("add_statement", pack(Act.PROPOSAL, p.id or 0, POp.STATEMENT))]]
+    return [[Button("add_statement", press(Act.PROPOSAL, p.id or 0, POp.STATEMENT))]]
 
 
 class DeliberationService:
@@ -749,7 +748,7 @@ class DeliberationService:
             late = await self._electors(s, p, not_voted=True)
             for u in late:
                 self.n.to_user(s, u, v.community, "vote_reminder", key=f"remind:{p.id}",
-                               buttons=[[Button("vote_now", pack(Act.BALLOT, p.id or 0))]], **v.ctx())
+                               buttons=[[Button("vote_now", press(Act.BALLOT, p.id or 0))]], **v.ctx())
             audit(s, community_id=p.community_id, actor_id=None, entity="proposal", entity_id=p.id or 0,
                   action="reminded", note=str(len(late)))
         return 1
@@ -781,12 +780,11 @@ class DeliberationService:
             else:
                 not_before = max(now, edits[0].not_before + TALLY_GAP) if edits else now
             if final:
-                text = self.n.render_chat(binding, "proposal_final", **v.ctx())[0]
-                row = self.n.edit(s, post, text, None)
+                row = await self.n.edit_post(s, post, v.community, "proposal_final", both_languages=True, **v.ctx())
                 row.not_before = now
             else:
-                text = self.n.render_chat(binding, "proposal_post", **v.ctx())[0]
-                row = self.n.edit(s, post, text, self.n.renderer.keyboard(post_buttons(p), binding.locale))
+                row = await self.n.edit_post(s, post, v.community, "proposal_post", buttons=post_buttons(p),
+                                             both_languages=True, **v.ctx())
                 row.not_before = not_before
 
     async def _close_draft_cards(self, s: AsyncSession, v: PView, key: str | None = None) -> None:
@@ -795,13 +793,7 @@ class DeliberationService:
         cards = (await s.execute(select(Outbox).where(Outbox.key == (key or f"draft:{v.p.id}"),
                                                       Outbox.method == "send"))).scalars().all()
         for card in cards:
-            binding = await s.get(ChatBinding, card.chat_id) if card.chat_id < 0 else None
-            if binding is not None:
-                text = self.n.render_chat(binding, "proposal_final", **v.ctx())[0]
-            else:
-                locale = await self.n.chat_locale(s, card.chat_id, v.community)
-                text = self.n.renderer.render("proposal_final", locale, **v.ctx())
-            self.n.edit(s, card, text)
+            await self.n.edit_post(s, card, v.community, "proposal_final", both_languages=True, **v.ctx())
 
     async def _to_staff(self, s: AsyncSession, v: PView, template: str, buttons: list[list[Button]], *,
                         key: str, skip: int | None = None, **ctx: Any) -> None:

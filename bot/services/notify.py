@@ -1,140 +1,61 @@
-"""Writing notifications into the outbox, rendered for each recipient.
+"""What services need to notify people: the port they hand notifications to, as data.
 
-Called inside a service's unit of work, so a state change and the messages it causes commit
-together (or not at all). `bot.delivery` sends them later, within Telegram's limits.
+A service says who is told (a person, a group, a post to replace), with which template and context,
+and which buttons (plain `bot.services.buttons.Button` values), inside its unit of work. The outbox
+writer in `bot.notify` implements this: it renders each notification in its reader's language, builds
+the keyboard and queues it, so the messages commit with the state change. Services never render.
 """
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import Act, pack
-from bot.i18n import resolve
-from bot.limits import MAX_TEXT
-from bot.privacy import group_context
-from bot.render import Button, Renderer
-from storage.db import Database
+from bot.services.buttons import Button
 from storage.models import ChatBinding, Community, Outbox, User
 
 INTERACTIVE, NORMAL, BULK = 1, 5, 9  # outbox priorities: lower goes first
 
 
-class Notifier:
-    def __init__(self, renderer: Renderer, default_locale: str) -> None:
-        self.renderer = renderer
-        self.default_locale = default_locale
-        self.on_commit: Callable[[], None] = lambda: None  # the app wakes its delivery loop
+class Notifier(Protocol):
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """The shipped locales."""
 
-    def wake(self) -> None:
-        """Call after the unit of work that enqueued has committed."""
-        self.on_commit()
+    def label(self, key: str, locale: str) -> str:
+        """A short string of `labels.j2` in `locale` (a poll's options are sent as plain text)."""
+
+    def translated(self, text: str, language: str) -> bool:
+        """Whether a machine translation of `text` into `language` is known already."""
+
+    def remember(self, text: str, language: str, translation: str) -> None:
+        """Keep a machine translation of a person's text for the notifications that quote it."""
 
     def locale_of(self, user: User, community: Community | None = None) -> str:
-        fallback = community.locale if community else self.default_locale
-        return resolve(user.locale, user.language_code, fallback, self.renderer.locales)
+        """The language a person reads."""
+
+    def wake(self) -> None:
+        """Call after the unit of work that queued notifications has committed."""
 
     def to_user(self, s: AsyncSession, user: User, community: Community | None, template: str,
                 /, *, buttons: list[list[Button]] | None = None, key: str | None = None,
                 fallback_chat_id: int | None = None, priority: int = NORMAL,
                 photo: str | None = None, link: str = "go", **ctx: Any) -> Outbox | None:
-        """A private message in the user's locale.
-
-        A user who never started the bot, or blocked it, cannot be written to privately; they
-        are reached in `fallback_chat_id` (the group where they asked) with a mention and a link
-        to start the bot, without the buttons (a group must not act for them). Without such a
-        group nothing can reach them and nothing is queued. With `photo`, the text is its caption
-        (and a photo never goes to a group). `link` is the start payload of the group's link,
-        which continues the matter privately once they open the chat.
-        """
-        locale = self.locale_of(user, community)
-        text = self.renderer.render(template, locale, **ctx)
-        fallback = None
-        if fallback_chat_id is not None:  # a group reads it: only its public form goes there, without
-            # pointing to buttons, which stay in private chat
-            body = self.renderer.render(template, locale, in_group=True, **group_context(ctx, strict=False))
-            fallback = self.renderer.render("via_group", locale, user=user, body=body, link=link)
-        if not user.started or user.blocked:
-            if fallback is None or photo:
-                return None
-            row = Outbox(chat_id=fallback_chat_id, text=fallback, key=key, priority=priority)
-        else:
-            row = Outbox(chat_id=user.id, text=text, key=key, priority=priority,
-                         method="photo" if photo else "send", photo=photo,
-                         buttons=self.renderer.keyboard(buttons, locale) if buttons else None,
-                         fallback_chat_id=fallback_chat_id, fallback_text=fallback)
-        s.add(row)
-        return row
-
-    def render_chat(self, chat: ChatBinding, template: str, **ctx: Any) -> tuple[str, bool]:
-        """A group's text: its language, and its second one too when both fit; and whether the
-        second one had to be left out. Every group rendering passes the privacy gate here."""
-        ctx = group_context(ctx)
-        text = self.renderer.render(template, chat.locale, **ctx)
-        if not chat.secondary_locale or chat.secondary_locale == chat.locale:
-            return text, False
-        second = self.renderer.render(template, chat.secondary_locale, **ctx)
-        if len(text) + len(second) + 2 <= MAX_TEXT:
-            return f"{text}\n\n{second}", False
-        return text, True
-
-    async def chat_locale(self, s: AsyncSession, chat_id: int, community: Community) -> str:
-        """The language a chat reads: a group's own, or the person's."""
-        if chat_id < 0:
-            binding = await s.get(ChatBinding, chat_id)
-            return binding.locale if binding else community.locale
-        person = await s.get(User, chat_id)
-        return self.locale_of(person, community) if person else community.locale
+        """A private message (see `bot.notify.Notifier.to_user` for who cannot be reached)."""
 
     def to_chat(self, s: AsyncSession, chat: ChatBinding, template: str, /, *,
                 buttons: list[list[Button]] | None = None, key: str | None = None,
                 priority: int = NORMAL, **ctx: Any) -> Outbox:
-        """A group message in the group's locale, and in its secondary locale too when both fit.
+        """A group message, through the privacy gate, in the group's language(s)."""
 
-        When they do not fit, the post carries a "in my language" button: the message in every
-        language is kept with it, and a press answers privately in the presser's language.
-        """
-        ctx = group_context(ctx)
-        text, split = self.render_chat(chat, template, **ctx)
-        rows = [list(r) for r in buttons] if buttons else []
-        external_id = payload = None
-        if split:
-            ref = secrets.randbits(40)
-            external_id = f"i18n:{ref}"
-            payload = {"texts": {loc: self.renderer.render(template, loc, **ctx) for loc in self.renderer.locales}}
-            rows.append([Button("in_my_language", pack(Act.XLATE, ref))])
-        row = Outbox(chat_id=chat.chat_id, text=text, key=key, priority=priority, external_id=external_id,
-                     payload=payload, buttons=self.renderer.keyboard(rows, chat.locale) if rows else None)
-        s.add(row)
-        return row
+    def photo_to_chat(self, s: AsyncSession, chat: ChatBinding, template: str, blob: bytes, /, *,
+                      key: str | None = None, priority: int = NORMAL, **ctx: Any) -> Outbox:
+        """A picture posted to a group with a caption."""
+
+    async def edit_post(self, s: AsyncSession, post: Outbox, chat_community: Community, template: str, /, *,
+                        buttons: list[list[Button]] | None = None, both_languages: bool = False,
+                        **ctx: Any) -> Outbox:
+        """Replace the text and buttons of a post sent earlier."""
 
     async def supersede(self, s: AsyncSession, chat_id: int, key: str) -> None:
-        """A newer line about the same matter replaces one not sent yet, so a feed in a burst
-        carries each matter's latest state instead of falling behind with stale ones."""
-        await s.execute(update(Outbox).where(Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
-                                             Outbox.status == "pending").values(status="superseded"))
-
-    async def render_post(self, s: AsyncSession, chat_id: int, chat_community: Community, template: str,
-                          /, **ctx: Any) -> str:
-        """The new text of a post sent earlier, in the language its chat reads; a group's passes
-        the privacy gate."""
-        locale = await self.chat_locale(s, chat_id, chat_community)
-        return self.renderer.render(template, locale, **(group_context(ctx) if chat_id < 0 else ctx))
-
-    def edit(self, s: AsyncSession, original: Outbox, text: str,
-             buttons: list[list[dict[str, str]]] | None = None) -> Outbox:
-        """Replace the text (and buttons) of a message sent earlier through the outbox."""
-        row = Outbox(chat_id=original.chat_id, method="edit", text=text, buttons=buttons,
-                     edit_of=original.id, key=original.key, priority=original.priority)
-        s.add(row)
-        return row
-
-
-async def in_every_language(db: Database, ref: int) -> dict[str, str] | None:
-    """The texts kept with a group post too long to carry two languages (see `Notifier.to_chat`)."""
-    async with db.read() as s:
-        row = (await s.execute(select(Outbox).where(Outbox.external_id == f"i18n:{ref}"))).scalars().first()
-    return (row.payload or {}).get("texts") if row else None
+        """A newer feed line replaces one about the same matter not sent yet."""

@@ -438,8 +438,7 @@ class ReportService:
                                        trend=trend, codes=charts.codes(len(categories)))
             for g in groups:
                 if png is not None:
-                    caption = self.n.renderer.render("report_chart", g.locale, **ctx)[:1024]
-                    s.add(Outbox(chat_id=g.chat_id, method="photo", text=caption, blob=png, key=key, priority=BULK))
+                    self.n.photo_to_chat(s, g, "report_chart", png, key=key, priority=BULK, **ctx)
                 self.n.to_chat(s, g, "report_month", key=key, priority=BULK, **ctx)
         return 1
 

@@ -16,12 +16,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
-from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.policy import Audience
 from bot.privacy import PublicRequest, Restricted
-from bot.render import Button
 from bot.services import points
+from bot.services.buttons import Act, Button, press
 from bot.services.community import audit, in_working_hours, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.language import NoTranslator, Translator, detect
@@ -91,23 +90,23 @@ def number(community: Community, req: Request) -> str:
 
 
 def triage_buttons(req_id: int) -> list[list[Button]]:
-    t = lambda label, op: Button(label, pack(Act.TRIAGE, req_id, op))  # noqa: E731
+    t = lambda label, op: Button(label, press(Act.TRIAGE, req_id, op))  # noqa: E731
     return [[t("accept", Op.ACCEPT), t("handle", Op.HANDLE)],
             [t("duplicate", Op.DUPLICATE), t("ask_info", Op.ASK)],
             [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)],
-            [Button("to_council", pack(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)]]
+            [Button("to_council", press(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)]]
 
 
 def claim_buttons(req_id: int) -> list[list[Button]]:
-    return [[Button("claim", pack(Act.TASK, req_id, Op.CLAIM))]]
+    return [[Button("claim", press(Act.TASK, req_id, Op.CLAIM))]]
 
 
 def assignee_buttons(req: Request) -> list[list[Button]]:
     if req.status in (Status.ESCALATED, Status.DEPT_ACCEPTED):
-        li = lambda label, op: Button(label, pack(Act.LIAISON, req.id or 0, op))  # noqa: E731
+        li = lambda label, op: Button(label, press(Act.LIAISON, req.id or 0, op))  # noqa: E731
         first = [li("dept_accept", Op.DEPT_ACCEPT)] if req.status == Status.ESCALATED else []
         return [first + [li("done", Op.DEPT_DONE)], [li("return", Op.DEPT_RETURN)]]
-    tk = lambda label, op: Button(label, pack(Act.TASK, req.id or 0, op))  # noqa: E731
+    tk = lambda label, op: Button(label, press(Act.TASK, req.id or 0, op))  # noqa: E731
     rows = [[tk("progress", Op.PROGRESS), tk("done", Op.DONE)]]
     if req.status != Status.HANDLING:
         rows.append([tk("release", Op.RELEASE)])
@@ -130,13 +129,12 @@ class RequestService:
         source = source or detect(text)
         if not source:
             return
-        renderer = self.n.renderer
-        targets = sorted({loc.split("_")[0] for loc in renderer.locales} - {source})
-        missing = [t for t in targets if (text, t) not in renderer.translations]
+        targets = sorted({loc.split("_")[0] for loc in self.n.locales} - {source})
+        missing = [t for t in targets if not self.n.translated(text, t)]
         results = await asyncio.gather(*(self.translator.translate(text, source, t) for t in missing))
         for target, translated in zip(missing, results):
             if translated:
-                renderer.remember(text, target, translated)
+                self.n.remember(text, target, translated)
 
     # ----------------------------------------------------------------- reading
     async def _view(self, s: AsyncSession, req: Request) -> View:
@@ -369,9 +367,8 @@ class RequestService:
             v = await self._view(s, req)
             if req.status == Status.NEW:
                 for post in await self._posts(s, v, "card"):
-                    locale = await self.n.chat_locale(s, post.chat_id, v.community)
-                    self.n.edit(s, post, self.n.renderer.render("triage_card", locale, **v.ctx()),
-                                self.n.renderer.keyboard(triage_buttons(req.id or 0), locale))
+                    await self.n.edit_post(s, post, v.community, "triage_card", buttons=triage_buttons(req.id or 0),
+                                           **(v.public_ctx() if post.chat_id < 0 else v.ctx()))
         self.n.wake()
         return v
 
@@ -482,7 +479,7 @@ class RequestService:
                                           "timer_at": None, "timer_kind": None},
                                   tell_requester=False)
             self.n.to_user(s, v.requester, v.community, "ask_info", question=question,
-                           buttons=[[Button("answer", pack(Act.ANSWER, req.id or 0))]],
+                           buttons=[[Button("answer", press(Act.ANSWER, req.id or 0))]],
                            fallback_chat_id=req.source_chat_id, key=f"ask:{req.id}", link=f"an_{req.id}",
                            **v.ctx())
         self.n.wake()
@@ -761,8 +758,8 @@ class RequestService:
     def ask_signoff(self, s: AsyncSession, v: View, requester: User, template: str = "signoff_ask",
                     note: str | None = None) -> None:
         """"Is it resolved?" with one-tap answers; in the group (with a link) if we cannot DM."""
-        buttons = [[Button("signoff_yes", pack(Act.SIGNOFF, v.req.id or 0, 1)),
-                    Button("signoff_no", pack(Act.SIGNOFF, v.req.id or 0, 0))]]
+        buttons = [[Button("signoff_yes", press(Act.SIGNOFF, v.req.id or 0, 1)),
+                    Button("signoff_no", press(Act.SIGNOFF, v.req.id or 0, 0))]]
         self.n.to_user(s, requester, v.community, template, buttons=buttons, key=f"signoff:{v.req.id}",
                        fallback_chat_id=v.req.source_chat_id, link=f"so_{v.req.id}", **v.ctx(note=note))
 
@@ -815,8 +812,7 @@ class RequestService:
         """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
         the request."""
         for post in await self._posts(s, v, kind):
-            self.n.edit(s, post, await self.n.render_post(s, post.chat_id, v.community, "card_closed",
-                                                          **v.public_ctx(**more)))
+            await self.n.edit_post(s, post, v.community, "card_closed", **v.public_ctx(**more))
 
     async def _post_task(self, s: AsyncSession, v: View, decision: str | None = None) -> None:
         """The task as volunteers see it: no contact note, no location, no photos; with the
@@ -832,8 +828,7 @@ class RequestService:
 
     async def _update_task_post(self, s: AsyncSession, v: View, released: bool = False) -> None:
         for post in await self._posts(s, v, "task"):
-            self.n.edit(s, post, await self.n.render_post(s, post.chat_id, v.community, "task_taken",
-                                                          **v.public_ctx(released=released)))
+            await self.n.edit_post(s, post, v.community, "task_taken", **v.public_ctx(released=released))
         if released:
             await self._post_task(s, v)
 

@@ -132,7 +132,7 @@ class SurveyService:
         """Custom options as typed; the default scale in `locale`."""
         if options:
             return list(options)
-        return [self.n.renderer.label(f"scale_{i}", locale) for i in range(1, SCALE + 1)]
+        return [self.n.label(f"scale_{i}", locale) for i in range(1, SCALE + 1)]
 
     async def results(self, survey_id: int) -> Results:
         async with self.db.read() as s:

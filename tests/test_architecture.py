@@ -1,0 +1,37 @@
+"""The dependency rule (docs/architecture.md): services are plain Python. Importing any module of
+`bot.services` must load neither aiogram nor the presentation layer (templates, keyboards, callback data),
+so the services run the same from handlers, the scheduler, the CLI and tests."""
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot.services
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = sorted(f"bot.services.{m.name}" for m in pkgutil.iter_modules(bot.services.__path__))
+PRESENTATION = ("bot.render", "bot.callbacks", "bot.notify", "handlers")
+
+PROBE = """
+import json, sys
+import {module}
+loaded = sorted(sys.modules)
+print(json.dumps([m for m in loaded if m.split('.')[0] == 'aiogram' or m.startswith({presentation})]))
+"""
+
+
+def test_every_service_module_is_listed() -> None:
+    assert {"bot.services.requests", "bot.services.notify", "bot.services.deliberation"} <= set(SERVICES)
+
+
+@pytest.mark.parametrize("module", SERVICES)
+def test_service_imports_no_aiogram_and_no_presentation(module: str) -> None:
+    """In a fresh interpreter, so what other tests imported cannot hide (or cause) a violation."""
+    code = PROBE.format(module=module, presentation=repr(PRESENTATION))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
