@@ -1,14 +1,16 @@
-"""Small helpers every handler module uses: send a rendered template, parse our buttons."""
+"""Small helpers every handler module uses: send a rendered template, parse our buttons, continue a
+press privately and wait for a typed note; and the one Cancel of every conversation."""
 from __future__ import annotations
 
 from typing import Any
 
 from contextlib import suppress
 
-from aiogram import F
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Filter
+from aiogram.filters import Command, Filter
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -94,3 +96,48 @@ class Cb(Filter):
         if parsed is None or parsed[0] != self.act:
             return False
         return {"ids": parsed[1]}
+
+
+SKIP = [[Button("skip", pack(Act.SKIP))]]
+
+
+async def dm(cb: CallbackQuery, bot: Bot, app: App, locale: str, template: str, *,
+             buttons: list[list[Button]] | None = None, **ctx: Any) -> None:
+    """Continue a press privately with the presser (it may have come from a group)."""
+    await reachable(app, cb.from_user.id)
+    await bot.send_message(cb.from_user.id, app.renderer.render(template, locale, **ctx),
+                           reply_markup=kb(app, buttons, locale))
+    private = cb.message is not None and cb.message.chat.type == "private"
+    await (cb.answer() if private else toast(cb, app, locale, "see_private"))
+
+
+async def ask_note(cb: CallbackQuery, bot: Bot, app: App, locale: str, fsm_storage: BaseStorage,
+                   state: State, data: dict[str, Any], template: str, *, skippable: bool = False,
+                   **ctx: Any) -> None:
+    """Wait for the presser's typed note in their private chat."""
+    ctx_state = private_state(fsm_storage, bot.id, cb.from_user.id)
+    await ctx_state.set_state(state)
+    await ctx_state.set_data(data)
+    await dm(cb, bot, app, locale, template, buttons=SKIP if skippable else None, **ctx)
+
+
+async def cancel_button(cb: CallbackQuery, state: FSMContext, app: App, locale: str) -> None:
+    await state.clear()
+    await show(cb, app, locale, "cancelled")
+
+
+async def cancel_command(message: Message, state: FSMContext, app: App, locale: str) -> None:
+    had = await state.get_state() is not None
+    await state.clear()
+    await say(message, app, locale, "cancelled", nothing=not had)
+
+
+def make_router() -> Router:
+    """/cancel and the Cancel button leave whichever conversation the person is in (intake,
+    a note for triage, a proposal, a survey)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.register(cancel_command, Command("cancel"))
+    router.callback_query.register(cancel_button, Cb(Act.CANCEL))
+    return router

@@ -19,9 +19,9 @@ from bot.i18n import clean_user_text
 from bot.render import Button, plain
 from bot.services.context import Actor
 from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_buttons, statement_buttons
-from handlers.common import Cb, TYPED, kb, say
+from handlers.common import Cb, TYPED, ask_note, dm, kb, say
 from handlers.propose import begin_edit
-from handlers.triage import ask_note, dm
+from storage.models import ProposalStatus
 
 
 class Minutes(StatesGroup):
@@ -35,8 +35,8 @@ async def answer(cb: CallbackQuery, app: App, locale: str, template: str, **ctx:
 
 async def to_council(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
     """Triage's "To council": the request waits for the council; staff get the draft to open."""
-    v, rv = await app.council.from_request(actor, ids[0])
-    await answer(cb, app, locale, "proposal_done", code="to_council", **v.ctx(request_no=rv.no))
+    v, request_view = await app.council.from_request(actor, ids[0])
+    await answer(cb, app, locale, "proposal_done", code="to_council", **v.ctx(request_no=request_view.no))
 
 
 async def proposal(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
@@ -45,7 +45,7 @@ async def proposal(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: A
     svc = app.council
     if op == POp.VIEW:
         v = await svc.view(actor, pid)
-        if v.p.status == "draft":
+        if v.p.status == ProposalStatus.DRAFT:
             await dm(cb, bot, app, locale, "proposal_draft", buttons=draft_buttons(v.p), d=ProposalDraft.of(v.p),
                      **v.ctx())
         else:

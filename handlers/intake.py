@@ -195,17 +195,6 @@ async def follow(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, act
     await show(cb, app, locale, "following", no=v.no)
 
 
-async def cancel_button(cb: CallbackQuery, state: FSMContext, app: App, locale: str) -> None:
-    await state.clear()
-    await show(cb, app, locale, "cancelled")
-
-
-async def cancel_command(message: Message, state: FSMContext, app: App, locale: str) -> None:
-    had = await state.get_state() is not None
-    await state.clear()
-    await say(message, app, locale, "cancelled", nothing=not had)
-
-
 async def wrong_input(message: Message, state: FSMContext, app: App, locale: str) -> None:
     """Anything else while a step waits for something specific: say what it waits for."""
     await say(message, app, locale, "step_hint", step=(await state.get_state() or "").split(":")[-1])
@@ -215,7 +204,6 @@ def make_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
-    router.message.register(cancel_command, Command("cancel"))
     router.message.register(new, Command("new"))
     router.message.register(on_behalf, Command("onbehalf"))
     router.callback_query.register(pick_category, Cb(Act.CATEGORY), Intake.category)
@@ -228,6 +216,5 @@ def make_router() -> Router:
     router.callback_query.register(confirm, Cb(Act.CONFIRM), Intake.confirm)
     router.callback_query.register(edit, Cb(Act.EDIT), Intake.confirm)
     router.callback_query.register(follow, Cb(Act.FOLLOW), Intake.confirm)  # only what the summary offered
-    router.callback_query.register(cancel_button, Cb(Act.CANCEL))
     router.message.register(wrong_input, StateFilter(Intake), ~F.text.startswith("/"))
     return router

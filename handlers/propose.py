@@ -24,8 +24,7 @@ from bot.services.context import Actor
 from bot.services.deliberation import (DEFAULT_QUORUM, DEFAULT_VOTE_HOURS, KINDS, MAX_HOURS, MAX_OPTIONS,
                                        MAX_TEXT, MAX_TITLE, MIN_HOURS, MIN_OPTIONS, QUORUMS, THRESHOLDS, VOTE_HOURS,
                                        ProposalDraft, check_hours, check_length, parse_options)
-from handlers.common import Cb, kb, private_state, say, settle, show
-from handlers.triage import dm
+from handlers.common import Cb, dm, kb, private_state, say, settle, show
 
 
 class Propose(StatesGroup):

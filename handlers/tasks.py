@@ -13,8 +13,8 @@ from bot.errors import BadInput, NotAllowed
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import Op
-from handlers.common import Cb, say, show, toast
-from handlers.triage import Notes, ask_note
+from handlers.common import Cb, ask_note, say, show, toast
+from handlers.triage import Notes
 
 PAGE = 5
 TASKS, MYTASKS, MY = 1, 2, 3  # list ids in paging buttons

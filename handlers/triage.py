@@ -2,7 +2,6 @@
 answer when asked for more information. Choices that need typing continue in private chat."""
 from __future__ import annotations
 
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import StateFilter
@@ -19,7 +18,7 @@ from bot.render import Button
 from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op
-from handlers.common import Cb, TYPED, kb, private_state, reachable, say, settle, show, toast
+from handlers.common import Cb, TYPED, ask_note, dm, say, settle, show, toast
 
 
 class Notes(StatesGroup):
@@ -29,29 +28,6 @@ class Notes(StatesGroup):
     answer = State()  # data: req
     progress = State()  # data: req
     done = State()  # data: req
-
-
-SKIP = [[Button("skip", pack(Act.SKIP))]]
-
-
-async def dm(cb: CallbackQuery, bot: Bot, app: App, locale: str, template: str, *,
-             buttons: list[list[Button]] | None = None, **ctx: Any) -> None:
-    """Continue a press privately with the presser (it may have come from a group)."""
-    await reachable(app, cb.from_user.id)
-    await bot.send_message(cb.from_user.id, app.renderer.render(template, locale, **ctx),
-                           reply_markup=kb(app, buttons, locale))
-    private = cb.message is not None and cb.message.chat.type == "private"
-    await (cb.answer() if private else toast(cb, app, locale, "see_private"))
-
-
-async def ask_note(cb: CallbackQuery, bot: Bot, app: App, locale: str, fsm_storage: BaseStorage,
-                   state: State, data: dict[str, Any], template: str, *, skippable: bool = False,
-                   **ctx: Any) -> None:
-    """Wait for the presser's typed note in their private chat."""
-    ctx_state = private_state(fsm_storage, bot.id, cb.from_user.id)
-    await ctx_state.set_state(state)
-    await ctx_state.set_data(data)
-    await dm(cb, bot, app, locale, template, buttons=SKIP if skippable else None, **ctx)
 
 
 async def triage(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,

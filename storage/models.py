@@ -33,6 +33,26 @@ class ChatKind(StrEnum):
     STAFF = "staff"
 
 
+class ProposalStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+class Outcome(StrEnum):
+    """How a closed vote ended."""
+
+    PASSED = "passed"
+    REJECTED = "rejected"
+    NO_QUORUM = "no_quorum"
+
+
+class SurveyStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class Status(StrEnum):
     """Request states. `done` is "fixed"; the closed-not-fixed states keep a reason."""
 
@@ -315,13 +335,13 @@ class Proposal(SQLModel, table=True):
     quorum_pct: int = 50  # share of eligible voters who must vote (abstaining counts)
     threshold: str = "simple"  # simple: more For than Against | two_thirds
     secret: bool = False
-    status: str = "draft"  # draft | open | closed | withdrawn
+    status: str = ProposalStatus.DRAFT
     eligible: int = 0  # how many voters were snapshotted at opening
     opened_at: Optional[datetime] = None
     closes_at: Optional[datetime] = None
     remind_at: Optional[datetime] = None  # NULL once the reminder fired (or none is due)
     closed_at: Optional[datetime] = None
-    outcome: Optional[str] = None  # passed | rejected | no_quorum
+    outcome: Optional[str] = None  # an Outcome once closed
     minutes: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
     statement: Optional[str] = None
     statement_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
@@ -435,7 +455,7 @@ class Survey(SQLModel, table=True):
     question: str
     options: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     closes_at: datetime = Field(index=True)
-    status: str = "open"  # open | closed
+    status: str = SurveyStatus.OPEN
     created_at: datetime = Field(default_factory=utcnow)
 
 

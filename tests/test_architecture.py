@@ -35,3 +35,22 @@ def test_service_imports_no_aiogram_and_no_presentation(module: str) -> None:
     code = PROBE.format(module=module, presentation=repr(PRESENTATION))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_outbox_keys_are_typed_values() -> None:
+    from bot.services.keys import OutboxKey
+
+    assert str(OutboxKey("ask", 42)) == "ask:42"
+    assert OutboxKey.parse("ask:42") == OutboxKey("ask", 42)
+    assert OutboxKey.parse("digest:3:2026-W48") is None and OutboxKey.parse(None) is None
+    assert OutboxKey.parse("ask:") is None
+
+
+def test_statuses_keep_their_stored_values() -> None:
+    """Enums over the values already stored: no data migration."""
+    from storage.models import Outcome, Proposal, ProposalStatus, Survey, SurveyStatus
+
+    assert [s.value for s in ProposalStatus] == ["draft", "open", "closed", "withdrawn"]
+    assert [o.value for o in Outcome] == ["passed", "rejected", "no_quorum"]
+    assert [s.value for s in SurveyStatus] == ["open", "closed"]
+    assert Proposal.model_fields["status"].default == "draft" and Survey.model_fields["status"].default == "open"

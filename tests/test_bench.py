@@ -37,8 +37,11 @@ async def test_delivery_runs(tmp_path: Path):
     results = await delivery.main(burst, naive_concurrency=4, directory=str(tmp_path))
     assert [r["mode"] for r in results] == ["outbox", "naive"]
     for r in results:
-        assert r["sends"] == burst.total and r["completion"] >= 0 and r["minimum"] >= 0
-        assert r["429"] >= 0 and r["interactive"] >= 1 and 0 <= r["p50"] <= r["p99"]
+        # every message arrives, and no run beats what the emulator's flood limits allow
+        assert r["sends"] == burst.total and r["completion"] >= r["minimum"]
+        assert r["interactive"] >= 1 and 0 <= r["p50"] <= r["p99"]
+    outbox = results[0]
+    assert outbox["429"] == 0 and outbox["lost"] == 0  # the pacer keeps within the limits, every reply arrives
 
 
 def test_theoretical_minimum_follows_the_emulator_limits():
@@ -54,7 +57,7 @@ async def test_scale_runs(tmp_path: Path):
     results = await scale.main([300, 3000], repeat=1, directory=str(tmp_path))
     assert set(results) == {300, 3000}
     assert results[300].keys() == results[3000].keys() and len(results[300]) >= 10
-    assert all(ms >= 0 for r in results.values() for ms in r.values())
+    assert all(isinstance(ms, float) and ms > 0 for r in results.values() for ms in r.values())  # every query ran
 
 
 async def test_memory_runs(tmp_path: Path):

@@ -181,9 +181,6 @@ async def test_duplicate_update_delivery_is_handled_once(tmp_path: Path):
             await app.db.dispose()
 
 
-pytestmark = pytest.mark.timeout(300) if "pytest_timeout" in sys.modules else []
-
-
 async def test_webhook_mode_checks_the_secret_and_answers(tmp_path: Path):
     import socket
 

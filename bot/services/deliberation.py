@@ -32,6 +32,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.services import queries
 from bot.services.buttons import Act, Button, press
 from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
 from bot.services.context import Actor, system_actor
@@ -40,7 +41,8 @@ from bot.services.points import award
 from bot.services.requests import MAX_DESCRIPTION, RequestService, View, number
 from storage.db import Database
 from storage.models import (Ballot, ChatBinding, ChatKind, Community, Convention, Elector, Membership, Outbox,
-                            Proposal, Request, Role, Turnout, User, Vote, VoteLog, utcnow)
+                            Outcome, Proposal, ProposalStatus, Request, Role, Turnout, User, Vote, VoteLog,
+                            utcnow)
 
 KINDS = ("decision", "convention", "spending")
 THRESHOLDS = ("simple", "two_thirds")
@@ -162,7 +164,7 @@ def decide(p: Proposal, counts: list[int], turnout: int) -> tuple[str, dict[str,
     minutes = {"eligible": p.eligible, "turnout": turnout, "quorum_needed": needed,
                "quorum_met": turnout >= needed, "counts": counts, "decisive": decisive,
                "threshold": p.threshold, "threshold_met": winner is not None, "winner": winner}
-    outcome = "no_quorum" if turnout < needed else ("passed" if winner is not None else "rejected")
+    outcome = Outcome.NO_QUORUM if turnout < needed else (Outcome.PASSED if winner is not None else Outcome.REJECTED)
     return outcome, minutes
 
 
@@ -255,7 +257,7 @@ class DeliberationService:
             req = await s.get(Request, p.request_id)
             request_no = number(community, req) if req else None
         v = PView(p, community, proposer, request_no)
-        if tally and p.status != "draft":
+        if tally and p.status != ProposalStatus.DRAFT:
             v.tally = await self._tally(s, p)
         return v
 
@@ -264,7 +266,7 @@ class DeliberationService:
         turnout = (await s.execute(select(func.count()).select_from(Turnout)
                                    .where(Turnout.proposal_id == p.id))).scalar_one()
         t = Tally(p.eligible, turnout, quorum_needed(p.eligible, p.quorum_pct))
-        if p.status == "closed" and p.minutes:
+        if p.status == ProposalStatus.CLOSED and p.minutes:
             t.counts = list(p.minutes["counts"])
         elif not p.secret:
             t.counts = await self._counts(s, p)
@@ -310,7 +312,7 @@ class DeliberationService:
         """Drafts for those who may manage them; other states for the community's members."""
         async with self.db.read() as s:
             p = await self._load(s, pid)
-            if p.status == "draft" and not await self._may_manage(s, actor, p):
+            if p.status == ProposalStatus.DRAFT and not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
             if actor.community is None or actor.community.id != p.community_id:
                 raise NotAllowed("not_allowed")
@@ -329,14 +331,14 @@ class DeliberationService:
             raise NotAllowed("no_community")
         cid = actor.community.id
         async with self.db.read() as s:
-            q = select(Proposal).where(Proposal.community_id == cid, Proposal.status == "open")
+            q = select(Proposal).where(Proposal.community_id == cid, Proposal.status == ProposalStatus.OPEN)
             if not actor.is_staff:
                 q = q.join(Elector, Elector.proposal_id == Proposal.id).where(Elector.user_id == actor.id)
             open_ = []
             for p in (await s.execute(q.order_by(Proposal.closes_at))).scalars().all():
                 voted = await s.get(Turnout, (p.id, actor.id)) is not None
                 open_.append((await self._view(s, p), voted, await self._is_elector(s, p, actor.id)))
-            q = select(Proposal).where(Proposal.community_id == cid, Proposal.status == "draft")
+            q = select(Proposal).where(Proposal.community_id == cid, Proposal.status == ProposalStatus.DRAFT)
             if not actor.is_staff:
                 q = q.where(Proposal.proposer_id == actor.id)
             drafts = [await self._view(s, p) for p in (await s.execute(q.order_by(Proposal.id))).scalars().all()]
@@ -376,8 +378,8 @@ class DeliberationService:
         """Triage sends a request to the council: the request moves to `council` and a draft
         proposal (its text, default rules) goes to staff, who open it, edit it or withdraw it."""
         async with self.db.write() as s:
-            rv = await self.r.to_council(s, actor, req_id)
-            req, c = rv.req, rv.community
+            request_view = await self.r.to_council(s, actor, req_id)
+            req, c = request_view.req, request_view.community
             text = req.description
             p = Proposal(community_id=c.id, number=await self._next_number(s, c.id), request_id=req.id,
                          proposer_id=actor.id, title=text.splitlines()[0][:MAX_TITLE], text=text,
@@ -386,12 +388,12 @@ class DeliberationService:
             s.add(p)
             await s.flush()
             audit(s, community_id=c.id, actor_id=actor.id, entity="proposal", entity_id=p.id or 0,
-                  action="drafted", to_state="draft", note=rv.no)
+                  action="drafted", to_state=ProposalStatus.DRAFT, note=request_view.no)
             v = await self._view(s, p)
             await self._to_staff(s, v, "proposal_draft", draft_buttons(p), key=f"draft:{p.id}",
                                  d=ProposalDraft.of(p))
         self.n.wake()
-        return v, rv
+        return v, request_view
 
     async def save(self, actor: Actor, draft: ProposalDraft, *, pid: int | None = None,
                    open_now: bool = False) -> PView:
@@ -411,7 +413,7 @@ class DeliberationService:
                 p = await self._load(s, pid)
                 if not await self._may_manage(s, actor, p):
                     raise NotAllowed("not_yours_proposal")
-                if p.status != "draft":
+                if p.status != ProposalStatus.DRAFT:
                     raise Stale("edit_after_open")
                 c = await s.get(Community, p.community_id)
                 assert c is not None
@@ -423,7 +425,7 @@ class DeliberationService:
             s.add(p)
             await s.flush()
             audit(s, community_id=c.id, actor_id=actor.id, entity="proposal", entity_id=p.id or 0,
-                  action=action, to_state="draft")
+                  action=action, to_state=ProposalStatus.DRAFT)
             v = await self._open(s, actor, p) if open_now else await self._view(s, p)
         self.n.wake()
         return v
@@ -434,7 +436,7 @@ class DeliberationService:
             p = await self._load(s, pid)
             if not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
-            if p.status != "draft":
+            if p.status != ProposalStatus.DRAFT:
                 raise Stale("edit_after_open")
             return ProposalDraft.of(p)
 
@@ -448,7 +450,7 @@ class DeliberationService:
     async def _open(self, s: AsyncSession, actor: Actor, p: Proposal) -> PView:
         """Staff, or a proposer who sits on the council, open a draft: the electors are
         snapshotted, the deadline and reminder set, the proposal posted with its vote buttons."""
-        if p.status != "draft":
+        if p.status != ProposalStatus.DRAFT:
             raise Stale("edit_after_open")
         staff = await self._has(s, actor.id, p.community_id, Role.STAFF)
         council = await self._has(s, actor.id, p.community_id, Role.COUNCIL_MEMBER)
@@ -462,7 +464,7 @@ class DeliberationService:
         s.add_all([Elector(proposal_id=p.id, user_id=uid) for uid in electors])
         now = utcnow()
         hours = check_hours(p.hours)
-        p.status, p.eligible, p.opened_at = "open", len(electors), now
+        p.status, p.eligible, p.opened_at = ProposalStatus.OPEN, len(electors), now
         community = await s.get(Community, p.community_id)
         assert community is not None
         p.closes_at = in_working_hours(community, now + timedelta(hours=hours))  # never closes in the night
@@ -472,10 +474,10 @@ class DeliberationService:
         s.add(p)
         await s.flush()
         audit(s, community_id=p.community_id, actor_id=actor.id, entity="proposal", entity_id=p.id or 0,
-              action="opened", from_state="draft", to_state="open", note=str(len(electors)))
+              action="opened", from_state=ProposalStatus.DRAFT, to_state=ProposalStatus.OPEN, note=str(len(electors)))
         v = await self._view(s, p)
         await self._close_draft_cards(s, v)
-        groups = await self.r._bindings(s, p.community_id, ChatKind.COUNCIL)
+        groups = await queries.bindings(s, p.community_id, ChatKind.COUNCIL)
         for g in groups:
             self.n.to_chat(s, g, "proposal_post", buttons=post_buttons(p), key=f"prop:{p.id}", **v.ctx())
         if not groups:  # no council group: every elector privately, where any ballot can be cast
@@ -501,22 +503,22 @@ class DeliberationService:
             p = await self._load(s, pid)
             if not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
-            if p.status not in ("draft", "open"):
+            if p.status not in (ProposalStatus.DRAFT, ProposalStatus.OPEN):
                 raise Stale("vote_closed")
-            if p.status == "open" and not reason:
+            if p.status == ProposalStatus.OPEN and not reason:
                 raise BadInput("withdraw_usage")
             if reason:
                 check_length(reason, MAX_STATEMENT)
             before = p.status
-            p.status, p.remind_at, p.closed_at, p.updated_at = "withdrawn", None, utcnow(), utcnow()
+            p.status, p.remind_at, p.closed_at, p.updated_at = ProposalStatus.WITHDRAWN, None, utcnow(), utcnow()
             p.statement, p.statement_by = (reason, actor.id) if reason else (p.statement, p.statement_by)
             s.add(p)
             audit(s, community_id=p.community_id, actor_id=actor.id, entity="proposal", entity_id=p.id or 0,
-                  action="withdrawn", from_state=before, to_state="withdrawn", note=reason)
+                  action="withdrawn", from_state=before, to_state=ProposalStatus.WITHDRAWN, note=reason)
             v = await self._view(s, p)
-            if before == "open":
+            if before == ProposalStatus.OPEN:
                 await self._refresh_posts(s, v, final=True)
-                councils = await self.r._bindings(s, p.community_id, ChatKind.COUNCIL)
+                councils = await queries.bindings(s, p.community_id, ChatKind.COUNCIL)
                 for g in councils:
                     self.n.to_chat(s, g, "proposal_outcome", key=f"outcome:{p.id}", **v.ctx(audience="group"))
                 voted = (await s.execute(select(User).join(Turnout, Turnout.user_id == User.id).where(
@@ -528,17 +530,17 @@ class DeliberationService:
             else:
                 await self._close_draft_cards(s, v)
             if p.request_id:
-                rv = await self.r.after_council(s, actor, p.request_id, "withdrawn")
-                if rv is not None:
-                    await self._tell_requester(s, v, rv)
+                request_view = await self.r.after_council(s, actor, p.request_id, "withdrawn")
+                if request_view is not None:
+                    await self._tell_requester(s, v, request_view)
         self.n.wake()
         return v
 
     # ----------------------------------------------------------------- voting
     @staticmethod
     def _check_open(p: Proposal, now: datetime | None = None) -> None:
-        if p.status != "open":
-            raise Stale("vote_closed" if p.status in ("closed", "withdrawn") else "stale")
+        if p.status != ProposalStatus.OPEN:
+            raise Stale("vote_closed" if p.status in (ProposalStatus.CLOSED, ProposalStatus.WITHDRAWN) else "stale")
         if p.closes_at is not None and p.closes_at <= (now or utcnow()):
             raise Stale("vote_closed")  # the sweep has not closed it yet; the deadline has passed
 
@@ -596,8 +598,8 @@ class DeliberationService:
             p = await self._load(s, pid)
             if not await self._has(s, actor.id, p.community_id, Role.STAFF):
                 raise NotAllowed("staff_only")
-            if p.status != "open":
-                raise Stale("vote_closed" if p.status in ("closed", "withdrawn") else "stale")
+            if p.status != ProposalStatus.OPEN:
+                raise Stale("vote_closed" if p.status in (ProposalStatus.CLOSED, ProposalStatus.WITHDRAWN) else "stale")
             turnout = (await self._tally(s, p)).turnout
             if turnout < p.eligible and p.closes_at is not None and p.closes_at > utcnow():
                 raise BadInput("not_everyone_voted", turnout=turnout, eligible=p.eligible)
@@ -611,8 +613,8 @@ class DeliberationService:
         a linked request (volunteer task, closed, or back to triage), a new task for a passed
         proposal without a request, a convention for a passed convention."""
         now = utcnow()
-        won = (await s.execute(update(Proposal).where(Proposal.id == p.id, Proposal.status == "open")
-                               .values(status="closed", closed_at=now))).rowcount == 1
+        won = (await s.execute(update(Proposal).where(Proposal.id == p.id, Proposal.status == ProposalStatus.OPEN)
+                               .values(status=ProposalStatus.CLOSED, closed_at=now))).rowcount == 1
         if not won:
             raise Stale("vote_closed")
         counts = await self._counts(s, p)
@@ -623,36 +625,36 @@ class DeliberationService:
             rows = (await s.execute(select(User.first_name, Vote.option).join(Vote, Vote.user_id == User.id)
                                     .where(Vote.proposal_id == p.id).order_by(User.first_name, User.id))).all()
             minutes["named"] = [[name, option] for name, option in rows]
-        p.status, p.closed_at, p.remind_at, p.updated_at = "closed", now, None, now
+        p.status, p.closed_at, p.remind_at, p.updated_at = ProposalStatus.CLOSED, now, None, now
         p.outcome, p.minutes = outcome, minutes
         s.add(p)
         audit(s, community_id=p.community_id, actor_id=closer.id if closer else None, entity="proposal",
-              entity_id=p.id or 0, action="closed", from_state="open", to_state=outcome,
+              entity_id=p.id or 0, action="closed", from_state=ProposalStatus.OPEN, to_state=outcome,
               note=f"{turnout}/{p.eligible}")
         v = await self._view(s, p)
         system = closer or system_actor(v.community)  # the council itself
         # A multiple-choice decision: the task says which option was chosen, not only the question.
         decision = p.options[minutes["winner"]] if p.options and minutes.get("winner") is not None else None
         if p.request_id:
-            rv = await self.r.after_council(s, system, p.request_id, outcome, decision)
-            if rv is not None:
-                await self._tell_requester(s, v, rv)
-        elif outcome == "passed" and p.kind != "convention":
+            request_view = await self.r.after_council(s, system, p.request_id, outcome, decision)
+            if request_view is not None:
+                await self._tell_requester(s, v, request_view)
+        elif outcome == Outcome.PASSED and p.kind != "convention":
             # No request behind it: the decision becomes a volunteer task filed for the proposer.
             req = await self.r.council_task(s, p.community_id, p.proposer_id, f"{p.title}\n\n{p.text}")
             p.request_id = req.id
             s.add(p)
-            rv = await self.r.after_council(s, system, req.id or 0, "passed", decision)
-            v.task_no = rv.no if rv else None
-        if outcome == "passed":
+            request_view = await self.r.after_council(s, system, req.id or 0, Outcome.PASSED, decision)
+            v.task_no = request_view.no if request_view else None
+        if outcome == Outcome.PASSED:
             await award(s, v.community, p.proposer_id, "proposal_passed", f"proposal:{p.id}")
-        if outcome == "passed" and p.kind == "convention":
+        if outcome == Outcome.PASSED and p.kind == "convention":
             s.add(Convention(community_id=p.community_id, proposal_id=p.id or 0, title=p.title, text=p.text,
                              adopted_at=now))
         await self._refresh_posts(s, v, final=True)
-        councils = await self.r._bindings(s, p.community_id, ChatKind.COUNCIL)
+        councils = await queries.bindings(s, p.community_id, ChatKind.COUNCIL)
         for kind in (ChatKind.COUNCIL, ChatKind.COMMUNITY):
-            for g in await self.r._bindings(s, p.community_id, kind):
+            for g in await queries.bindings(s, p.community_id, kind):
                 self.n.to_chat(s, g, "proposal_outcome", key=f"outcome:{p.id}", **v.ctx(audience="group"))
         if not councils:
             for u in await self._electors(s, p):
@@ -675,7 +677,7 @@ class DeliberationService:
             p = await self._load(s, pid)
             if not await self._has(s, actor.id, p.community_id, Role.STAFF):
                 raise NotAllowed("staff_only")
-            if p.status != "closed":
+            if p.status != ProposalStatus.CLOSED:
                 raise Stale("not_closed")
             p.statement, p.statement_by, p.updated_at = text, actor.id, utcnow()
             s.add(p)
@@ -683,7 +685,7 @@ class DeliberationService:
                   action="statement", note=text[:200])
             v = await self._view(s, p)
             for kind in (ChatKind.COUNCIL, ChatKind.COMMUNITY):
-                for g in await self.r._bindings(s, p.community_id, kind):
+                for g in await queries.bindings(s, p.community_id, kind):
                     self.n.to_chat(s, g, "proposal_statement", key=f"statement:{p.id}", **v.ctx())
         self.n.wake()
         return v
@@ -694,7 +696,7 @@ class DeliberationService:
             p = await self._load(s, pid)
             if not await self._has(s, actor.id, p.community_id, Role.STAFF):
                 raise NotAllowed("staff_only")
-            if p.status != "closed":
+            if p.status != ProposalStatus.CLOSED:
                 raise Stale("not_closed")
             return await self._view(s, p)
 
@@ -705,9 +707,9 @@ class DeliberationService:
         now = now or utcnow()
         async with self.db.read() as s:
             remind = list((await s.execute(select(Proposal.id).where(
-                Proposal.status == "open", Proposal.remind_at <= now).limit(batch))).scalars())
+                Proposal.status == ProposalStatus.OPEN, Proposal.remind_at <= now).limit(batch))).scalars())
             due = list((await s.execute(select(Proposal.id).where(
-                Proposal.status == "open", Proposal.closes_at <= now).limit(batch))).scalars())
+                Proposal.status == ProposalStatus.OPEN, Proposal.closes_at <= now).limit(batch))).scalars())
         fired = 0
         for fire, pid in [(self._remind, pid) for pid in remind] + [(self._close_due, pid) for pid in due]:
             try:
@@ -721,7 +723,7 @@ class DeliberationService:
     async def _close_due(self, pid: int, now: datetime) -> int:
         async with self.db.write() as s:
             p = await s.get(Proposal, pid)
-            if p is None or p.status != "open" or p.closes_at is None or p.closes_at > now:
+            if p is None or p.status != ProposalStatus.OPEN or p.closes_at is None or p.closes_at > now:
                 return 0
             await self._close(s, p, None)
         return 1
@@ -729,7 +731,7 @@ class DeliberationService:
     async def _remind(self, pid: int, now: datetime) -> int:
         async with self.db.write() as s:
             p = await s.get(Proposal, pid)
-            if p is None or p.status != "open" or p.remind_at is None or p.remind_at > now:
+            if p is None or p.status != ProposalStatus.OPEN or p.remind_at is None or p.remind_at > now:
                 return 0
             if p.closes_at is not None and p.closes_at <= now:
                 p.remind_at = None
@@ -798,22 +800,20 @@ class DeliberationService:
     async def _to_staff(self, s: AsyncSession, v: PView, template: str, buttons: list[list[Button]], *,
                         key: str, skip: int | None = None, **ctx: Any) -> None:
         """The staff group, else every staff member privately (not chat `skip`)."""
-        groups = await self.r._bindings(s, v.p.community_id, ChatKind.STAFF)
+        groups, people = await queries.staff_reach(s, v.p.community_id)
         for g in groups:
             if g.chat_id != skip:
                 self.n.to_chat(s, g, template, buttons=buttons, key=key, **v.ctx(**ctx))
-        if not groups:
-            for u in await self.r._members(s, v.p.community_id, Role.STAFF):
-                if u.id == skip:
-                    continue
+        for u in people:
+            if u.id != skip:
                 self.n.to_user(s, u, v.community, template, buttons=buttons, key=key,
                                priority=INTERACTIVE, **v.ctx(**ctx))
 
-    async def _tell_requester(self, s: AsyncSession, v: PView, rv: View) -> None:
+    async def _tell_requester(self, s: AsyncSession, v: PView, request_view: View) -> None:
         """The requester (and followers) hear the council's outcome and what it means for them."""
-        for uid in await self.r._audience(s, rv.req):
+        for uid in await queries.audience(s, request_view.req):
             person = await s.get(User, uid)
             if person is not None:
-                self.n.to_user(s, person, v.community, "proposal_outcome", key=f"req:{rv.req.id}",
-                               fallback_chat_id=rv.req.source_chat_id if uid == rv.req.requester_id else None,
-                               **v.ctx(audience="requester", request_no=rv.no))
+                self.n.to_user(s, person, v.community, "proposal_outcome", key=f"req:{request_view.req.id}",
+                               fallback_chat_id=request_view.req.source_chat_id if uid == request_view.req.requester_id else None,
+                               **v.ctx(audience="requester", request_no=request_view.no))

@@ -45,7 +45,7 @@ async def chat_migrated(requests: RequestService, old: int, new: int) -> bool:
             s.add(post)
             if req is None:
                 continue
-            v = await requests._view(s, req)
+            v = await requests.view_of(s, req)
             if kind == "card" and req.status == Status.NEW:
                 n.to_chat(s, moved, "triage_card", buttons=triage_buttons(req.id or 0), key=f"card:{ref}", **v.public_ctx())
             elif kind == "task" and req.status == Status.ACCEPTED:

@@ -30,7 +30,6 @@ or a restart never posts twice, and a due time passed while the bot was down is 
 """
 from __future__ import annotations
 
-import json
 
 import csv
 import logging
@@ -41,16 +40,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotAllowed
+from bot.services import queries
 from bot.services.community import find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
 from storage.db import Database, locked
 from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Membership, Outbox,
-                            PointEntry, Rating, Request, Role, Survey, SurveyPoll, User, utcnow)
+                            Outcome, PointEntry, Proposal, Rating, Request, Role, Survey, SurveyPoll, SurveyStatus,
+                            User, Vote, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -290,25 +291,12 @@ async def volunteer_ranking(s: AsyncSession, community_id: int, start: datetime,
     return out[:limit]
 
 
-async def decisions_passed(db: Database, community_id: int, start: datetime, end: datetime) -> int | None:
-    """Council decisions passed in the period, or None where there is no council table.
-
-    A plain query in its own session: the council's schema is its own, and a failing query must
-    not spoil a transaction of ours."""
-    try:
-        async with db.read() as s:
-            rows = (await s.execute(text(
-                "SELECT closed_at FROM proposals WHERE community_id = :c AND closed_at IS NOT NULL "
-                "AND (outcome = 'passed' OR status = 'passed')"), {"c": community_id})).scalars().all()
-    except Exception:  # no such table or column (yet): leave the figure out
-        log.debug("no council figures", exc_info=True)
-        return None
-    count = 0
-    for value in rows:  # a raw query returns the stored text on SQLite
-        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-        count += start <= at < end
-    return count
+async def decisions_passed(db: Database, community_id: int, start: datetime, end: datetime) -> int:
+    """Council decisions passed in the period."""
+    async with db.read() as s:
+        return (await s.execute(select(func.count()).select_from(Proposal).where(
+            Proposal.community_id == community_id, Proposal.outcome == Outcome.PASSED,
+            Proposal.closed_at >= start, Proposal.closed_at < end))).scalar_one()
 
 
 # ----------------------------------------------------------------- the service
@@ -385,8 +373,7 @@ class ReportService:
 
     @staticmethod
     async def _groups(s: AsyncSession, community_id: int, kind: ChatKind) -> list[ChatBinding]:
-        return list((await s.execute(select(ChatBinding).where(
-            ChatBinding.community_id == community_id, ChatBinding.kind == kind))).scalars())
+        return await queries.bindings(s, community_id, kind)
 
     async def weekly_digest(self, community_id: int, period: Period) -> int:
         """To the community group(s), in each group's language: new, resolved, median time,
@@ -410,7 +397,7 @@ class ReportService:
 
     async def _surveys_closed(self, s: AsyncSession, community_id: int, period: Period) -> int:
         return int((await s.execute(select(func.count()).select_from(Survey).where(
-            Survey.community_id == community_id, Survey.status == "closed",
+            Survey.community_id == community_id, Survey.status == SurveyStatus.CLOSED,
             Survey.closes_at >= period.start, Survey.closes_at < period.end))).scalar_one())
 
     async def monthly_report(self, community_id: int, period: Period) -> int:
@@ -493,7 +480,7 @@ def _iso(value: datetime | None) -> str:
 
 async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: Path) -> dict[str, int]:
     """CSV files for one community and date range (local days, inclusive): requests with their
-    timeline, sign-offs, council votes (where the council tables exist), points and surveys.
+    timeline, sign-offs, council votes, points and surveys.
     Returns file name -> data rows. Contact notes, locations and photos are never exported;
     people appear by Telegram id only."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -544,40 +531,26 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
                                 _iso(sv.created_at), _iso(sv.closes_at), " | ".join(map(str, totals)), sum(totals)])
         write("surveys", ["id", "question", "options", "status", "created_at", "closes_at", "totals", "total"],
               survey_rows)
-    votes = await _export_votes(db, c.id, start, end)
-    if votes is not None:
-        write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",
-                        "option", "totals"], votes)
+    write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",
+                    "option", "totals"], await _export_votes(db, c.id, start, end))
     return written
 
 
-async def _export_votes(db: Database, community_id: int, start: datetime, end: datetime) -> list[list[Any]] | None:
+async def _export_votes(db: Database, community_id: int, start: datetime, end: datetime) -> list[list[Any]]:
     """Proposals closed in the range; for open (named) ballots one row per vote, for secret
     ballots one row without a voter. Every row carries the per-option totals of the minutes
-    (counts only: a secret ballot's totals say nothing about any voter). None where there is no
-    council table."""
-    try:
-        async with db.read() as s:
-            props = (await s.execute(text(
-                "SELECT id, number, title, status, outcome, secret, eligible, closed_at, minutes FROM proposals "
-                "WHERE community_id = :c AND closed_at IS NOT NULL ORDER BY number"), {"c": community_id})).all()
-            rows: list[list[Any]] = []
-            for pid, number, title, status, outcome, secret, eligible, closed_at, minutes in props:
-                at = closed_at if isinstance(closed_at, datetime) else datetime.fromisoformat(str(closed_at))
-                at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-                if not start <= at < end:
-                    continue
-                head = [number, title, status, outcome or "", int(bool(secret)), eligible, _iso(at)]
-                if isinstance(minutes, str):
-                    minutes = json.loads(minutes)
-                totals = " | ".join(map(str, (minutes or {}).get("counts") or []))
-                if secret:
-                    rows.append(head + ["", "", totals])
-                    continue
-                for uid, option in (await s.execute(text(
-                        "SELECT user_id, option FROM votes WHERE proposal_id = :p ORDER BY id"), {"p": pid})).all():
-                    rows.append(head + [uid, option, totals])
-            return rows
-    except Exception:
-        log.debug("no council tables to export", exc_info=True)
-        return None
+    (counts only: a secret ballot's totals say nothing about any voter)."""
+    rows: list[list[Any]] = []
+    async with db.read() as s:
+        props = (await s.execute(select(Proposal).where(
+            Proposal.community_id == community_id, Proposal.closed_at >= start, Proposal.closed_at < end)
+            .order_by(Proposal.number))).scalars().all()
+        for p in props:
+            head = [p.number, p.title, p.status, p.outcome or "", int(p.secret), p.eligible, _iso(p.closed_at)]
+            totals = " | ".join(map(str, (p.minutes or {}).get("counts") or []))
+            if p.secret:
+                rows.append(head + ["", "", totals])
+                continue
+            for vote in (await s.execute(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.id))).scalars():
+                rows.append(head + [vote.user_id, vote.option, totals])
+    return rows

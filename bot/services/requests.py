@@ -19,15 +19,16 @@ from bot import policy
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.policy import Audience
 from bot.privacy import PublicRequest, Restricted
-from bot.services import points
+from bot.services import points, queries
 from bot.services.buttons import Act, Button, press
+from bot.services.keys import OutboxKey
 from bot.services.community import audit, in_working_hours, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import BULK, INTERACTIVE, Notifier
 from storage.db import Database
 from storage.models import (OPEN_STATUSES, ChatBinding, ChatKind, Community, Follower, Grid, Membership,
-                            Outbox, Request, Role, Status, User, utcnow)
+                            Outbox, Outcome, Request, Role, Status, User, utcnow)
 
 MAX_DESCRIPTION = 2000
 MAX_NOTE = 1000
@@ -247,7 +248,8 @@ class RequestService:
         async with self.db.read() as s:
             key = (await s.execute(select(Outbox.key).where(Outbox.chat_id == chat_id,
                                                             Outbox.message_id == message_id))).scalars().first()
-        return int(key[4:]) if key and key.startswith("ask:") and key[4:].isdigit() else None
+        parsed = OutboxKey.parse(key)
+        return parsed.ref if parsed and parsed.kind == "ask" else None
 
     async def find_by_number(self, actor: Actor, ref: str) -> Request:
         """`JMS-0042`, `jms-42` or `42`, within the actor's community."""
@@ -409,11 +411,11 @@ class RequestService:
         req = await self._load(s, req_id)
         if req.status != Status.COUNCIL:
             return None
-        if outcome == "passed":
+        if outcome == Outcome.PASSED:
             v = await self._apply(s, actor, req, Status.ACCEPTED, "council_passed", tell_requester=False,
                                   timer=("claim_remind", "claim_remind_hours"))
             await self._post_task(s, v, decision=decision)
-        elif outcome == "rejected":
+        elif outcome == Outcome.REJECTED:
             v = await self._apply(s, actor, req, Status.DECLINED, "council_rejected", tell_requester=False,
                                   fields={"reason": "council_rejected"})
         else:
@@ -480,7 +482,7 @@ class RequestService:
                                   tell_requester=False)
             self.n.to_user(s, v.requester, v.community, "ask_info", question=question,
                            buttons=[[Button("answer", press(Act.ANSWER, req.id or 0))]],
-                           fallback_chat_id=req.source_chat_id, key=f"ask:{req.id}", link=f"an_{req.id}",
+                           fallback_chat_id=req.source_chat_id, key=str(OutboxKey("ask", req.id or 0)), link=f"an_{req.id}",
                            **v.ctx())
         self.n.wake()
         return v
@@ -764,22 +766,14 @@ class RequestService:
                        fallback_chat_id=v.req.source_chat_id, link=f"so_{v.req.id}", **v.ctx(note=note))
 
     async def _audience(self, s: AsyncSession, req: Request) -> list[int]:
-        followers = (await s.execute(select(Follower.user_id).where(Follower.request_id == req.id))).scalars()
-        return [req.requester_id, *[f for f in followers if f != req.requester_id]]
+        return await queries.audience(s, req)
 
     async def _bindings(self, s: AsyncSession, community_id: int, kind: ChatKind,
                         grid_id: int | None = None) -> list[ChatBinding]:
-        q = select(ChatBinding).where(ChatBinding.community_id == community_id, ChatBinding.kind == kind)
-        if grid_id is not None:
-            q = q.where(ChatBinding.grid_id == grid_id)
-        return list((await s.execute(q)).scalars())
+        return await queries.bindings(s, community_id, kind, grid_id)
 
     async def _members(self, s: AsyncSession, community_id: int, role: Role, grid_id: int | None = None) -> list[User]:
-        q = select(User).join(Membership, Membership.user_id == User.id).where(
-            Membership.community_id == community_id, Membership.role == role)
-        if grid_id is not None:
-            q = q.where(Membership.grid_id == grid_id)
-        return list((await s.execute(q.distinct())).scalars())
+        return await queries.members(s, community_id, role, grid_id)
 
     async def _post_card(self, s: AsyncSession, v: View, note_kind: str | None = None,
                          note: str | None = None) -> None:
@@ -805,7 +799,7 @@ class RequestService:
                            note_kind=note_kind, note=Restricted(note) if note else None, **v.ctx())
 
     async def _posts(self, s: AsyncSession, v: View, kind: str) -> list[Outbox]:
-        return list((await s.execute(select(Outbox).where(Outbox.key == f"{kind}:{v.req.id}",
+        return list((await s.execute(select(Outbox).where(Outbox.key == str(OutboxKey(kind, v.req.id or 0)),
                                                           Outbox.method == "send"))).scalars())
 
     async def _close_posts(self, s: AsyncSession, v: View, kind: str, **more: Any) -> None:
@@ -850,6 +844,14 @@ class RequestService:
             await self.n.supersede(s, g.chat_id, f"feed:{v.req.id}")
             self.n.to_chat(s, g, "staff_feed", key=f"feed:{v.req.id}", priority=BULK, action=action, note=note,
                            **v.public_ctx())
+
+    # The steps other stage services (sign-off, timers, council, group migration) build on, by their
+    # public names; inside this module the underscore names stay (fewer conflicting lines while other
+    # branches change it).
+    load = _load
+    view_of = _view
+    apply = _apply
+    post_card = _post_card
 
 
 def _note(text: str | None) -> str | None:

@@ -25,7 +25,7 @@ class SignOffService:
         self.db, self.n = requests.db, requests.n
 
     async def _mine(self, s: AsyncSession, actor: Actor, req_id: int) -> Request:
-        req = await self.r._load(s, req_id)
+        req = await self.r.load(s, req_id)
         if req.requester_id != actor.id:
             raise NotAllowed("not_yours")
         return req
@@ -40,7 +40,7 @@ class SignOffService:
             req = await self._mine(s, actor, req_id)
             if req.status not in statuses:
                 raise Stale("already_handled", status=req.status)
-            return await self.r._view(s, req)
+            return await self.r.view_of(s, req)
 
     async def resolved(self, actor: Actor, req_id: int) -> View:
         """"Yes, it is resolved": closed at once; stars may follow."""
@@ -49,7 +49,7 @@ class SignOffService:
             if req.status != Status.DONE:
                 raise Stale("already_handled", status=req.status)
             s.add(Rating(request_id=req.id or 0, round=req.round, user_id=actor.id, resolved=True))
-            v = await self.r._apply(s, actor, req, Status.CLOSED, "signed_off", fields={"closed_at": utcnow()})
+            v = await self.r.apply(s, actor, req, Status.CLOSED, "signed_off", fields={"closed_at": utcnow()})
         self.n.wake()
         return v
 
@@ -69,7 +69,7 @@ class SignOffService:
                 await points.award(s, community, req.assignee_id, "five_stars", f"five:{req.id}:{req.round}")
             audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
                   action="rated", note=str(stars))
-            v = await self.r._view(s, req)
+            v = await self.r.view_of(s, req)
             if v.assignee is not None:
                 self.n.to_user(s, v.assignee, community, "rated", stars=stars, **v.ctx())
         self.n.wake()
@@ -87,7 +87,7 @@ class SignOffService:
                 s.add(rating)
                 audit(s, community_id=req.community_id, actor_id=actor.id, entity="request",
                       entity_id=req.id or 0, action="commented", note=text)
-            return await self.r._view(s, req)
+            return await self.r.view_of(s, req)
 
     async def reopen(self, actor: Actor, req_id: int, comment: str | None) -> View:
         """"Not yet": back to triage with the comment, the previous assignee, leader and staff told."""
@@ -104,12 +104,12 @@ class SignOffService:
             previous = await s.get(User, req.assignee_id) if req.assignee_id else None
             community = await s.get(Community, req.community_id)
             assert community is not None
-            v = await self.r._apply(s, actor, req, Status.NEW, "reopened", note=comment, fields={
+            v = await self.r.apply(s, actor, req, Status.NEW, "reopened", note=comment, fields={
                 "round": req.round + 1, "assignee_id": None, "done_at": None, "closed_at": None,
                 "timer_kind": "triage_remind",
                 "timer_at": utcnow() + timedelta(hours=settings_of(community)["triage_hours"])})
             if previous is not None and previous.id != actor.id:
                 self.n.to_user(s, previous, community, "reopened_notice", comment=comment, **v.ctx())
-            await self.r._post_card(s, v, "reopened", comment)
+            await self.r.post_card(s, v, "reopened", comment)
         self.n.wake()
         return v

@@ -30,7 +30,7 @@ from bot.services.community import audit
 from bot.services.context import Actor
 from bot.services.notify import BULK, NORMAL, Notifier
 from storage.db import Database
-from storage.models import ChatBinding, ChatKind, Community, Outbox, Survey, SurveyPoll, utcnow
+from storage.models import ChatBinding, ChatKind, Community, Outbox, Survey, SurveyPoll, SurveyStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +134,6 @@ class SurveyService:
             return list(options)
         return [self.n.label(f"scale_{i}", locale) for i in range(1, SCALE + 1)]
 
-    async def results(self, survey_id: int) -> Results:
-        async with self.db.read() as s:
-            survey = await s.get(Survey, survey_id)
-            if survey is None:
-                raise Stale()
-            return await self._results(s, survey)
-
     async def _results(self, s: AsyncSession, survey: Survey) -> Results:
         n = len(survey.options) or SCALE
         counts = [0] * n
@@ -211,7 +204,7 @@ class SurveyService:
         now = now or utcnow()
         async with self.db.read() as s:
             due = list((await s.execute(select(Survey.id).where(
-                Survey.status == "open", Survey.closes_at <= now).order_by(Survey.closes_at).limit(batch))).scalars())
+                Survey.status == SurveyStatus.OPEN, Survey.closes_at <= now).order_by(Survey.closes_at).limit(batch))).scalars())
         closed = 0
         for sid in due:
             try:
@@ -227,13 +220,13 @@ class SurveyService:
         Returns 1 if this call closed it, 0 if it was closed already (the totals are the last ones
         Telegram reported; a vote in the seconds before stopPoll lands may be missing)."""
         async with self.db.write() as s:
-            won = (await s.execute(update(Survey).where(Survey.id == survey_id, Survey.status == "open")
-                                   .values(status="closed"))).rowcount == 1
+            won = (await s.execute(update(Survey).where(Survey.id == survey_id, Survey.status == SurveyStatus.OPEN)
+                                   .values(status=SurveyStatus.CLOSED))).rowcount == 1
             if not won:
                 return 0
             survey = await s.get(Survey, survey_id)
             assert survey is not None
-            survey.status = "closed"
+            survey.status = SurveyStatus.CLOSED
             polls = (await s.execute(select(SurveyPoll).where(SurveyPoll.survey_id == survey_id))).scalars().all()
             for p in polls:
                 s.add(Outbox(chat_id=p.chat_id, method="stop_poll", text="", edit_of=p.outbox_id,

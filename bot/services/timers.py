@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.services.community import after_quiet_hours, audit, settings_of
+from bot.services import queries
 from bot.services.requests import RequestService
 from bot.services.context import system_actor
 from storage.models import ChatKind, Community, Request, Role, Status, utcnow
@@ -61,35 +62,34 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
             s.add(req)
             return 0
         who, next_kind, hours = STAGES[req.timer_kind]
-        v = await svc._view(s, req)
+        v = await svc.view_of(s, req)
         ctx = v.ctx(kind=req.timer_kind)
         kind = req.timer_kind
         if kind in STAFF_LEVEL:
             req.breaches += 1
         if who == "nobody":  # the sign-off window closed without an answer
-            await svc._apply(s, system_actor(), req, Status.CLOSED_UNRATED, "closed_unrated",
+            await svc.apply(s, system_actor(), req, Status.CLOSED_UNRATED, "closed_unrated",
                              fields={"closed_at": now})
             return 1
         if who == "requester":
             if v.requester is not None:
                 svc.ask_signoff(s, v, v.requester, "signoff_remind")
         elif who == "volunteers":
-            groups = await svc._bindings(s, req.community_id, ChatKind.VOLUNTEERS)
+            groups = await queries.bindings(s, req.community_id, ChatKind.VOLUNTEERS)
             for g in groups:
                 svc.n.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
         elif who == "assignee" and v.assignee is not None:
             svc.n.to_user(s, v.assignee, community, "reminder", **ctx)
         elif who == "leaders":
-            people = await svc._members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
-            for p in people or await svc._members(s, req.community_id, Role.STAFF):
+            people = await queries.members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
+            for p in people or await queries.members(s, req.community_id, Role.STAFF):
                 svc.n.to_user(s, p, community, "reminder", **ctx)
         else:
-            groups = await svc._bindings(s, req.community_id, ChatKind.STAFF)
+            groups, staff = await queries.staff_reach(s, req.community_id)
             for g in groups:
                 svc.n.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
-            if not groups:
-                for p in await svc._members(s, req.community_id, Role.STAFF):
-                    svc.n.to_user(s, p, community, "reminder", **ctx)
+            for p in staff:
+                svc.n.to_user(s, p, community, "reminder", **ctx)
         audit(s, community_id=req.community_id, actor_id=None, entity="request", entity_id=req_id,
               action=f"timer_{kind}")
         settings = settings_of(community)

@@ -1,0 +1,36 @@
+"""Lookups shared by the services (read only, inside the caller's unit of work)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ChatBinding, ChatKind, Follower, Membership, Request, Role, User
+
+
+async def bindings(s: AsyncSession, community_id: int, kind: ChatKind, grid_id: int | None = None) -> list[ChatBinding]:
+    """The community's groups bound as `kind` (a grid's only, with `grid_id`)."""
+    q = select(ChatBinding).where(ChatBinding.community_id == community_id, ChatBinding.kind == kind)
+    if grid_id is not None:
+        q = q.where(ChatBinding.grid_id == grid_id)
+    return list((await s.execute(q)).scalars())
+
+
+async def members(s: AsyncSession, community_id: int, role: Role, grid_id: int | None = None) -> list[User]:
+    """The people holding `role` in the community (in one grid, with `grid_id`)."""
+    q = select(User).join(Membership, Membership.user_id == User.id).where(
+        Membership.community_id == community_id, Membership.role == role)
+    if grid_id is not None:
+        q = q.where(Membership.grid_id == grid_id)
+    return list((await s.execute(q.distinct())).scalars())
+
+
+async def staff_reach(s: AsyncSession, community_id: int) -> tuple[list[ChatBinding], list[User]]:
+    """Where staff are told: the staff group(s), else (no staff group) every staff member privately."""
+    groups = await bindings(s, community_id, ChatKind.STAFF)
+    return groups, [] if groups else await members(s, community_id, Role.STAFF)
+
+
+async def audience(s: AsyncSession, req: Request) -> list[int]:
+    """Who hears about a request's outcome: its requester, then its followers."""
+    followers = (await s.execute(select(Follower.user_id).where(Follower.request_id == req.id))).scalars()
+    return [req.requester_id, *[f for f in followers if f != req.requester_id]]
