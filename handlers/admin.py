@@ -20,6 +20,14 @@ async def invite(message: Message, command: CommandObject, actor: Actor, app: Ap
         raise BadInput("invite_usage")
     if message.chat.type != "private" and role.lower() != "resident":
         raise BadInput("private_only")  # a one-time role link posted in a group is anyone's
+    if role.lower() == "partner":  # /invite partner <partner> [telegram id]
+        words = target.split()
+        bound = int(words.pop()) if len(words) > 1 and words[-1].isdigit() else None
+        if not words:
+            raise BadInput("partner_required")
+        token, partner = await app.partners.invite(actor, " ".join(words), bound)
+        await say(message, app, locale, "invite_link", role="partner", target=partner, token=token, for_user=bound)
+        return
     token, role, target, for_user = await app.communities.invite(actor, role.lower(), target.strip() or None)
     await say(message, app, locale, "invite_link", role=role, target=target, token=token, for_user=for_user)
 
