@@ -34,6 +34,8 @@ from bot.services.deliberation import DeliberationService
 from bot.services.notify import Notifier
 from bot.services.language import translator_from
 from bot.services.partners import PartnerService
+from bot.services.resources import ResourceService
+from bot.services.rewards import RewardService
 from bot.services.points import PointsService
 from bot.services.requests import RequestService
 from bot.services.signoff import SignOffService
@@ -59,6 +61,8 @@ class App:
     signoff: SignOffService
     points: PointsService
     partners: PartnerService
+    resources: ResourceService
+    rewards: RewardService
     bot: Bot
     delivery: Delivery
     council: DeliberationService
@@ -91,6 +95,7 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     app = App(settings=settings, db=db, renderer=renderer, notifier=notifier, pacer=pacer,
               communities=CommunityService(db), requests=requests, signoff=SignOffService(requests),
               points=PointsService(db), partners=PartnerService(db),
+              resources=ResourceService(db, requests), rewards=RewardService(db, notifier),
               bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests),
               surveys=SurveyService(db, notifier), reports=ReportService(db, notifier))
 

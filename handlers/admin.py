@@ -89,8 +89,12 @@ async def name(message: Message, command: CommandObject, actor: Actor, app: App,
         await say(message, app, locale, "names_missing", missing=missing)
         return
     kind = args[0].lower()
-    target, rest = (args[1], args[2:]) if kind in ("grid", "department") and len(args) > 1 else (None, args[1:])
+    target, rest = (args[1], args[2:]) if kind in ("grid", "department", "partner") and len(args) > 1 else (None, args[1:])
     lang = normalise(rest[0], app.renderer.locales) if rest else None
+    if kind == "partner" and target and lang is not None and len(rest) >= 2:  # /name partner <number> <lang> <name>
+        partner = await app.partners.set_name(actor, target, lang, " ".join(rest[1:]))
+        await say(message, app, locale, "name_set", was=partner.name, name=" ".join(rest[1:]).strip(), lang=lang)
+        return
     if kind not in ("community", "grid", "department") or lang is None or len(rest) < 2:
         raise BadInput("name_usage", choices=", ".join(app.renderer.locales))
     text = " ".join(rest[1:])

@@ -52,11 +52,14 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
     COUNCIL = "council"  # put to the residents' council; a proposal decides what comes next
+    PARTNER = "partner"  # routed to a partner's resource, waiting for one of its members to answer
+    PARTNER_ACCEPTED = "partner_accepted"  # a partner's member took it on (the assignee)
 
 
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.WAITING_INFO, Status.ACCEPTED, Status.CLAIMED, Status.IN_PROGRESS,
-     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL}
+     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL, Status.PARTNER,
+     Status.PARTNER_ACCEPTED}
 )
 
 

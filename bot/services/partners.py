@@ -8,6 +8,7 @@ work (tenant first: a role counts only in its own community).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,7 +20,8 @@ from bot.errors import BadInput, Conflict, NotAllowed, NotFound
 from bot.services.community import MAX_NAME, CommunityService, audit
 from bot.services.context import Actor
 from storage.db import Database
-from storage.models import Community, Contribution, Membership, Partner, PartnerKind, Role, User, utcnow
+from storage.models import (Community, Contribution, Membership, Partner, PartnerKind, Request, ResourceRoute, Role,
+                            User, utcnow)
 
 KINDS = tuple(PartnerKind)
 CONTRIBUTION_KINDS = ("hours", "service", "wish", "points")
@@ -68,6 +70,37 @@ async def contribute(s: AsyncSession, community_id: int, partner_id: int, kind: 
         community_id=community_id, partner_id=partner_id, kind=kind, amount=amount, ref=ref[:64], at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["ref"]))
     return result.rowcount == 1
+
+
+DELIVERED = ("done", "closed", "closed_unrated")  # a routed request the partner carried to done
+
+
+async def contribution_totals(s: AsyncSession, community_id: int, since: datetime | None = None,
+                              until: datetime | None = None) -> dict[int, dict[str, int]]:
+    """Per partner, what it contributed in [since, until): the contribution ledger (hours, wishes,
+    points redeemed with it, services recorded by the services menu) plus the requests routed to
+    its resources that it took on and carried to done (counted as services delivered)."""
+    out: dict[int, dict[str, int]] = {}
+    cond = [Contribution.community_id == community_id]
+    if since is not None:
+        cond.append(Contribution.at >= since)
+    if until is not None:
+        cond.append(Contribution.at < until)
+    for pid, kind, n in (await s.execute(select(Contribution.partner_id, Contribution.kind,
+                                                func.sum(Contribution.amount)).where(*cond)
+                                         .group_by(Contribution.partner_id, Contribution.kind))).all():
+        out.setdefault(pid, {})[kind] = out.get(pid, {}).get(kind, 0) + int(n or 0)
+    rcond = [ResourceRoute.community_id == community_id, ResourceRoute.status == "accepted",
+             Request.status.in_(DELIVERED)]
+    if since is not None:
+        rcond.append(Request.done_at >= since)
+    if until is not None:
+        rcond.append(Request.done_at < until)
+    for pid, n in (await s.execute(select(ResourceRoute.partner_id, func.count(ResourceRoute.id))
+                                   .join(Request, Request.id == ResourceRoute.request_id).where(*rcond)
+                                   .group_by(ResourceRoute.partner_id))).all():
+        out.setdefault(pid, {})["service"] = out.get(pid, {}).get("service", 0) + int(n or 0)
+    return out
 
 
 @dataclass
@@ -163,10 +196,5 @@ class PartnerService:
             members: dict[int, int] = dict((await s.execute(select(Membership.partner_id, func.count(Membership.id)).where(
                 Membership.partner_id.in_(ids), Membership.role == Role.PARTNER)
                 .group_by(Membership.partner_id))).all()) if ids else {}
-            sums: dict[int, dict[str, int]] = {}
-            if ids:
-                for pid, kind, n in (await s.execute(select(Contribution.partner_id, Contribution.kind,
-                                                            func.sum(Contribution.amount)).where(
-                        Contribution.partner_id.in_(ids)).group_by(Contribution.partner_id, Contribution.kind))).all():
-                    sums.setdefault(pid, {})[kind] = int(n)
+            sums = await contribution_totals(s, community.id or 0)
         return [PartnerRow(p, int(members.get(p.id, 0)), sums.get(p.id or 0, {})) for p in partners], total
