@@ -264,6 +264,8 @@ def _partner_variants() -> dict[str, list[dict[str, Any]]]:
         "triage_card": VARIANTS["triage_card"] + [{"note_kind": "partner_declined", "note": n} for n in ("装修", None)],
         "card_note": VARIANTS["card_note"] + [{"note_kind": "partner_declined"}],
         "invite_link": [{}, {"role": "partner", "target": partner, "for_user": None}],
+        "report_month": VARIANTS["report_month"] + [{**_report_context(), "partners": [
+            (partner, {"hours": 12, "service": 3, "wish": 2, "points": 150})] * 10}],
     }
 
 

@@ -270,6 +270,23 @@ async def test_points_redeemed_at_a_partner_with_a_one_time_code(harness: Harnes
     await h.send(STAFF, "/partners")
     assert "兑换积分：15" in h.session.last(STAFF.id).text
 
+    # The export carries both sides: the resident's debit and the partner's contribution, no code.
+    import csv
+    from datetime import timedelta
+    from bot.services.reports import export_csv
+    from storage.models import utcnow
+    today = utcnow().date()
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        from pathlib import Path
+        written = await export_csv(h.app.db, "JMS", today - timedelta(days=1), today + timedelta(days=1), Path(tmp))
+        partners_csv = list(csv.DictReader((Path(tmp) / "partners.csv").open(encoding="utf-8-sig")))
+        reds_csv = (Path(tmp) / "redemptions.csv").read_text(encoding="utf-8-sig")
+        points_csv = (Path(tmp) / "points.csv").read_text(encoding="utf-8-sig")
+    assert written["partners.csv"] == 1 and partners_csv[0]["points_redeemed"] == "15"
+    assert "confirmed" in reds_csv and red.code not in reds_csv
+    assert f"redemption:{red.id}" in points_csv and "-15" in points_csv
+
 
 async def test_concurrent_redemptions_never_take_a_balance_below_zero(harness: Harness):
     import asyncio

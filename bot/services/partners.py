@@ -103,6 +103,19 @@ async def contribution_totals(s: AsyncSession, community_id: int, since: datetim
     return out
 
 
+async def partner_figures(s: AsyncSession, community_id: int, since: datetime | None = None,
+                          until: datetime | None = None) -> list[tuple[Partner, dict[str, int], int]]:
+    """Every partner of the community with its contribution in the period and its member count
+    (for the monthly report and the export)."""
+    totals = await contribution_totals(s, community_id, since, until)
+    partners = (await s.execute(select(Partner).where(Partner.community_id == community_id)
+                                .order_by(Partner.id))).scalars().all()
+    members = dict((await s.execute(select(Membership.partner_id, func.count(Membership.id)).where(
+        Membership.community_id == community_id, Membership.role == Role.PARTNER)
+        .group_by(Membership.partner_id))).all())
+    return [(p, totals.get(p.id or 0, {}), int(members.get(p.id, 0))) for p in partners]
+
+
 @dataclass
 class PartnerRow:
     partner: Partner
