@@ -48,6 +48,7 @@ class Act(StrEnum):
     RESOURCES = "rs"  # partner id (0: all), page: browse the resources list
     ITEMS = "it"  # partner id (0: all), page: items to redeem points for
     REDEEM = "rd"  # item id: a resident redeems points for it
+    REDEEM_BACK = "rb"  # redemption id: the resident gives an unused code back (refunded)
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -59,7 +60,7 @@ ARITY: dict[Act, int] = {
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
-    Act.ROUTE: 2, Act.ROUTE_TO: 2, Act.PARTNER_ANSWER: 2, Act.RESOURCES: 2, Act.ITEMS: 2, Act.REDEEM: 1,
+    Act.ROUTE: 2, Act.ROUTE_TO: 2, Act.PARTNER_ANSWER: 2, Act.RESOURCES: 2, Act.ITEMS: 2, Act.REDEEM: 1, Act.REDEEM_BACK: 1,
 }
 
 

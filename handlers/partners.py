@@ -165,7 +165,14 @@ async def redeem_item(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app
                       locale: str) -> None:
     red, row, left = await app.rewards.redeem(actor, ids[0])
     await dm(cb, bot, app, locale, "redeem_code", code=red.code, item=row.item, partner=row.partner,
-             balance=left, expires=red.expires_at, community=actor.community)
+             balance=left, expires=red.expires_at, community=actor.community,
+             buttons=[[Button("redeem_back", pack(Act.REDEEM_BACK, red.id or 0))]])
+
+
+async def give_back(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    """An unused code given back: the points return once."""
+    red, left = await app.rewards.cancel(actor, ids[0])
+    await show(cb, app, locale, "redeem_back", code=red.code, points=red.points, balance=left)
 
 
 async def confirm_command(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
@@ -192,5 +199,6 @@ def make_router() -> Router:
     router.callback_query.register(partner_answer, Cb(Act.PARTNER_ANSWER))
     router.callback_query.register(items_page, Cb(Act.ITEMS))
     router.callback_query.register(redeem_item, Cb(Act.REDEEM))
+    router.callback_query.register(give_back, Cb(Act.REDEEM_BACK))
     router.message.register(partner_note, StateFilter(PartnerNotes), TYPED, F.chat.type == "private")
     return router

@@ -255,6 +255,7 @@ def _partner_variants() -> dict[str, list[dict[str, Any]]]:
         "item_list": [{"rows": items, "total": 6, "start": 0, "private": p} for p in (True, False)]
         + [{"rows": [], "total": 0, "start": 0, "private": True}],
         "redeem_code": [{"code": "ABC234", "item": item, "partner": partner, "balance": 5, "expires": NOW}],
+        "redeem_back": [{"code": "ABC234", "points": 15, "balance": 35}],
         "redeem_checked": [{"code": "ABC234", "item": item}],
         "redeem_confirmed": [{"code": "ABC234", "item": item, "partner": partner, "resident": None}],
         "partner_route": [pr],

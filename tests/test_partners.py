@@ -86,6 +86,7 @@ async def test_only_staff_of_the_community_register_and_invite(harness: Harness)
 
 # ----------------------------------------------------------------- the story through the bot
 from storage.models import AuditEvent, Contribution, PointEntry, Redemption, Request, Resource, ResourceRoute  # noqa: E402
+from storage.models import PartnerItem as PartnerItemModel  # noqa: E402
 from tests.conftest import GRID_GROUP, STAFF_GROUP, VOLUNTEER  # noqa: E402
 from tests.test_requests_flow import CONTACT, button, file_privately  # noqa: E402
 
@@ -304,3 +305,61 @@ async def test_concurrent_redemptions_never_take_a_balance_below_zero(harness: H
     async with h.app.db.read() as s:
         ledger = (await s.execute(select(PointEntry).where(PointEntry.user_id == RESIDENT.id))).scalars().all()
     assert sum(e.delta for e in ledger) == 0
+
+
+async def test_a_code_given_back_is_refunded_once_and_can_no_longer_be_confirmed(harness: Harness):
+    h = harness
+    await community(h, groups=False)
+    await partner_with_member(h, KOREAN)
+    await give_points(h, RESIDENT, 20)
+    await h.app.rewards.add_item(await actor_of(h, KOREAN), 15, "洗衣券", 1)
+    h.session.clear()
+    await h.send(RESIDENT, "/items")
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "洗衣券"))
+    code_msg = h.session.last_with_button(RESIDENT.id, "rb:")
+    back = code_msg.buttons()[0]["callback_data"]
+    await h.press(RESIDENT, back, message_id=code_msg.message_id)
+    await h.press(RESIDENT, back, message_id=code_msg.message_id)  # a double tap refunds nothing more
+    async with h.app.db.read() as s:
+        red = (await s.execute(select(Redemption))).scalars().one()
+        ledger = (await s.execute(select(PointEntry).where(PointEntry.user_id == RESIDENT.id))).scalars().all()
+        item = (await s.execute(select(PartnerItemModel))).scalars().one()
+    assert red.status == "cancelled" and sum(e.delta for e in ledger) == 20 and item.stock == 1
+    h.session.clear()
+    await h.send(KOREAN, f"/confirm {red.code}")
+    async with h.app.db.read() as s:
+        assert (await s.get(Redemption, red.id)).status == "cancelled"
+        assert (await s.execute(select(Contribution))).first() is None
+
+
+async def test_partners_resources_and_codes_are_refused_to_other_communities(harness: Harness):
+    h = harness
+    await community(h, groups=False)
+    partner = await partner_with_member(h, KOREAN)
+    row = await h.app.resources.add(await actor_of(h, KOREAN), "venue", "会议室")
+    req = await file_privately(h)
+    await give_points(h, RESIDENT, 20)
+    item = await h.app.rewards.add_item(await actor_of(h, KOREAN), 10, "牛奶")
+    red, _, _ = await h.app.rewards.redeem(await actor_of(h, RESIDENT), item.item.id or 0)
+    # Another community, its staff, and a partner member there.
+    _, token = await h.app.communities.create("拱墅米市社区", admin_id=OTHER_STAFF.id, code="MSX")
+    await h.send(OTHER_STAFF, f"/start {token}")
+    other = await actor_of(h, OTHER_STAFF)
+    theirs = await h.app.partners.register(other, "merchant", "米市超市")
+    invite, _ = await h.app.partners.invite(other, str(theirs.id), SECOND.id)
+    await h.send(SECOND, f"/start {invite}")
+    stranger = await actor_of(h, SECOND)
+    from bot.errors import NotFound
+    with pytest.raises(NotFound):
+        await h.app.partners.invite(other, str(partner.id))
+    with pytest.raises(NotFound):
+        await h.app.resources.withdraw(other, row.resource.id or 0)
+    with pytest.raises(NotAllowed):
+        await h.app.resources.route(other, req.id, row.resource.id or 0)
+    with pytest.raises(NotFound):
+        await h.app.rewards.confirm(stranger, red.code)
+    rows, _ = await h.app.resources.listing(stranger)
+    assert rows == []  # they see their own community's list only
+    async with h.app.db.read() as s:
+        assert (await s.get(Redemption, red.id)).status == "pending"
+        assert (await s.get(Resource, row.resource.id)).active

@@ -147,7 +147,8 @@ class ResourceService:
                 raise Stale()
             partner = await s.get(Partner, res.partner_id)
             assert partner is not None
-            members = await members_of(s, partner)
+            # Only members who can be written to privately: a route nobody can see would wait forever.
+            members = [m for m in await members_of(s, partner) if m.started and not m.blocked]
             if not members:
                 raise BadInput("partner_no_members")
             route = ResourceRoute(community_id=req.community_id, request_id=req.id or 0, resource_id=res.id or 0,
