@@ -109,7 +109,13 @@ async def route_list(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app:
 
 
 async def route_to(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    v, row = await app.resources.route(actor, ids[0], ids[1])
+    v, row, route_id = await app.resources.route(actor, ids[0], ids[1])
+    await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status,
+               buttons=[[Button("take_back", pack(Act.ROUTE_BACK, route_id))]])
+
+
+async def take_back(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+    v = await app.resources.take_back(actor, ids[0])
     await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status)
 
 
@@ -196,6 +202,7 @@ def make_router() -> Router:
     router.callback_query.register(resources_page, Cb(Act.RESOURCES))
     router.callback_query.register(route_list, Cb(Act.ROUTE))
     router.callback_query.register(route_to, Cb(Act.ROUTE_TO))
+    router.callback_query.register(take_back, Cb(Act.ROUTE_BACK))
     router.callback_query.register(partner_answer, Cb(Act.PARTNER_ANSWER))
     router.callback_query.register(items_page, Cb(Act.ITEMS))
     router.callback_query.register(redeem_item, Cb(Act.REDEEM))

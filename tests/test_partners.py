@@ -363,3 +363,30 @@ async def test_partners_resources_and_codes_are_refused_to_other_communities(har
     async with h.app.db.read() as s:
         assert (await s.get(Redemption, red.id)).status == "pending"
         assert (await s.get(Resource, row.resource.id)).active
+
+
+async def test_the_leader_takes_a_request_back_from_a_silent_partner(harness: Harness):
+    h = harness
+    await community(h)
+    await partner_with_member(h, KOREAN)
+    await h.app.resources.add(await actor_of(h, KOREAN), "hours", "周末志愿服务", None, 20)
+    req = await file_privately(h)
+    await h.deliver()
+    card = h.session.last(GRID_GROUP)
+    await h.press(LEADER, card.buttons()[-1]["callback_data"], chat_id=GRID_GROUP, message_id=card.message_id)
+    await h.press(LEADER, button(h.session.last(LEADER.id), "周末志愿服务"))
+    routed = h.session.last_with_button(LEADER.id, "rk:")
+    await h.deliver()
+    ask = h.session.last_with_button(KOREAN.id, "pa:")
+    h.session.clear()
+    await h.press(LEADER, routed.buttons()[0]["callback_data"], message_id=routed.message_id)
+    await h.deliver()
+    async with h.app.db.read() as s:
+        assert (await s.get(Request, req.id)).status == "new"
+        assert (await s.execute(select(ResourceRoute))).scalars().one().status == "withdrawn"
+    assert any("JMS-0001" in t for t in h.texts(GRID_GROUP))  # a fresh triage card
+    accept = next(b["callback_data"] for b in ask.buttons() if b["callback_data"].endswith(":1"))
+    await h.press(KOREAN, accept, message_id=ask.message_id)  # too late: nothing changes
+    async with h.app.db.read() as s:
+        req = await s.get(Request, req.id)
+    assert (req.status, req.assignee_id) == ("new", None)

@@ -137,7 +137,7 @@ class ResourceService:
                                     .where(*cond).order_by(Resource.id).offset(offset).limit(limit))).all()
         return v, [ResourceRow(r, p) for r, p in rows], total
 
-    async def route(self, actor: Actor, req_id: int, resource_id: int) -> tuple[View, ResourceRow]:
+    async def route(self, actor: Actor, req_id: int, resource_id: int) -> tuple[View, ResourceRow, int]:
         """Staff or the grid's leader send a new request to a partner's resource; every member of
         that partner is asked privately (public fields only) to accept or decline."""
         async with self.db.write() as s:
@@ -164,7 +164,7 @@ class ResourceService:
                 self.n.to_user(s, m, v.community, "partner_route", buttons=buttons, key=f"proute:{route.id}",
                                partner=partner, resource=res, **v.public_ctx())
         self.n.wake()
-        return v, ResourceRow(res, partner)
+        return v, ResourceRow(res, partner), route.id or 0
 
     async def answer(self, actor: Actor, route_id: int, accept: bool, note: str | None = None) -> View:
         """A member of the partner accepts (becomes the assignee, gets the details privately) or
@@ -210,6 +210,29 @@ class ResourceService:
                 await self.requests._post_card(s, v, "partner_declined", note)
             # Every member's question loses its buttons and says how it was answered.
             await self._close_asks(s, v, route, accept)
+        self.n.wake()
+        return v
+
+    async def take_back(self, actor: Actor, route_id: int) -> View:
+        """Staff or the grid's leader take a request back from a partner that has not answered
+        (nobody is stuck waiting on a silent partner): back to triage with a fresh card."""
+        async with self.db.write() as s:
+            route = await locked(s, ResourceRoute, route_id)
+            if route is None:
+                raise Stale()
+            req = await self.requests._triage_target(s, actor, route.request_id, frozenset({Status.PARTNER}))
+            won = (await s.execute(update(ResourceRoute).where(
+                ResourceRoute.id == route_id, ResourceRoute.status == "pending").values(
+                status="withdrawn", decided_at=utcnow()))).rowcount == 1
+            if not won:
+                raise Stale("already_handled", status=req.status)
+            c = await s.get(Community, req.community_id)
+            assert c is not None
+            v = await self.requests._apply(s, actor, req, Status.NEW, "partner_withdrawn", fields={
+                "timer_kind": "triage_remind",
+                "timer_at": utcnow() + timedelta(hours=settings_of(c)["triage_hours"])})
+            await self.requests._post_card(s, v)
+            await self._close_asks(s, v, route, False)
         self.n.wake()
         return v
 
