@@ -42,6 +42,9 @@ class Act(StrEnum):
     SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
     RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
+    WISH = "wi"  # wish id, wish op index (approve, edit, reject, claim, deliver, release, confirm)
+    WISH_CAT = "wc"  # /wish: category index
+    WISH_PAGE = "wp"  # the wish board: page
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -53,6 +56,7 @@ ARITY: dict[Act, int] = {
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
+    Act.WISH: 2, Act.WISH_CAT: 1, Act.WISH_PAGE: 1,
 }
 
 
