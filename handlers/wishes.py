@@ -14,6 +14,7 @@ from bot.app import App
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
+from bot.privacy import group_context
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.wishes import MAX_REASON, MAX_TITLE, WishOp, claim_buttons
@@ -43,6 +44,8 @@ async def board_command(message: Message, actor: Actor, app: App, locale: str) -
     if message.chat.type != "private" and not policy.group_may_list(actor.binding is not None):
         raise NotAllowed("group_not_bound")
     ctx, buttons = await board_page(actor, app, 0)
+    if message.chat.type != "private":
+        ctx = group_context(ctx)  # the one gate: a group reads the board's public fields only
     await say(message, app, locale, "wish_list", buttons=buttons, **ctx)
 
 

@@ -6,6 +6,8 @@ communities are refused."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -151,7 +153,7 @@ async def test_wish_on_behalf_approved_claimed_delivered_confirmed(harness: Harn
     assert "JMS-W001" in h.session.last(winner.id).text
 
 
-async def test_a_resident_wishes_and_a_pledge_is_shown(harness: Harness):
+async def test_a_resident_wishes_and_a_pledge_is_shown(harness: Harness, tmp_path):
     h = harness
     await community(h)
     async with h.app.db.write() as s:  # this community asks volunteers for two wishes a year each
@@ -188,6 +190,29 @@ async def test_a_resident_wishes_and_a_pledge_is_shown(harness: Harness):
     await h.send(VOLUNTEER, "/mywishes")
     mine = h.session.last(VOLUNTEER.id).text
     assert "1" in mine and "2" in mine and "JMS-W001" in mine
+
+    # The figures: the monthly report, the export (no wisher's words beyond the screened text),
+    # and the counts the needs list reads.
+    from bot.services.reports import export_csv, month
+    from bot.services.wishes import wish_counts, wish_figures
+
+    wish = await wish_row(h)
+    local = wish.created_at.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    period = month(local.replace(day=1), "Asia/Shanghai")
+    async with h.app.db.read() as s:
+        assert await wish_figures(s, wish.community_id, period.start, period.end) == {
+            "submitted": 1, "approved": 1, "fulfilled": 1}
+        assert await wish_counts(s, wish.community_id, period.start, period.end, "Asia/Shanghai") == [
+            ("study", wish.grid_id, local.strftime("%Y-%m"), 1)]
+    h.session.clear()
+    assert await h.app.reports.monthly_report(wish.community_id, period) == 1
+    await h.deliver()
+    assert any("微心愿：提交 1 个，审核通过 1 个，已圆梦 1 个" in t for t in h.texts(STAFF_GROUP))
+    written = await export_csv(h.app.db, "JMS", local - timedelta(days=1), local + timedelta(days=1), tmp_path)
+    assert written["wishes.csv"] == 1
+    exported = (tmp_path / "wishes.csv").read_text(encoding="utf-8-sig")
+    assert "JMS-W001" in exported and "school bag" in exported and "fulfilled" in exported
+    assert "torn" not in exported  # the reason stays with staff and the fulfiller
 
 
 async def test_other_roles_and_communities_are_refused(harness: Harness):
@@ -229,3 +254,17 @@ async def test_other_roles_and_communities_are_refused(harness: Harness):
     # /mywishes names wishers' words: never in a group.
     await h.send(LEADER, "/mywishes", chat_id=GRID_GROUP)
     assert TITLE not in h.session.last(GRID_GROUP).text
+
+
+async def test_the_board_in_the_volunteer_group_shows_public_fields_only(harness: Harness):
+    h = harness
+    await community(h)
+    wish = await submit_on_behalf(h)
+    await h.press(STAFF, f"wi:{wish.id}:0")  # approved as written: the title, scrubbed
+    await h.send(VOLUNTEER, "/wishes", chat_id=VOL_GROUP)
+    board = h.session.last(VOL_GROUP)
+    assert "JMS-W001" in board.text and data_of(board, "wi:") == [f"wi:{wish.id}:3"]
+    for secret in (NAME, "13800001234", "501", REASON):
+        assert secret not in board.text
+    await h.send(RESIDENT, "/wishes")
+    assert h.session.last(RESIDENT.id).text and not data_of(h.session.last(RESIDENT.id), "wi:")
