@@ -33,6 +33,9 @@ from bot.services.community import CommunityService
 from bot.services.deliberation import DeliberationService
 from bot.services.notify import Notifier
 from bot.services.language import translator_from
+from bot.services.partners import PartnerService
+from bot.services.resources import ResourceService
+from bot.services.rewards import RewardService
 from bot.services.points import PointsService
 from bot.services.requests import RequestService
 from bot.services.signoff import SignOffService
@@ -57,6 +60,9 @@ class App:
     requests: RequestService
     signoff: SignOffService
     points: PointsService
+    partners: PartnerService
+    resources: ResourceService
+    rewards: RewardService
     bot: Bot
     delivery: Delivery
     council: DeliberationService
@@ -88,7 +94,8 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     requests = RequestService(db, notifier, translator)
     app = App(settings=settings, db=db, renderer=renderer, notifier=notifier, pacer=pacer,
               communities=CommunityService(db), requests=requests, signoff=SignOffService(requests),
-              points=PointsService(db),
+              points=PointsService(db), partners=PartnerService(db),
+              resources=ResourceService(db, requests), rewards=RewardService(db, notifier),
               bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests),
               surveys=SurveyService(db, notifier), reports=ReportService(db, notifier))
 

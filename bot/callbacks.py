@@ -45,6 +45,12 @@ class Act(StrEnum):
     WISH = "wi"  # wish id, wish op index (approve, edit, reject, claim, deliver, release, confirm)
     WISH_CAT = "wc"  # /wish: category index
     WISH_PAGE = "wp"  # the wish board: page
+    ROUTE = "ro"  # request id, page: the resources list to route a request to (staff, grid leaders)
+    ROUTE_TO = "rt"  # request id, resource id: route it there
+    PARTNER_ANSWER = "pa"  # route id, 1 = accept / 0 = decline (a partner's member)
+    RESOURCES = "rs"  # partner id (0: all), page: browse the resources list
+    ITEMS = "it"  # partner id (0: all), page: items to redeem points for
+    REDEEM = "rd"  # item id: a resident redeems points for it
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -57,6 +63,7 @@ ARITY: dict[Act, int] = {
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
     Act.WISH: 2, Act.WISH_CAT: 1, Act.WISH_PAGE: 1,
+    Act.ROUTE: 2, Act.ROUTE_TO: 2, Act.PARTNER_ANSWER: 2, Act.RESOURCES: 2, Act.ITEMS: 2, Act.REDEEM: 1,
 }
 
 

@@ -66,6 +66,25 @@ def is_staff(memberships: Iterable[MembershipLike], community_id: int | None) ->
     return has_role(memberships, community_id, Role.STAFF)
 
 
+def partner_ids(memberships: Iterable[MembershipLike], community_id: int | None) -> set[int]:
+    """The partners (共建单位) this person is a member of, in that community only."""
+    return {pid for m in roles_in(memberships, community_id)
+            if m.role == Role.PARTNER and (pid := getattr(m, "partner_id", None)) is not None}
+
+
+def is_partner_member(memberships: Iterable[MembershipLike], community_id: int | None, partner_id: int | None) -> bool:
+    """A member of that partner, counted only in the partner's own community."""
+    return partner_id is not None and partner_id in partner_ids(memberships, community_id)
+
+
+def may_manage_partner(memberships: Iterable[MembershipLike], community_id: int | None,
+                       partner_id: int | None) -> bool:
+    """Staff of the partner's community, or one of the partner's members (its resources, items,
+    confirming its redemptions)."""
+    ms = list(memberships)
+    return is_staff(ms, community_id) or is_partner_member(ms, community_id, partner_id)
+
+
 def may_triage(memberships: Iterable[MembershipLike], req: RequestLike) -> bool:
     """Staff of the request's community, or a leader of its micro-grid (any leader of that
     community when it has no micro-grid)."""

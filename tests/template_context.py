@@ -224,7 +224,52 @@ def _error_variants() -> list[dict[str, Any]]:
     return [{**args, "code": c} for c in [*codes, "internal"]]
 
 
-VARIANTS.setdefault("error", _error_variants())
+VARIANTS.setdefault("error", [{**v, "kinds": "company, institution, social, merchant", "given": "ABC234"}
+                              for v in _error_variants()])
+
+
+# Partner organisations, their resources and points redeemed at them (issue #17).
+def _partner_variants() -> dict[str, list[dict[str, Any]]]:
+    from bot.services.partners import PartnerRow
+    from bot.services.resources import ResourceRow
+    from bot.services.rewards import ItemRow
+    from storage.models import Partner, PartnerItem, Resource
+
+    partner = Partner(id=3, community_id=1, name="义乌市法律援助中心", names={"ko": "이우시 법률지원센터"}, kind="social")
+    res = Resource(id=5, community_id=1, partner_id=3, kind="service", title="免费法律咨询" * 20,
+                   availability="每周三 14:00-17:00", amount=20)
+    own = Resource(id=6, community_id=1, partner_id=None, kind="venue", title="社区活动室")
+    item = PartnerItem(id=2, community_id=1, partner_id=3, title="洗衣券" * 30, points=15, stock=3)
+    unlimited = PartnerItem(id=3, community_id=1, partner_id=3, title="Haircut", points=40, stock=None)
+    resources = [ResourceRow(res, partner), ResourceRow(own, None)] * 3
+    items = [ItemRow(item, partner), ItemRow(unlimited, partner)] * 3
+    p_rows = [PartnerRow(partner, 4, {"hours": 12, "service": 3, "wish": 2, "points": 150}), PartnerRow(partner, 0, {})] * 5
+    pr = {"partner": partner, "resource": res}
+    return {
+        "partner_registered": [{"partner": partner}],
+        "partner_list": [{"rows": p_rows, "total": 25, "page": 1, "pages": 3}, {"rows": [], "total": 0, "page": 1, "pages": 1}],
+        "resource_added": [{"resource": res, "partner": partner, "withdrawn": False},
+                           {"resource": own, "partner": None, "withdrawn": False},
+                           {"resource": res, "partner": None, "withdrawn": True}],
+        "resource_list": [{"rows": resources, "total": 6}, {"rows": [], "total": 0}],
+        "route_pick": [{"rows": [r for r in resources if r.partner], "start": 5, "total": 9}],
+        "item_added": [{"item": item, "partner": partner}, {"item": unlimited, "partner": partner}],
+        "item_list": [{"rows": items, "total": 6, "start": 0, "private": p} for p in (True, False)]
+        + [{"rows": [], "total": 0, "start": 0, "private": True}],
+        "redeem_code": [{"code": "ABC234", "item": item, "partner": partner, "balance": 5, "expires": NOW}],
+        "redeem_checked": [{"code": "ABC234", "item": item}],
+        "redeem_confirmed": [{"code": "ABC234", "item": item, "partner": partner, "resident": None}],
+        "partner_route": [pr],
+        "partner_route_closed": [{"accepted": a} for a in (True, False)],
+        "status_changed": VARIANTS["status_changed"] + [{"action": a, **pr} for a in (
+            "partner_routed", "partner_accepted", "partner_declined")],
+        "triage_card": VARIANTS["triage_card"] + [{"note_kind": "partner_declined", "note": n} for n in ("装修", None)],
+        "card_note": VARIANTS["card_note"] + [{"note_kind": "partner_declined"}],
+        "invite_link": [{}, {"role": "partner", "target": partner, "for_user": None}],
+    }
+
+
+VARIANTS.update(_partner_variants())
 
 
 def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """wishes: micro-wishes (微心愿)
 
 Revision ID: 0003_wishes
-Revises: 0002_privacy
+Revises: 0003_partners
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = '0003_wishes'
-down_revision = '0002_privacy'
+down_revision = '0003_partners'
 branch_labels = None
 depends_on = None
 
