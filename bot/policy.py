@@ -174,7 +174,7 @@ class WishLike(Protocol):
     fulfiller_id: int | None
 
 
-WISH_CLAIMERS = (Role.VOLUNTEER, "partner")  # partner-unit members (共建单位) claim too
+WISH_CLAIMERS = (Role.VOLUNTEER, Role.PARTNER)  # partner-unit members (共建单位) claim too
 
 
 def may_file_wish_for(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:

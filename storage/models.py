@@ -524,6 +524,7 @@ class Wish(SQLModel, table=True):
     screened_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     fulfiller_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     fulfiller_role: Optional[str] = None  # volunteer | partner: whose pledge it counts for
+    partner_id: Optional[int] = Field(default=None, foreign_key="partners.id")  # the fulfiller's partner unit
     delivered_photo: Optional[str] = None
     approved_at: Optional[datetime] = None
     claimed_at: Optional[datetime] = None

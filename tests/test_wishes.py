@@ -268,3 +268,43 @@ async def test_the_board_in_the_volunteer_group_shows_public_fields_only(harness
         assert secret not in board.text
     await h.send(RESIDENT, "/wishes")
     assert h.session.last(RESIDENT.id).text and not data_of(h.session.last(RESIDENT.id), "wi:")
+
+
+async def test_a_korean_partner_member_fulfils_a_wish_for_the_partner_unit(harness: Harness):
+    """The issue's end-to-end story: a wish on behalf of an elderly resident, approved, claimed by a
+    partner member who reads Korean, delivered and confirmed; the partner's contribution and the
+    member's yearly pledge (two a year by default) are counted."""
+    from storage.models import Contribution
+    from tests.test_partners import KOREAN, invite_member, register
+
+    h = harness
+    await community(h)
+    partner = await register(h)
+    await h.send(KOREAN, f"/start {await invite_member(h, partner, KOREAN)}")
+    wish = await submit_on_behalf(h)
+    await h.press(STAFF, f"wi:{wish.id}:0")
+    await h.deliver()
+    post = h.session.last_with_button(KOREAN.id, f"wi:{wish.id}:3")  # partners get the board privately
+    assert "작은 소원" in post.text and NAME not in post.text and "13800001234" not in post.text
+    await h.press(KOREAN, data_of(post, "wi:")[0])
+    wish = await wish_row(h)
+    assert (wish.status, wish.fulfiller_id, wish.fulfiller_role, wish.partner_id) == (
+        "claimed", KOREAN.id, "partner", partner.id)
+    await h.deliver()
+    brief = h.session.last_with_button(KOREAN.id, f"wi:{wish.id}:4")
+    assert NAME in brief.text and CONTACT in brief.text and "전달" in brief.text
+    await h.press(KOREAN, f"wi:{wish.id}:4")
+    await h.send(KOREAN, photo=True)
+    await h.deliver()
+    await h.press(LEADER, f"wi:{wish.id}:6")
+    await h.deliver()
+    async with h.app.db.read() as s:
+        given = (await s.execute(select(Contribution).where(Contribution.partner_id == partner.id))).scalars().all()
+        paid = (await s.execute(select(PointEntry).where(PointEntry.user_id == KOREAN.id))).scalars().all()
+    assert [(c.kind, c.ref) for c in given] == [("wish", f"wish:{wish.id}")]
+    assert [(p.reason, p.delta) for p in paid] == [("wish_fulfilled", 10)]
+    thanks = h.session.last(KOREAN.id).text
+    assert "포인트" in thanks and "1" in thanks and "2" in thanks  # points, and 1 of 2 pledged this year
+    await h.send(KOREAN, "/mywishes")
+    mine = h.session.last(KOREAN.id).text
+    assert "JMS-W001" in mine and "2" in mine and "이루어짐" in mine

@@ -491,7 +491,7 @@ REQUEST_COLUMNS = ["number", "grid", "category", "status", "reason", "department
 
 
 WISH_COLUMNS = ["number", "grid", "category", "status", "budget", "public_text", "fulfiller_id", "fulfiller_role",
-                "created_at", "approved_at", "claimed_at", "delivered_at", "fulfilled_at"]
+                "partner_id", "created_at", "approved_at", "claimed_at", "delivered_at", "fulfilled_at"]
 
 
 def _iso(value: datetime | None) -> str:
@@ -556,7 +556,7 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
         # The board's screened text only: never the wisher's own words, name, contact or photo.
         write("wishes", WISH_COLUMNS, [
             [f"{c.code}-W{w.number:03d}", grids.get(w.grid_id, ""), w.category, w.status, w.budget,
-             w.public_text if w.approved_at else "", w.fulfiller_id or "", w.fulfiller_role or "",
+             w.public_text if w.approved_at else "", w.fulfiller_id or "", w.fulfiller_role or "", w.partner_id or "",
              _iso(w.created_at), _iso(w.approved_at), _iso(w.claimed_at), _iso(w.delivered_at),
              _iso(w.fulfilled_at)] for w in wishes])
     votes = await _export_votes(db, c.id, start, end)

@@ -30,6 +30,7 @@ from bot.services import points
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.notify import INTERACTIVE, Notifier
+from bot.services.partners import contribute
 from storage.db import Database, locked
 from storage.models import (ChatBinding, ChatKind, Community, Grid, Membership, Role, User, Wish, WishStatus,
                             utcnow)
@@ -37,8 +38,8 @@ from storage.models import (ChatBinding, ChatKind, Community, Grid, Membership, 
 MAX_TITLE = 200
 MAX_REASON = 1000
 MAX_CONTACT = 500
-PARTNER = "partner"  # the partner-unit member role (共建单位), issue #17 item 1
-CLAIMERS = (Role.VOLUNTEER, PARTNER)
+PARTNER = Role.PARTNER  # a member of a partner unit (共建单位)
+CLAIMERS = (Role.VOLUNTEER, Role.PARTNER)
 OPEN = (WishStatus.SUBMITTED, WishStatus.APPROVED, WishStatus.CLAIMED, WishStatus.DELIVERED)
 DEFAULTS: dict[str, Any] = {
     "wish_categories": ["daily", "study", "health", "household", "company", "other"],
@@ -313,11 +314,13 @@ class WishService:
                 raise NotAllowed("wish_claimers_only")
             if not actor.user.started or actor.user.blocked:
                 raise NotAllowed("start_bot_first")  # the delivery details could not reach them
-            role = PARTNER if policy.has_role(ms, wish.community_id, PARTNER) else Role.VOLUNTEER
+            # A partner member fulfils it for their partner unit (its contribution, their pledge).
+            partner_id = min(policy.partner_ids(ms, wish.community_id), default=None)
+            role = Role.PARTNER if partner_id is not None else Role.VOLUNTEER
             now = utcnow()
             won = (await s.execute(update(Wish).where(Wish.id == wish_id, Wish.status == WishStatus.APPROVED)
                                    .values(status=WishStatus.CLAIMED, fulfiller_id=actor.id, fulfiller_role=str(role),
-                                           claimed_at=now, updated_at=now))).rowcount == 1
+                                           partner_id=partner_id, claimed_at=now, updated_at=now))).rowcount == 1
             await s.refresh(wish)
             if not won:
                 if wish.fulfiller_id == actor.id and wish.status in (WishStatus.CLAIMED, WishStatus.DELIVERED):
@@ -363,6 +366,7 @@ class WishService:
             wish = await self._load(s, wish_id)
             self._check_fulfiller(actor, wish)
             wish.status, wish.fulfiller_id, wish.fulfiller_role, wish.claimed_at = WishStatus.APPROVED, None, None, None
+            wish.partner_id = None
             wish.updated_at = utcnow()
             s.add(wish)
             audit(s, community_id=wish.community_id, actor_id=actor.id, entity="wish", entity_id=wish.id or 0,
@@ -413,6 +417,8 @@ class WishService:
             if wish.fulfiller_id and await points.award(s, v.community, wish.fulfiller_id, "wish_fulfilled",
                                                         f"wish:{wish.id}"):
                 paid = points.rule(v.community, "wish_fulfilled")
+            if wish.partner_id is not None:  # the partner unit's contribution (reports, export)
+                await contribute(s, wish.community_id, wish.partner_id, "wish", f"wish:{wish.id}")
             await self._edit_board(s, v)
             if v.fulfiller is not None:
                 pledge = await self._pledge(s, v.community, v.fulfiller.id,

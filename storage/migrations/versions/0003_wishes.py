@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column('screened_by', sa.BigInteger(), nullable=True),
         sa.Column('fulfiller_id', sa.BigInteger(), nullable=True),
         sa.Column('fulfiller_role', S(), nullable=True),
+        sa.Column('partner_id', sa.Integer(), nullable=True),
         sa.Column('delivered_photo', S(), nullable=True),
         sa.Column('approved_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column('claimed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(['community_id'], ['communities.id']),
         sa.ForeignKeyConstraint(['grid_id'], ['grids.id']),
+        sa.ForeignKeyConstraint(['partner_id'], ['partners.id']),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('community_id', 'number'),
     )
