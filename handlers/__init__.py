@@ -4,10 +4,10 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import (admin, council, errors, fallback, group_intake, intake, mine, partners, points, propose,
-                      reports, settings, signoff, start, surveys, tasks, triage)
+                      reports, settings, signoff, start, surveys, tasks, triage, wish_intake, wishes)
 
-ORDER = (errors, start, settings, admin, intake, group_intake, triage, tasks, mine, signoff, points, propose, council,
-         surveys, reports, partners, fallback)
+ORDER = (errors, start, settings, admin, intake, wish_intake, group_intake, triage, tasks, wishes, mine, signoff, points,
+         propose, council, surveys, reports, partners, fallback)
 
 
 def build_root_router() -> Router:

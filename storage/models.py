@@ -478,6 +478,60 @@ class SurveyPoll(SQLModel, table=True):
     totals: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
+# ---------------------------------------------------------------- micro-wishes (微心愿)
+class WishStatus(StrEnum):
+    """A micro-wish's life: screened by staff, claimed (first tap wins), delivered with a photo,
+    confirmed by the wisher (or the leader who filed it for them)."""
+
+    SUBMITTED = "submitted"  # waiting for staff's privacy screening
+    APPROVED = "approved"  # on the wish board, open to claim
+    CLAIMED = "claimed"
+    DELIVERED = "delivered"  # waiting for the wisher's thanks and confirmation
+    FULFILLED = "fulfilled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Wish(SQLModel, table=True):
+    """A small wish of a resident in difficulty. Audience: `public_text` (set by staff at
+    screening, scrubbed) is the only free text a group or a claimer-to-be reads; `title`,
+    `reason`, `on_behalf_name`, `photo` are restricted (the wisher, the filer, that community's
+    staff, the fulfiller); `contact_note` (delivery details) is private to the same people."""
+
+    __tablename__ = "wishes"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_wishes_board", "community_id", "status"),
+        Index("ix_wishes_fulfiller", "fulfiller_id", "status"),
+        Index("ix_wishes_requester", "requester_id", "created_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    number: int
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    category: str = "other"
+    requester_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # who submitted it
+    filed_by_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))  # a leader, on behalf
+    on_behalf_name: Optional[str] = None  # restricted
+    title: str  # what: restricted until screened
+    reason: str = ""  # why: restricted
+    budget: int = 0  # a cap, in the community's currency (yuan)
+    photo: Optional[str] = None  # restricted: it may show a home
+    contact_note: Optional[str] = None  # private: delivery details
+    public_text: Optional[str] = None  # what the board shows, edited by staff, scrubbed
+    status: str = Field(default=WishStatus.SUBMITTED)
+    reject_note: Optional[str] = None
+    screened_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    fulfiller_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    fulfiller_role: Optional[str] = None  # volunteer | partner: whose pledge it counts for
+    partner_id: Optional[int] = Field(default=None, foreign_key="partners.id")  # the fulfiller's partner unit
+    delivered_photo: Optional[str] = None
+    approved_at: Optional[datetime] = None
+    claimed_at: Optional[datetime] = None
+    delivered_at: Optional[datetime] = None
+    fulfilled_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 # ---------------------------------------------------------------- partners: resources, contributions, points
 class ResourceKind(StrEnum):
     VENUE = "venue"

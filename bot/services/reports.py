@@ -49,9 +49,11 @@ from bot.services.community import find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
 from bot.services.partners import partner_figures
+from bot.services.wishes import wish_figures
 from storage.db import Database, locked
-from storage.models import (OPEN_STATUSES, AuditEvent, PartnerItem, Redemption, ChatBinding, ChatKind, Community, Membership, Outbox,
-                            PointEntry, Rating, Request, Role, Survey, SurveyPoll, User, utcnow)
+from storage.models import (OPEN_STATUSES, AuditEvent, PartnerItem, Redemption, ChatBinding, ChatKind, Community,
+                            Membership, Outbox, PointEntry, Rating, Request, Role, Survey, SurveyPoll, User, Wish,
+                            utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -438,8 +440,10 @@ class ReportService:
             # The ten partners that contributed most this month (the full list: /partners, the export).
             partners = sorted(((p, t) for p, t, _ in await partner_figures(s, c.id or 0, period.start, period.end)
                                if any(t.values())), key=lambda pt: -sum(pt[1].values()))[:10]
+            wishes = await wish_figures(s, c.id, period.start, period.end)
             ctx: dict[str, Any] = dict(community=c, p=period, f=total, grids=ranked(grids), categories=categories,
-                                       trend=trend, codes=charts.codes(len(categories)), partners=partners)
+                                       trend=trend, codes=charts.codes(len(categories)), partners=partners,
+                                       wishes=wishes)
             for g in groups:
                 if png is not None:
                     caption = self.n.renderer.render("report_chart", g.locale, **ctx)[:1024]
@@ -490,6 +494,10 @@ class ReportService:
 # ----------------------------------------------------------------- export (operators, CLI)
 REQUEST_COLUMNS = ["number", "grid", "category", "status", "reason", "department", "round", "breaches",
                    "created_at", "triaged_at", "done_at", "closed_at", "description"]
+
+
+WISH_COLUMNS = ["number", "grid", "category", "status", "budget", "public_text", "fulfiller_id", "fulfiller_role",
+                "partner_id", "created_at", "approved_at", "claimed_at", "delivered_at", "fulfilled_at"]
 
 
 def _iso(value: datetime | None) -> str:
@@ -562,6 +570,14 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
                               "confirmed_by"], [
             [r.id, r.partner_id, i.title, r.user_id, r.points, r.status, _iso(r.created_at), _iso(r.confirmed_at),
              r.confirmed_by or ""] for r, i in reds])
+        wishes = (await s.execute(select(Wish).where(Wish.community_id == c.id, Wish.created_at >= start,
+                                                     Wish.created_at < end).order_by(Wish.number))).scalars().all()
+        # The board's screened text only: never the wisher's own words, name, contact or photo.
+        write("wishes", WISH_COLUMNS, [
+            [f"{c.code}-W{w.number:03d}", grids.get(w.grid_id, ""), w.category, w.status, w.budget,
+             w.public_text if w.approved_at else "", w.fulfiller_id or "", w.fulfiller_role or "", w.partner_id or "",
+             _iso(w.created_at), _iso(w.approved_at), _iso(w.claimed_at), _iso(w.delivered_at),
+             _iso(w.fulfilled_at)] for w in wishes])
     votes = await _export_votes(db, c.id, start, end)
     if votes is not None:
         write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",
