@@ -17,10 +17,11 @@ from bot.errors import BadInput, DomainError
 from bot.services import points, timers
 from bot.services.deliberation import ProposalDraft
 from bot.services.requests import Op
+from bot.services.surveys import SurveyDraft
 from storage.models import (AuditEvent, Community, Invitation, Membership, Outbox, PointEntry, Proposal, Rating,
                             Request, Role, Turnout, Vote, utcnow)
-from tests.conftest import (COMMUNITY_GROUP, LEADER, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness,
-                            community, invite)
+from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP,
+                            VOLUNTEER, Harness, community, invite)
 from tests.test_council import COUNCIL_GROUP, council
 from tests.test_requests_flow import _actor, file_privately
 from tests.tg import Person
@@ -102,12 +103,12 @@ async def test_triage_buttons_pressed_at_once_move_the_request_once(harness: Har
     await community(h)
     req = await file_privately(h)
     await h.deliver()
-    card = h.session.last_with_button(-1001, "tr:")
+    card = h.session.last_with_button(GRID_GROUP, "tr:")
     accept, handle = (b["callback_data"] for b in card.buttons()[:2])
     h.session.clear()
     # The grid leader accepts while staff take it on themselves, each twice.
-    await asyncio.gather(h.press(LEADER, accept, chat_id=-1001), h.press(STAFF, handle, chat_id=-1001),
-                         h.press(LEADER, accept, chat_id=-1001), h.press(STAFF, handle, chat_id=-1001))
+    await asyncio.gather(h.press(LEADER, accept, chat_id=GRID_GROUP), h.press(STAFF, handle, chat_id=GRID_GROUP),
+                         h.press(LEADER, accept, chat_id=GRID_GROUP), h.press(STAFF, handle, chat_id=GRID_GROUP))
     moves = await rows(h, AuditEvent, AuditEvent.entity == "request", AuditEvent.entity_id == req.id,
                        AuditEvent.action.in_(["accepted", "handling"]))
     assert len(moves) == 1, [m.action for m in moves]
@@ -293,3 +294,17 @@ async def test_redemptions_at_once_never_overdraw(harness: Harness):
     assert all(isinstance(r, (tuple, BadInput)) for r in results), results
     assert len(refused) == 3 and all(r.code == "not_enough_points" for r in refused)
     assert (await h.app.points.statement(await _actor(h, VOLUNTEER))).balance == 2
+
+
+# ----------------------------------------------------------------- surveys
+async def test_survey_closed_by_sweeps_at_once_publishes_once(harness: Harness):
+    h = harness
+    await community(h)
+    staff = await _actor(h, STAFF)
+    survey = await h.app.surveys.create(staff, SurveyDraft("Are you satisfied with the new benches?", None,
+                                                           [COMMUNITY_GROUP], 1))
+    later = utcnow() + timedelta(days=2)
+    assert sum(await asyncio.gather(*(h.app.surveys.sweep(later) for _ in range(4)))) == 1
+    assert await count(h, Outbox, Outbox.key == f"survey:{survey.id}", Outbox.method == "stop_poll") == 1
+    results = await rows(h, Outbox, Outbox.key == f"survey:{survey.id}:results")
+    assert sorted(r.chat_id for r in results) == [COMMUNITY_GROUP, STAFF_GROUP]
