@@ -220,8 +220,18 @@ class UpdateScope:
 
 async def locked(s: AsyncSession, model: type[T], key: Any) -> T | None:
     """The row, locked until the transaction ends: a check-then-write on it is then atomic on
-    PostgreSQL too (on SQLite, BEGIN IMMEDIATE already makes every write transaction exclusive)."""
-    return await s.get(model, key, with_for_update=s.bind.dialect.name == "postgresql")
+    PostgreSQL too (on SQLite, BEGIN IMMEDIATE already makes every write transaction exclusive).
+
+    Read again even if the session holds it already (`populate_existing`): an update's session
+    lives across its units of work, and a copy loaded before the lock was granted may predate
+    another transaction's commit (the lock is granted only after it).
+
+    `FOR NO KEY UPDATE`, not `FOR UPDATE`: inserting a row that refers to this one (a membership,
+    an audit event, a request of the community) takes `FOR KEY SHARE` on it, which `FOR UPDATE`
+    waits for; two updates that each inserted such a row and then lock it would deadlock. Keys
+    never change here, and two `FOR NO KEY UPDATE` (or an UPDATE) still exclude each other."""
+    pg = s.bind.dialect.name == "postgresql"
+    return await s.get(model, key, with_for_update={"key_share": True} if pg else None, populate_existing=True)
 
 
 def current_scope() -> UpdateScope | None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import policy
 from bot.errors import BadInput, Conflict, NotAllowed, NotFound
 from bot.services.context import Actor
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Grid, Invitation, Membership,
                             Role, User, utcnow)
 
@@ -215,6 +215,7 @@ class CommunityService:
                 actor_id = ref.id
             else:
                 community, actor_id = await find_community(s, ref), None
+            await locked(s, Community, community.id)  # names are a JSON map: one writer at a time
             return await self._set_name(s, community, kind, target, locale, text, actor_id)
 
     async def missing_names(self, actor: Actor, locales: tuple[str, ...]) -> list[tuple[str, list[str]]]:
@@ -281,7 +282,7 @@ class CommunityService:
 
     async def accept_invite(self, user_id: int, token: str) -> Joined:
         async with self.db.write() as s:
-            inv = await s.get(Invitation, token)
+            inv = await locked(s, Invitation, token)  # its uses are counted one at a time
             if inv is None:
                 raise NotFound("invite_invalid")
             if inv.expires_at and inv.expires_at < utcnow():

@@ -39,7 +39,7 @@ from bot.services.context import Actor, system_actor
 from bot.services.notify import INTERACTIVE, Notifier
 from bot.services.points import award
 from bot.services.requests import MAX_DESCRIPTION, RequestService, View, number
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import (Ballot, ChatBinding, ChatKind, Community, Convention, Elector, Membership, Outbox,
                             Proposal, Request, Role, Turnout, User, Vote, VoteLog, utcnow)
 
@@ -241,8 +241,11 @@ class DeliberationService:
         self.r = requests
 
     # ----------------------------------------------------------------- reading
-    async def _load(self, s: AsyncSession, pid: int) -> Proposal:
-        p = await s.get(Proposal, pid)
+    async def _load(self, s: AsyncSession, pid: int, *, lock: bool = False) -> Proposal:
+        """`lock` in units of work: the proposal row is locked (PostgreSQL) before its status is
+        checked, so votes, closing, opening, editing and withdrawing one proposal happen one at
+        a time, and each sees the others' committed effects (a vote's tally, a closed status)."""
+        p = await (locked(s, Proposal, pid) if lock else s.get(Proposal, pid))
         if p is None:
             raise Stale()
         return p
@@ -369,6 +372,7 @@ class DeliberationService:
 
     # ----------------------------------------------------------------- drafts
     async def _next_number(self, s: AsyncSession, community_id: int) -> int:
+        await locked(s, Community, community_id)  # two drafts at once: the second waits for the first's number
         top = (await s.execute(select(func.max(Proposal.number))
                                .where(Proposal.community_id == community_id))).scalar()
         return (top or 0) + 1
@@ -409,7 +413,7 @@ class DeliberationService:
                              title=d.title, text=d.text)
                 action = "drafted"
             else:
-                p = await self._load(s, pid)
+                p = await self._load(s, pid, lock=True)
                 if not await self._may_manage(s, actor, p):
                     raise NotAllowed("not_yours_proposal")
                 if p.status != "draft":
@@ -442,7 +446,7 @@ class DeliberationService:
     # ----------------------------------------------------------------- opening
     async def open(self, actor: Actor, pid: int) -> PView:
         async with self.db.write() as s:
-            v = await self._open(s, actor, await self._load(s, pid))
+            v = await self._open(s, actor, await self._load(s, pid, lock=True))
         self.n.wake()
         return v
 
@@ -499,7 +503,7 @@ class DeliberationService:
         linked request goes back to triage."""
         reason = (reason or "").strip() or None
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             if not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
             if p.status not in ("draft", "open"):
@@ -547,7 +551,7 @@ class DeliberationService:
         """One press. Open ballots: cast, change, or a harmless repeat. Secret ballots: cast once,
         in private chat only; a repeat is answered and counts nothing."""
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             self._check_open(p)
             if not await self._is_elector(s, p, actor.id):
                 raise NotAllowed("not_elector")
@@ -594,7 +598,7 @@ class DeliberationService:
         """Staff close a vote early once every elector has voted (or at any time after the
         deadline, should the sweep not have run yet)."""
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             if not await self._has(s, actor.id, p.community_id, Role.STAFF):
                 raise NotAllowed("staff_only")
             if p.status != "open":
@@ -673,7 +677,7 @@ class DeliberationService:
             raise BadInput("statement_empty")
         check_length(text, MAX_STATEMENT)
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             if not await self._has(s, actor.id, p.community_id, Role.STAFF):
                 raise NotAllowed("staff_only")
             if p.status != "closed":
@@ -721,7 +725,7 @@ class DeliberationService:
 
     async def _close_due(self, pid: int, now: datetime) -> int:
         async with self.db.write() as s:
-            p = await s.get(Proposal, pid)
+            p = await locked(s, Proposal, pid)  # another sweep: once
             if p is None or p.status != "open" or p.closes_at is None or p.closes_at > now:
                 return 0
             await self._close(s, p, None)
@@ -729,7 +733,7 @@ class DeliberationService:
 
     async def _remind(self, pid: int, now: datetime) -> int:
         async with self.db.write() as s:
-            p = await s.get(Proposal, pid)
+            p = await locked(s, Proposal, pid)  # another sweep: once
             if p is None or p.status != "open" or p.remind_at is None or p.remind_at > now:
                 return 0
             if p.closes_at is not None and p.closes_at <= now:

@@ -26,7 +26,7 @@ from bot.services.community import audit, in_working_hours, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import BULK, INTERACTIVE, Notifier
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import (OPEN_STATUSES, ChatBinding, ChatKind, Community, Follower, Grid, Membership,
                             Outbox, Request, Role, Status, User, utcnow)
 
@@ -163,7 +163,7 @@ class RequestService:
                      users.get(r.assignee_id or 0)) for r in reqs]
 
     async def _load(self, s: AsyncSession, req_id: int) -> Request:
-        req = await s.get(Request, req_id, with_for_update=True)  # PostgreSQL: no two transitions at once
+        req = await locked(s, Request, req_id)  # PostgreSQL: no two transitions at once
         if req is None:
             raise Stale()
         return req
@@ -292,7 +292,7 @@ class RequestService:
                 grid = await s.get(Grid, draft.grid_id)
                 if grid is None or grid.community_id != community.id:
                     raise BadInput("grid_not_found", name=str(draft.grid_id))
-            c = await s.get(Community, community.id, with_for_update=True)  # numbers stay unique
+            c = await locked(s, Community, community.id)  # numbers stay unique
             assert c is not None
             num = c.next_number
             c.next_number = num + 1
@@ -393,7 +393,7 @@ class RequestService:
                            description: str) -> Request:
         """A passed proposal with no request behind it becomes one, filed for its proposer and
         waiting in `council` so that `after_council` posts it like any other."""
-        c = await s.get(Community, community_id)
+        c = await locked(s, Community, community_id)  # numbered like any other request
         assert c is not None
         req = Request(community_id=c.id, number=c.next_number, requester_id=requester_id, category="public",
                       description=description[:MAX_DESCRIPTION], status=Status.COUNCIL)
@@ -455,8 +455,8 @@ class RequestService:
         if req_id == original_id:
             raise BadInput("same_request")
         async with self.db.write() as s:
-            original = await s.get(Request, original_id)
             req = await self._triage_target(s, actor, req_id)
+            original = await locked(s, Request, original_id)  # still open when merged into
             if original is None or original.community_id != req.community_id or original.status not in OPEN_STATUSES:
                 raise Stale()
             for uid in {req.requester_id} | set((await s.execute(select(Follower.user_id).where(

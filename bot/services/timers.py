@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.services.community import after_quiet_hours, audit, settings_of
 from bot.services.requests import RequestService
 from bot.services.context import system_actor
+from storage.db import locked
 from storage.models import ChatKind, Community, Request, Role, Status, utcnow
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ async def sweep(svc: RequestService, now: datetime | None = None, batch: int = 2
 
 async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
     async with svc.db.write() as s:
-        req = await s.get(Request, req_id)
+        # Locked before the due check: a sweep in another worker, or the person acting at the
+        # deadline (a sign-off as it closes unrated), goes first or second, never both at once.
+        req = await locked(s, Request, req_id)
         if req is None or req.timer_at is None or req.timer_at > now or req.timer_kind not in STAGES:
             return 0
         community = await s.get(Community, req.community_id)
