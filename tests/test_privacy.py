@@ -83,3 +83,22 @@ def test_scrub_chinese_and_international_formats():
         assert changed, text
     assert scrub("The lift in building 3 is broken since 2024-05-12") == (
         "The lift in building 3 is broken since 2024-05-12", False)
+
+
+async def test_a_request_sent_to_the_council_reaches_its_groups_scrubbed(harness: Harness):
+    """The proposal drafted from a request copies its description: staff and council groups read
+    its public form, the phone and flat number masked (issue #12)."""
+    from tests.test_council import COUNCIL_GROUP, council, data, proposal
+    from tests.conftest import STAFF_GROUP
+    h = harness
+    await council(h)
+    await file_privately(h, text=f"The lift of {ROOM} is stuck, call {PHONE}")
+    await h.deliver()
+    await h.press(LEADER, data(await _card(h), "tc:")[0], chat_id=GRID_GROUP)
+    await h.deliver()
+    p = await proposal(h)
+    assert PHONE not in p.text and ROOM not in p.text and PHONE not in p.title
+    await h.press(STAFF, f"pp:{p.id}:1", chat_id=STAFF_GROUP)  # open the vote
+    await h.deliver()
+    for chat in (STAFF_GROUP, COUNCIL_GROUP):
+        assert h.texts(chat) and not any(PHONE in t or ROOM in t for t in h.texts(chat)), chat
