@@ -221,3 +221,38 @@ async def test_nothing_is_said_when_nothing_was_taken_out(harness: Harness):
     await file_privately(h)
     await h.deliver()
     assert not any("shown in the groups" in t for t in h.texts(RESIDENT.id))
+
+
+async def test_8_a_direction_override_in_a_name_is_stripped_and_the_name_isolated(harness: Harness):
+    """A volunteer named "Sam‮gnorw" (U+202E) takes a task: the Chinese volunteer group and the
+    English resident read the name without the override, isolated, and our text unreversed."""
+    from tests.conftest import VOL_GROUP, invite
+    h = harness
+    await community(h)
+    sam = Person(301, "Sam\u202egnorw", "en", "sam")
+    await h.send(sam, f"/start {await invite(h, 'volunteer')}")
+    req = await file_privately(h)
+    await h.deliver()
+    await h.press(LEADER, (await _card(h)).buttons()[0]["callback_data"], chat_id=GRID_GROUP)  # accept
+    await h.deliver()
+    task = h.session.last_with_button(VOL_GROUP, "tk:")
+    h.session.clear()
+    await h.press(sam, task.buttons()[0]["callback_data"], chat_id=VOL_GROUP, message_id=task.message_id)
+    await h.deliver()
+    taken = [t for t in h.texts(VOL_GROUP) if "JMS-0001" in t][-1]
+    told = [t for t in h.texts(RESIDENT.id) if "JMS-0001" in t][-1]
+    for text in (taken, told):
+        assert "\u202e" not in text and "Samgnorw" in text, text
+    assert "Volunteer Samgnorw has taken your request" in told
+
+
+def test_8_user_text_is_isolated_in_every_language_and_overrides_stripped():
+    from bot.render import _inserted, _rtl, isolate
+    for rtl in (False, True):
+        token = _rtl.set(rtl)
+        try:
+            assert isolate("كريم\u202e") == "\u2068كريم\u2069"  # an Arabic name in English or Chinese too
+            assert str(_inserted("<b>كريم\u202d")) == "\u2068&lt;b&gt;كريم\u2069"
+            assert isolate("a\u202eb\u2066c") == ("\u2068abc\u2069" if rtl else "abc")
+        finally:
+            _rtl.reset(token)

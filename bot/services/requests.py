@@ -638,6 +638,28 @@ class RequestService:
             self._check_assignee(actor, req)
             return await self._view(s, req)
 
+    async def check_liaison(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor is the liaison of this escalated request now (before asking
+        them to type a note)."""
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            if req.assignee_id != actor.id:
+                raise NotAllowed("not_assignee")
+            if req.status not in (Status.ESCALATED, Status.DEPT_ACCEPTED):
+                raise Stale("already_handled", status=req.status)
+            return await self._view(s, req)
+
+    async def check_answer(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor is the requester and a question waits for them (before asking
+        them to type the answer)."""
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            if actor.id != req.requester_id:
+                raise NotAllowed("not_yours")
+            if req.status != Status.WAITING_INFO:
+                raise Stale("already_handled", status=req.status)
+            return await self._view(s, req)
+
     async def task_op(self, actor: Actor, req_id: int, op: int, note: str | None = None,
                       photo: str | None = None) -> View:
         """Progress, done or release by the assignee (volunteer or the grid leader handling it)."""
