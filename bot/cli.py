@@ -169,6 +169,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     """CSV files of one community for a date range (the community's local days, inclusive)."""
+    import getpass
     from pathlib import Path
 
     from bot.services.reports import export_csv
@@ -182,12 +183,15 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> dict[str, int]:
         db = Database(settings.database_url)
         try:
-            return await export_csv(db, args.community, args.date_from, args.date_to, out)
+            return await export_csv(db, args.community, args.date_from, args.date_to, out,
+                                    include_restricted=args.include_restricted, by=getpass.getuser())
         finally:
             await db.dispose()
 
     for name, rows in asyncio.run(work()).items():
         print(f"{out / name}: {rows} row(s)")
+    if args.include_restricted:
+        print("restricted free text included; this export was recorded in the audit log")
     return 0
 
 
@@ -231,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
     exp.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat, help="YYYY-MM-DD (inclusive)")
     exp.add_argument("--out", help="directory (default: export-COMMUNITY-FROM-TO)")
+    exp.add_argument("--include-restricted", action="store_true",
+                     help="also write restricted free text (answers, comments, notes) and unscrubbed "
+                          "descriptions; recorded in the audit log")
     exp.set_defaults(func=_export)
     inb = sub.add_parser("inbox", help="updates that failed for good: list or retry them")
     inb_sub = inb.add_subparsers(dest="inbox_command", required=True)

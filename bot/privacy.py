@@ -56,15 +56,34 @@ def _phone(m: re.Match[str]) -> str:
 
 def scrub(text: str | None) -> tuple[str, bool]:
     """`text` with phone numbers, ID numbers and room numbers masked; and whether any were."""
+    out, kinds = scrub_kinds(text)
+    return out, bool(kinds)
+
+
+# What was masked, in kind (the person who wrote it is told: `labels.j2` "scrubbed_<kind>")
+ID_NUMBER, PHONE, ROOM = "id_number", "phone", "room"
+
+
+def scrub_kinds(text: str | None) -> tuple[str, list[str]]:
+    """`text` with phone numbers, ID numbers and room numbers masked, and the kinds masked (in
+    that order, each once)."""
     if not text:
-        return text or "", False
-    out = text.translate(_DIGITS)
-    out = _PATTERNS[0].sub(MASK, out)
-    out = _PATTERNS[1].sub(MASK, out)
-    out = _PHONE.sub(_phone, out)
+        return text or "", []
+    kinds: list[str] = []
+    source = text.translate(_DIGITS)
+
+    def step(out: str, changed: str, kind: str) -> str:
+        if changed != out and kind not in kinds:
+            kinds.append(kind)
+        return changed
+
+    out = step(source, _PATTERNS[0].sub(MASK, source), ID_NUMBER)
+    out = step(out, _PATTERNS[1].sub(MASK, out), ID_NUMBER)
+    out = step(out, _PHONE.sub(_phone, out), PHONE)
     for pattern in _PATTERNS[2:]:
-        out = pattern.sub(MASK, out)
-    return (text, False) if out == text.translate(_DIGITS) else (out, True)
+        out = step(out, pattern.sub(MASK, out), ROOM)
+    order = [k for k in (ID_NUMBER, PHONE, ROOM) if k in kinds]
+    return (text, []) if out == source else (out, order)
 
 
 def scrubbed(text: str | None) -> str | None:

@@ -79,6 +79,8 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "task_post": [{}, {"decision": "方案" * 49}],
     "staff_feed": [{"action": a} for a in ("filed", "reopened", "accepted")],
     "request_detail": [{"yours": True}, {"yours": False}],
+    "assignee_brief": [{}, {"retracted": True}],
+    "scrubbed_notice": [{"kinds": ["id_number", "phone", "room"]}, {"kinds": ["phone"]}],
     "bound": [{"binding": ChatBinding(chat_id=-1, community_id=1, kind=k, locale="zh_Hans"), "privacy": p}
               for k in ("grid", "volunteers") for p in (True, False)],
 }

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.privacy import PublicRequest
 from bot.render import Button
 from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
 from bot.services.context import Actor, system_actor
@@ -383,7 +384,9 @@ class DeliberationService:
         async with self.db.write() as s:
             rv = await self.r.to_council(s, actor, req_id)
             req, c = rv.req, rv.community
-            text = req.description
+            # The draft goes to the staff group and, once opened, to the council group: it copies
+            # the request's public form (phone, ID and room numbers masked), never its raw text.
+            text = PublicRequest(req).description
             p = Proposal(community_id=c.id, number=await self._next_number(s, c.id), request_id=req.id,
                          proposer_id=actor.id, title=text.splitlines()[0][:MAX_TITLE], text=text,
                          hours=settings_of(c).get("vote_hours", DEFAULT_VOTE_HOURS),

@@ -45,7 +45,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotAllowed
-from bot.services.community import find_community, grids_of, settings_of
+from bot.privacy import scrub
+from bot.services.community import audit, find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
 from bot.services.partners import partner_figures
@@ -504,12 +505,21 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else ""
 
 
-async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: Path) -> dict[str, int]:
+async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: Path, *,
+                     include_restricted: bool = False, by: str | None = None) -> dict[str, int]:
     """CSV files for one community and date range (local days, inclusive): requests with their
     timeline, sign-offs, council votes (where the council tables exist), points and surveys.
     Returns file name -> data rows. Contact notes, locations and photos are never exported;
-    people appear by Telegram id only."""
+    people appear by Telegram id only. Restricted free text (answers, reopen and rating comments,
+    decline, progress and department notes) is left out, and descriptions are written in their
+    public (scrubbed) form, unless `include_restricted`: that export is recorded in the audit
+    log (`by`: who asked for it) before anything is written."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if include_restricted:
+        async with db.write() as s:
+            c = await find_community(s, ref)
+            audit(s, community_id=c.id, actor_id=None, entity="export", entity_id=c.id or 0,
+                  action="export_restricted", note=f"{first}..{last} {out_dir} by {by or 'unknown'}")
     written: dict[str, int] = {}
 
     def write(name: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -531,17 +541,18 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
         write("requests", REQUEST_COLUMNS, [
             [numbers[r.id], grids.get(r.grid_id, ""), r.category or "", r.status, r.reason or "", r.department or "",
              r.round, r.breaches, _iso(r.created_at), _iso(r.triaged_at), _iso(r.done_at), _iso(r.closed_at),
-             r.description] for r in reqs])
+             r.description if include_restricted else scrub(r.description)[0]] for r in reqs])
         events = (await s.execute(select(AuditEvent).where(
             AuditEvent.entity == "request", AuditEvent.entity_id.in_(list(numbers) or [-1]))
             .order_by(AuditEvent.entity_id, AuditEvent.id))).scalars().all()
         write("timeline", ["number", "at", "action", "from_state", "to_state", "actor_id", "note"], [
             [numbers[e.entity_id], _iso(e.at), e.action, e.from_state or "", e.to_state or "", e.actor_id or "",
-             e.note or ""] for e in events])
+             (e.note or "") if include_restricted or e.audience == "public" else ""] for e in events])
         ratings = (await s.execute(select(Rating, Request).join(Request, Request.id == Rating.request_id).where(
             Request.community_id == c.id, Rating.at >= start, Rating.at < end).order_by(Rating.at))).all()
         write("ratings", ["number", "round", "resolved", "stars", "comment", "at"], [
-            [f"{c.code}-{r.number:04d}", g.round, int(g.resolved), g.stars or "", g.comment or "", _iso(g.at)]
+            [f"{c.code}-{r.number:04d}", g.round, int(g.resolved), g.stars or "",
+             (g.comment or "") if include_restricted else "", _iso(g.at)]
             for g, r in ratings])
         points = (await s.execute(select(PointEntry).where(PointEntry.community_id == c.id, PointEntry.at >= start,
                                                            PointEntry.at < end).order_by(PointEntry.id))).scalars().all()

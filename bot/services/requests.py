@@ -19,7 +19,7 @@ from bot import policy
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.policy import Audience
-from bot.privacy import PublicRequest, Restricted
+from bot.privacy import PublicRequest, Restricted, scrub_kinds
 from bot.render import Button
 from bot.services import points
 from bot.services.community import audit, in_working_hours, settings_of
@@ -314,6 +314,7 @@ class RequestService:
             v = await self._view(s, req)
             await self._post_card(s, v)
             await self._feed(s, v, "filed")
+            await self._tell_scrubbed(s, v, actor.user, description)
             if draft.source_chat_id is not None and v.requester is not None and v.requester.started:
                 # Filed in a group: the details continue in private chat.
                 self.n.to_user(s, v.requester, c, "filed", priority=INTERACTIVE, from_group=True, **v.ctx())
@@ -567,6 +568,7 @@ class RequestService:
                                       fields={"assignee_id": None, "department": None, "dept_due_at": None,
                                               "timer_kind": "triage_remind",
                                               "timer_at": utcnow() + timedelta(hours=settings_of(c)["triage_hours"])})
+                await self.retract_brief(s, v, actor.user)
                 await self._post_card(s, v, "returned", note)
             else:
                 raise Stale()
@@ -636,6 +638,28 @@ class RequestService:
             self._check_assignee(actor, req)
             return await self._view(s, req)
 
+    async def check_liaison(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor is the liaison of this escalated request now (before asking
+        them to type a note)."""
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            if req.assignee_id != actor.id:
+                raise NotAllowed("not_assignee")
+            if req.status not in (Status.ESCALATED, Status.DEPT_ACCEPTED):
+                raise Stale("already_handled", status=req.status)
+            return await self._view(s, req)
+
+    async def check_answer(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor is the requester and a question waits for them (before asking
+        them to type the answer)."""
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            if actor.id != req.requester_id:
+                raise NotAllowed("not_yours")
+            if req.status != Status.WAITING_INFO:
+                raise Stale("already_handled", status=req.status)
+            return await self._view(s, req)
+
     async def task_op(self, actor: Actor, req_id: int, op: int, note: str | None = None,
                       photo: str | None = None) -> View:
         """Progress, done or release by the assignee (volunteer or the grid leader handling it)."""
@@ -658,6 +682,7 @@ class RequestService:
             elif op == Op.RELEASE and req.status not in (Status.HANDLING, Status.PARTNER_ACCEPTED):
                 v = await self._apply(s, actor, req, Status.ACCEPTED, "released",
                                       fields={"assignee_id": None}, timer=("claim_remind", "claim_remind_hours"))
+                await self.retract_brief(s, v, actor.user)
                 await self._update_task_post(s, v, released=True)
             else:
                 raise Stale()
@@ -677,6 +702,7 @@ class RequestService:
             if assignee is not None and assignee.id != actor.id:
                 self.n.to_user(s, assignee, v.community, "status_changed", **v.ctx(action="cancelled", note=None,
                                                                                      actor_name=actor.user.first_name))
+            await self.retract_brief(s, v, assignee)
             await self._close_posts(s, v, "task")
         self.n.wake()
         return v
@@ -850,6 +876,35 @@ class RequestService:
         if v.req.latitude is not None and v.assignee.started and not v.assignee.blocked:
             s.add(Outbox(chat_id=v.assignee.id, method="location", text=f"{v.req.latitude},{v.req.longitude}",
                          key=f"brief:{v.req.id}"))
+
+    async def _tell_scrubbed(self, s: AsyncSession, v: View, writer: User, text: str) -> None:
+        """The person who wrote `text` learns, privately, that the groups read it shortened and
+        what was taken out in kind (a phone number, a flat number…); the full text reaches only
+        those who act on it. Nothing when nothing was taken out or no group reads it."""
+        kinds = scrub_kinds(text)[1]
+        if not kinds or not writer.started or writer.blocked:
+            return
+        groups = await self._bindings(s, v.req.community_id, ChatKind.STAFF)
+        if v.req.grid_id is not None:
+            groups += await self._bindings(s, v.req.community_id, ChatKind.GRID, v.req.grid_id)
+        if groups:
+            self.n.to_user(s, writer, v.community, "scrubbed_notice", kinds=kinds, **v.ctx())
+
+    async def retract_brief(self, s: AsyncSession, v: View, previous: User | None) -> None:
+        """The task left `previous` (released, returned, reopened for another round, cancelled):
+        their private brief loses the contact note and buttons (edited), and what of it was not
+        sent yet (the brief, its photos and location) is never sent."""
+        if previous is None:
+            return
+        key = f"brief:{v.req.id}"
+        await s.execute(update(Outbox).where(Outbox.chat_id == previous.id, Outbox.key == key,
+                                             Outbox.status == "pending").values(status="superseded"))
+        sent = (await s.execute(select(Outbox).where(Outbox.chat_id == previous.id, Outbox.key == key,
+                                                     Outbox.method == "send", Outbox.status == "sent"))).scalars()
+        for post in list(sent):
+            text = self.n.renderer.render("assignee_brief", self.n.locale_of(previous, v.community),
+                                          retracted=True, **v.ctx())
+            self.n.edit(s, post, text)
 
     async def _feed(self, s: AsyncSession, v: View, action: str, note: str | None = None) -> None:
         for g in await self._bindings(s, v.req.community_id, ChatKind.STAFF):
