@@ -42,6 +42,7 @@ class Act(StrEnum):
     SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
     RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
+    METOO = "mt"  # request id: "me too" (附议) on a public request post
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -52,7 +53,7 @@ ARITY: dict[Act, int] = {
     Act.SIGNOFF: 2, Act.STARS: 2, Act.XLATE: 1,
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
-    Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
+    Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2, Act.METOO: 1,
 }
 
 
