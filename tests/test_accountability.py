@@ -14,6 +14,7 @@ from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, STAFF
                             Harness, community, invite)
 from tests.test_council import COUNCIL_GROUP, MEMBERS, council, data, past_deadline, propose
 from tests.test_requests_flow import button, file_privately
+from tests.test_roles import _clock, _hours
 from tests.tg import Person
 
 NEIGHBOUR_ZH = Person(710, "李娜", "zh-hans", "lina")
@@ -91,10 +92,18 @@ async def test_me_too_counts_each_household_once_and_tells_them_the_outcome(harn
     await h.send(STAFF, "/stats")
     assert "👥" in h.session.last(STAFF.id).text and "4" in h.session.last(STAFF.id).text
 
+    # One more tap right after: its edit waits (a card is edited at most three times a minute).
+    await h.press(VOLUNTEER, metoo, chat_id=GRID_GROUP, message_id=card.message_id)
+    [waiting] = await rows(h, Outbox, Outbox.chat_id == GRID_GROUP, Outbox.method == "edit",
+                           Outbox.status == "pending")
+    assert waiting.not_before > utcnow() and "5" in waiting.text
+
     # Accepted, claimed, done: tappers hear the outcome (not every step), each in their language.
     h.session.clear()
     await h.press(LEADER, data(edits[0], f"tr:{req.id}:0")[0], chat_id=GRID_GROUP)
     await h.deliver()
+    closed = [c for c in h.session.to(GRID_GROUP) if c.name == "EditMessageText"]
+    assert len(closed) == 1 and closed[0].buttons() == []  # the card closes at once; the count edit is dropped
     assert h.session.to(NEIGHBOUR_ZH.id) == []
     task = h.session.last(VOL_GROUP)
     await h.press(VOLUNTEER, task.buttons()[0]["callback_data"], chat_id=VOL_GROUP)
@@ -210,21 +219,24 @@ async def test_overdue_decisions_show_in_reports_and_owners_are_reminded(harness
     await h.send(STAFF, f"/carryout JMS-P001 @chen {due}")
     await h.deliver()
 
-    # The reminder before the due date, once, from the council's scheduled sweep.
+    # The reminder before the due date: it waits out the quiet hours, then fires once, from the
+    # council's scheduled sweep.
     async with h.app.db.write() as s:
         await s.execute(update(Execution).where(Execution.proposal_id == pid)
                         .values(remind_at=utcnow() - timedelta(minutes=1)))
+    await _hours(h, quiet_hours=f"{_clock(-1)}-{_clock(1)}")
     h.session.clear()
-    assert await h.app.council.executions.sweep(utcnow().replace(hour=3)) in (0, 1)  # quiet hours may hold it
-    async with h.app.db.write() as s:  # outside quiet hours whatever the test's clock
+    assert await h.app.council.sweep() == 0
+    [e] = await rows(h, Execution, Execution.proposal_id == pid)
+    assert e.remind_at > utcnow()  # held until the morning
+    await _hours(h, quiet_hours="00:00-00:00")
+    async with h.app.db.write() as s:
         await s.execute(update(Execution).where(Execution.proposal_id == pid)
                         .values(remind_at=utcnow() - timedelta(minutes=1)))
-    from unittest import mock
-    with mock.patch("bot.services.execution.after_quiet_hours", lambda c, now: now):
-        assert await h.app.council.executions.sweep() == 1
-        assert await h.app.council.executions.sweep() == 0
+    assert await h.app.council.sweep() == 1
+    assert await h.app.council.sweep() == 0
     await h.deliver()
-    assert "Reminder" in h.session.last(chen.id).text and "JMS-P001" in h.session.last(chen.id).text
+    assert [t for t in h.texts(chen.id) if "Reminder" in t and "JMS-P001" in t]
 
     # Past its due date and not carried out: overdue in /stats, the monthly report and the function.
     async with h.app.db.write() as s:

@@ -54,8 +54,8 @@ class EView:
         return f"{self.community.code}-P{self.p.number:03d}"
 
     def ctx(self, **more: Any) -> dict[str, Any]:
-        return {"e": self.e, "p": self.p, "no": self.no, "community": self.community, "owner": self.owner,
-                "note": self.note, "photos": self.photos, "overdue": self.overdue, **more}
+        return {"e": self.e, "p": self.p, "no": self.no, "title": scrub(self.p.title)[0], "community": self.community,
+                "owner": self.owner, "note": self.note, "photos": self.photos, "overdue": self.overdue, **more}
 
 
 def open_execution(s: AsyncSession, p: Proposal) -> Execution | None:

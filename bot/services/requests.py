@@ -35,6 +35,7 @@ MAX_NOTE = 1000
 MAX_PHOTOS = 3
 DECLINE_REASONS = ("not_community", "no_action", "referred", "other")
 DUE_DAYS = (1, 3, 7, 14)
+CARD_EDIT_GAP = timedelta(seconds=20)  # at most three edits a minute of a triage card (a "me too" count)
 
 
 class Op:
@@ -394,7 +395,15 @@ class RequestService:
         per card, so a burst of taps is one edit, never a message more."""
         if v.req.status != Status.NEW:
             return
+        now = utcnow()
         for post in await self._posts(s, v, "card"):
+            # A group's budget is 20 messages a minute: a card's edits keep a gap between them; one
+            # still waiting is replaced and keeps its time.
+            last = (await s.execute(select(Outbox).where(
+                Outbox.edit_of == post.id, Outbox.method == "edit", Outbox.status.in_(("pending", "sent")))
+                .order_by(Outbox.id.desc()).limit(1))).scalars().first()
+            not_before = now if last is None else (
+                last.not_before if last.status == "pending" else max(now, (last.sent_at or now) + CARD_EDIT_GAP))
             await self.n.supersede_edits(s, post)
             if post.chat_id < 0:
                 binding = await s.get(ChatBinding, post.chat_id)
@@ -402,7 +411,8 @@ class RequestService:
                     continue
                 text = self.n.render_chat(binding, "triage_card", **v.public_ctx())[0]
                 buttons = triage_buttons(v.req.id or 0) + metoo_buttons(v.req.id or 0)
-                self.n.edit(s, post, text, self.n.renderer.keyboard(buttons, binding.locale))
+                row = self.n.edit(s, post, text, self.n.renderer.keyboard(buttons, binding.locale))
+                row.not_before = not_before
             else:
                 locale = await self.n.chat_locale(s, post.chat_id, v.community)
                 self.n.edit(s, post, self.n.renderer.render("triage_card", locale, private=True, **v.ctx()),
@@ -909,6 +919,7 @@ class RequestService:
         """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
         the request."""
         for post in await self._posts(s, v, kind):
+            await self.n.supersede_edits(s, post)  # e.g. a "me too" count still waiting: closed now
             self.n.edit(s, post, await self.n.render_post(s, post.chat_id, v.community, "card_closed",
                                                           **v.public_ctx(**more)))
 
