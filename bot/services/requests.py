@@ -396,7 +396,8 @@ class RequestService:
         if v.req.status != Status.NEW:
             return
         now = utcnow()
-        for post in await self._posts(s, v, "card"):
+        latest = {p.chat_id: p for p in sorted(await self._posts(s, v, "card"), key=lambda p: p.id or 0)}
+        for post in latest.values():  # a card posted again (reopened, returned) replaced the old one
             # A group's budget is 20 messages a minute: a card's edits keep a gap between them; one
             # still waiting is replaced and keeps its time.
             last = (await s.execute(select(Outbox).where(
