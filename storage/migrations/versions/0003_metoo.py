@@ -1,7 +1,7 @@
 """accountability (#18): "me too" per request, decisions carried out (executions and their updates)
 
 Revision ID: 0003_metoo
-Revises: 0002_privacy
+Revises: 0003_wishes
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = '0003_metoo'
-down_revision = '0002_privacy'
+down_revision = '0003_wishes'
 branch_labels = None
 depends_on = None
 
