@@ -42,6 +42,7 @@ class Act(StrEnum):
     SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
     RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
+    METOO = "mt"  # request id: "me too" (附议) on a public request post
     WISH = "wi"  # wish id, wish op index (approve, edit, reject, claim, deliver, release, confirm)
     WISH_CAT = "wc"  # /wish: category index
     WISH_PAGE = "wp"  # the wish board: page
@@ -63,7 +64,7 @@ ARITY: dict[Act, int] = {
     Act.SIGNOFF: 2, Act.STARS: 2, Act.XLATE: 1,
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
-    Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
+    Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2, Act.METOO: 1,
     Act.WISH: 2, Act.WISH_CAT: 1, Act.WISH_PAGE: 1,
     Act.ROUTE: 2, Act.ROUTE_TO: 2, Act.ROUTE_BACK: 1, Act.PARTNER_ANSWER: 2, Act.RESOURCES: 2, Act.ITEMS: 2, Act.REDEEM: 1, Act.REDEEM_BACK: 1,
 }

@@ -140,6 +140,21 @@ def may_follow(user_id: int, memberships: Iterable[MembershipLike], req: Request
             and req.status in set(open_statuses) and user_id != req.requester_id)
 
 
+def may_metoo(user_id: int, memberships: Iterable[MembershipLike], req: RequestLike, *,
+              in_community_group: bool, open_statuses: Iterable[str]) -> bool:
+    """"Me too" on an open request that is not one's own, by someone of the request's community:
+    a member, or a person in one of its bound groups (where its residents read the cards)."""
+    return (user_id != req.requester_id and req.status in set(open_statuses)
+            and (bool(roles_in(memberships, req.community_id)) or in_community_group))
+
+
+def may_carry_out(user_id: int, memberships: Iterable[MembershipLike], community_id: int,
+                  owner_id: int | None) -> bool:
+    """Progress on a council decision: the person staff made responsible for it, or staff."""
+    return (owner_id is not None and user_id == owner_id and bool(roles_in(memberships, community_id))) \
+        or is_staff(memberships, community_id)
+
+
 def may_invite(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
     return is_staff(memberships, community_id)
 

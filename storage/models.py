@@ -478,6 +478,48 @@ class SurveyPoll(SQLModel, table=True):
     totals: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
+# ---------------------------------------------------------------- accountability (issue #18)
+class MeToo(SQLModel, table=True):
+    """"Me too" (附议): a household (one Telegram account) that has the same problem as a request.
+    The primary key makes a second tap count nothing; the requester's own household is counted
+    by the request itself. Tappers are told the outcome; no group ever sees who they are."""
+
+    __tablename__ = "request_metoo"
+    request_id: int = Field(foreign_key="requests.id", primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Execution(SQLModel, table=True):
+    """Decisions carried out (决议落实): what became of a passed proposal. One per proposal;
+    `owner_id` and `due_at` are set by staff; `progress` is 0–100 and `done_at` is set at 100.
+    `remind_at` is when the owner is reminded before the due date (NULL once reminded)."""
+
+    __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_due", "community_id", "done_at", "due_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    proposal_id: int = Field(foreign_key="proposals.id", unique=True)
+    owner_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    due_at: Optional[datetime] = None
+    remind_at: Optional[datetime] = Field(default=None, index=True)
+    progress: int = 0
+    done_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ExecutionUpdate(SQLModel, table=True):
+    """One progress report on an execution: the new percentage, a public note and photos."""
+
+    __tablename__ = "execution_updates"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    execution_id: int = Field(foreign_key="executions.id", index=True)
+    author_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    progress: int
+    note: Optional[str] = None
+    photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow)
 # ---------------------------------------------------------------- micro-wishes (微心愿)
 class WishStatus(StrEnum):
     """A micro-wish's life: screened by staff, claimed (first tap wins), delivered with a photo,

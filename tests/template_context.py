@@ -286,6 +286,39 @@ def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:
     return [{**COMMON, **v} for v in variants]
 
 
+# Accountability (#18): "me too" counts, decisions carried out, the quiet feed.
+def _accountability_variants() -> dict[str, list[dict[str, Any]]]:
+    from bot.services.deliberation import MAX_TITLE
+    from bot.services.reports import Accountability
+    from storage.models import Execution, Proposal
+
+    p = Proposal(id=7, community_id=1, number=7, proposer_id=400, title="更换楼道灯" * (MAX_TITLE // 5), text="议",
+                 status="closed", outcome="passed")
+    running = Execution(id=1, community_id=1, proposal_id=7, owner_id=300, due_at=NOW + timedelta(days=9),
+                        progress=60)
+    done = Execution(id=1, community_id=1, proposal_id=7, owner_id=300, due_at=NOW, progress=100, done_at=NOW)
+    base = {"p": p, "no": "JMS-P007", "title": p.title, "owner": WEI, "overdue": False}
+    acc = Accountability(households=53, metoo=13, overdue=[("JMS-P007", p.title), ("JMS-P009", "修路")])
+    return {
+        "execution_update": [{**base, "e": e, "note": n, "photos": k} for e in (running, done)
+                             for n, k in ((LONG[:1000], 3), (None, 0))]
+        + [{**base, "e": Execution(community_id=1, proposal_id=7), "owner": None, "note": None, "photos": 0}],
+        "execution_owner": [{**base, "e": running, "reminder": r} for r in (False, True)],
+        "execution_set": [{**base, "e": running}],
+        "toast": VARIANTS["toast"] + [{"code": c, "count": n, "on": o} for c in ("metoo", "metoo_again", "metoo_start")
+                                      for n, o in ((1, True), (2, False), (53, True))]
+        + [{"code": "quiet_feed", "on": o} for o in (True, False)],
+        "triage_card": VARIANTS["triage_card"] + [{"note_kind": None, "note": None, "affected": n} for n in (1, 2, 53)],
+        "staff_feed": VARIANTS["staff_feed"] + [{"action": a, "quiet": True, "affected": 7,
+                                                 "trail": ["new", "accepted", "claimed", "in_progress", "done"]}
+                                                for a in ("accepted", "reopened")],
+        "stats": VARIANTS["stats"] + [{**_report_context(), "acc": acc},
+                                      {**_report_context(), "acc": Accountability(3, 0, [])}],
+        "report_month": VARIANTS["report_month"] + [{**_report_context(), "acc": acc}],
+    }
+
+
+VARIANTS.update(_accountability_variants())
 # Micro-wishes (bot/services/wishes.py): the longest texts the service accepts, on behalf of a
 # resident without Telegram and by a resident themselves, in every state.
 def _wish_variants() -> dict[str, list[dict[str, Any]]]:

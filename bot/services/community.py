@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
 from bot.errors import BadInput, Conflict, NotAllowed, NotFound
-from bot.services.context import Actor
+from bot.services.context import Actor, memberships_of
 from storage.db import Database, locked
 from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Grid, Invitation, Membership,
                             Role, User, utcnow)
@@ -339,6 +339,22 @@ class CommunityService:
                 s.add(user)
         return Joined(community, m, m.grid_id is None)
 
+    async def set_quiet_feed(self, actor: Actor, on: bool) -> Community:
+        """Quiet feed: the staff group gets one message per request, edited as it moves, instead of
+        a line per change. Staff of the community only (in its staff group or in private)."""
+        if actor.community is None:
+            raise NotAllowed("no_community")
+        async with self.db.write() as s:
+            community = await s.get(Community, actor.community.id, with_for_update=True)
+            assert community is not None
+            if not policy.is_staff(await memberships_of(s, actor.id, community.id), community.id):
+                raise NotAllowed("staff_only")
+            community.settings = {**(community.settings or {}), "quiet_feed": on}  # a new dict: JSON change seen
+            s.add(community)
+            audit(s, community_id=community.id, actor_id=actor.id, entity="community", entity_id=community.id or 0,
+                  action="quiet_feed", note="on" if on else "off")
+            return community
+
     async def set_grid(self, actor: Actor, grid_id: int) -> Grid:
         if actor.community is None:
             raise NotAllowed("no_community")
@@ -396,3 +412,4 @@ class CommunityService:
             binding = await self._own_binding(s, actor, chat_id)
             binding.locale, binding.secondary_locale = locale, secondary if secondary != locale else None
             s.add(binding)
+

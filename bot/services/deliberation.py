@@ -37,6 +37,7 @@ from bot.privacy import PublicRequest
 from bot.render import Button
 from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
 from bot.services.context import Actor, system_actor
+from bot.services.execution import ExecutionService, open_execution
 from bot.services.notify import INTERACTIVE, Notifier
 from bot.services.points import award
 from bot.services.requests import MAX_DESCRIPTION, RequestService, View, number
@@ -240,6 +241,7 @@ class DeliberationService:
         self.db = db
         self.n = notifier
         self.r = requests
+        self.executions = ExecutionService(db, notifier)  # decisions carried out (决议落实)
 
     # ----------------------------------------------------------------- reading
     async def _load(self, s: AsyncSession, pid: int, *, lock: bool = False) -> Proposal:
@@ -654,6 +656,7 @@ class DeliberationService:
             v.task_no = rv.no if rv else None
         if outcome == "passed":
             await award(s, v.community, p.proposer_id, "proposal_passed", f"proposal:{p.id}")
+        open_execution(s, p)  # a passed decision is followed until it is carried out
         if outcome == "passed" and p.kind == "convention":
             s.add(Convention(community_id=p.community_id, proposal_id=p.id or 0, title=p.title, text=p.text,
                              adopted_at=now))
@@ -716,7 +719,7 @@ class DeliberationService:
                 Proposal.status == "open", Proposal.remind_at <= now).limit(batch))).scalars())
             due = list((await s.execute(select(Proposal.id).where(
                 Proposal.status == "open", Proposal.closes_at <= now).limit(batch))).scalars())
-        fired = 0
+        fired = await self.executions.sweep(now)  # owners of decisions due soon (same scheduler job)
         for fire, pid in [(self._remind, pid) for pid in remind] + [(self._close_due, pid) for pid in due]:
             try:
                 fired += await fire(pid, now)

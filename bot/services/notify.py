@@ -117,6 +117,13 @@ class Notifier:
         await s.execute(update(Outbox).where(Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
                                              Outbox.status == "pending").values(status="superseded"))
 
+    async def supersede_edits(self, s: AsyncSession, original: Outbox) -> None:
+        """Pending edits of a post are replaced by a newer one: a post that is edited as a matter
+        moves (a quiet feed line, a card's count) carries its latest state in one edit."""
+        await s.execute(update(Outbox).where(Outbox.chat_id == original.chat_id, Outbox.edit_of == original.id,
+                                             Outbox.method == "edit", Outbox.status == "pending")
+                        .values(status="superseded"))
+
     async def render_post(self, s: AsyncSession, chat_id: int, chat_community: Community, template: str,
                           /, **ctx: Any) -> str:
         """The new text of a post sent earlier, in the language its chat reads; a group's passes

@@ -315,6 +315,31 @@ async def decisions_passed(db: Database, community_id: int, start: datetime, end
     return count
 
 
+@dataclass
+class Accountability:
+    """Households affected by the requests filed in a period ("me too" included) and the council
+    decisions overdue now (#18)."""
+
+    households: int = 0
+    metoo: int = 0
+    overdue: list[tuple[str, str]] = field(default_factory=list)  # (proposal number, title)
+
+
+async def accountability(s: AsyncSession, community: Community, start: datetime, end: datetime,
+                         now: datetime | None = None) -> Accountability:
+    from bot.services.execution import overdue
+    from storage.models import MeToo
+
+    filed = select(Request.id).where(Request.community_id == community.id, Request.created_at >= start,
+                                     Request.created_at < end)
+    n = int((await s.execute(select(func.count()).select_from(filed.subquery()))).scalar_one())
+    metoo = int((await s.execute(select(func.count()).select_from(MeToo).join(Request, Request.id == MeToo.request_id)
+                                 .where(MeToo.request_id.in_(filed), MeToo.user_id != Request.requester_id)))
+                .scalar_one())
+    late = [(f"{community.code}-P{p.number:03d}", p.title) for _, p in await overdue(s, community.id, now)]
+    return Accountability(n + metoo, metoo, late)
+
+
 # ----------------------------------------------------------------- the service
 @dataclass
 class Stats:
@@ -323,6 +348,7 @@ class Stats:
     total: Figures
     grids: list[Figures]
     open_now: int
+    acc: Accountability | None = None
 
 
 class ReportService:
@@ -345,7 +371,8 @@ class ReportService:
             total, grids = await figures(s, c, period.start, min(now, period.end))
             open_now = (await s.execute(select(func.count()).select_from(Request).where(
                 Request.community_id == c.id, Request.status.in_(list(OPEN_STATUSES))))).scalar_one()
-        return Stats(c, period, total, ranked(grids), int(open_now))
+            acc = await accountability(s, c, period.start, min(now, period.end), now)
+        return Stats(c, period, total, ranked(grids), int(open_now), acc)
 
     # ------------------------------------------------------------- scheduled posts
     async def run_due(self, now: datetime | None = None) -> int:
@@ -444,7 +471,7 @@ class ReportService:
             wishes = await wish_figures(s, c.id, period.start, period.end)
             ctx: dict[str, Any] = dict(community=c, p=period, f=total, grids=ranked(grids), categories=categories,
                                        trend=trend, codes=charts.codes(len(categories)), partners=partners,
-                                       wishes=wishes)
+                                       wishes=wishes, acc=await accountability(s, c, period.start, period.end))
             for g in groups:
                 if png is not None:
                     caption = self.n.renderer.render("report_chart", g.locale, **ctx)[:1024]

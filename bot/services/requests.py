@@ -27,14 +27,15 @@ from bot.services.context import Actor, memberships_of
 from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import BULK, INTERACTIVE, Notifier
 from storage.db import Database, locked
-from storage.models import (OPEN_STATUSES, ChatBinding, ChatKind, Community, Follower, Grid, Membership,
-                            Outbox, Request, Role, Status, User, utcnow)
+from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Follower, Grid,
+                            Membership, MeToo, Outbox, Request, Role, Status, User, utcnow)
 
 MAX_DESCRIPTION = 2000
 MAX_NOTE = 1000
 MAX_PHOTOS = 3
 DECLINE_REASONS = ("not_community", "no_action", "referred", "other")
 DUE_DAYS = (1, 3, 7, 14)
+CARD_EDIT_GAP = timedelta(seconds=20)  # at most three edits a minute of a triage card (a "me too" count)
 
 
 class Op:
@@ -71,6 +72,7 @@ class View:
     requester: User | None
     assignee: User | None = None
     clearance: Audience | None = None  # set by `view`: the widest text its reader may see
+    affected: int = 1  # households affected: the requester's and every "me too" (附议)
 
     @property
     def no(self) -> str:
@@ -78,12 +80,12 @@ class View:
 
     def ctx(self, **more: Any) -> dict[str, Any]:
         return {"r": self.req, "no": self.no, "grid": self.grid, "community": self.community,
-                "requester": self.requester, "assignee": self.assignee, **more}
+                "requester": self.requester, "assignee": self.assignee, "affected": self.affected, **more}
 
     def public_ctx(self, **more: Any) -> dict[str, Any]:
         """What a group (or a follower) may read: public fields, free text scrubbed."""
         return {"r": PublicRequest(self.req), "no": self.no, "grid": self.grid, "community": self.community,
-                "requester": None, "assignee": self.assignee, **more}
+                "requester": None, "assignee": self.assignee, "affected": self.affected, **more}
 
 
 def number(community: Community, req: Request) -> str:
@@ -97,6 +99,31 @@ def triage_buttons(req_id: int) -> list[list[Button]]:
             [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)],
             [Button("to_council", pack(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)],
             [Button("to_partner", pack(Act.ROUTE, req_id, 0))]]  # the resources list (资源清单), page 0
+
+
+def metoo_buttons(req_id: int) -> list[list[Button]]:
+    """"Me too" (附议) under a public request post: one tap, counted once per household."""
+    return [[Button("metoo", pack(Act.METOO, req_id))]]
+
+
+async def affected_households(s: AsyncSession, req: Request) -> int:
+    """The requester's household and every other one that said "me too"."""
+    others = (await s.execute(select(func.count()).select_from(MeToo).where(
+        MeToo.request_id == req.id, MeToo.user_id != req.requester_id))).scalar_one()
+    return 1 + int(others)
+
+
+async def add_metoo(s: AsyncSession, req_id: int, user_id: int) -> bool:
+    """Count a household once: an insert that does nothing when it is there already (also when
+    two taps race on PostgreSQL: the loser waits for the winner, then inserts nothing). True if
+    it was new."""
+    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(MeToo).values(request_id=req_id, user_id=user_id, at=utcnow()).on_conflict_do_nothing()
+    return (await s.execute(stmt)).rowcount == 1
 
 
 def claim_buttons(req_id: int) -> list[list[Button]]:
@@ -146,7 +173,7 @@ class RequestService:
         grid = await s.get(Grid, req.grid_id) if req.grid_id else None
         requester = await s.get(User, req.requester_id)
         assignee = await s.get(User, req.assignee_id) if req.assignee_id else None
-        return View(req, community, grid, requester, assignee)
+        return View(req, community, grid, requester, assignee, affected=await affected_households(s, req))
 
     async def _views(self, s: AsyncSession, reqs: Sequence[Request]) -> list[View]:
         """Views of a list of requests in four queries, whatever its length."""
@@ -333,7 +360,66 @@ class RequestService:
                 s.add(Follower(request_id=req.id, user_id=actor.id))
                 audit(s, community_id=req.community_id, actor_id=actor.id, entity="request",
                       entity_id=req.id or 0, action="followed")
-            return await self._view(s, req)
+            if await add_metoo(s, req.id or 0, actor.id):  # the same matter: one more household
+                v = await self._view(s, req)
+                await self._redraw_cards(s, v)
+            else:
+                v = await self._view(s, req)
+        self.n.wake()
+        return v
+
+    async def metoo(self, actor: Actor, req_id: int) -> tuple[View, bool]:
+        """"Me too" (附议) on a public request post: the tapper's household counts once (a second
+        tap changes nothing), never the requester's own a second time; the triage card's count is
+        edited. Tappers hear the outcome (see `_apply`); no group learns who they are. Returns
+        the view and whether the tap was new."""
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)  # FOR UPDATE: counts and card edits in order
+            ms = await memberships_of(s, actor.id, req.community_id)
+            in_group = actor.binding is not None and actor.binding.community_id == req.community_id
+            if policy.is_requester(actor.id, req):
+                raise NotAllowed("metoo_own")
+            if not policy.may_metoo(actor.id, ms, req, in_community_group=in_group, open_statuses=OPEN_STATUSES):
+                raise Stale("already_handled", status=req.status) if req.status not in OPEN_STATUSES else NotAllowed()
+            new = await add_metoo(s, req.id or 0, actor.id)
+            if new:
+                audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
+                      action="metoo")
+            v = await self._view(s, req)
+            if new:
+                await self._redraw_cards(s, v)
+        self.n.wake()
+        return v, new
+
+    async def _redraw_cards(self, s: AsyncSession, v: View) -> None:
+        """An open triage card shows what changed (category, households affected), each in its
+        chat's language; a group's passes the privacy gate. Edits coalesce: at most one pending
+        per card, so a burst of taps is one edit, never a message more."""
+        if v.req.status != Status.NEW:
+            return
+        now = utcnow()
+        latest = {p.chat_id: p for p in sorted(await self._posts(s, v, "card"), key=lambda p: p.id or 0)}
+        for post in latest.values():  # a card posted again (reopened, returned) replaced the old one
+            # A group's budget is 20 messages a minute: a card's edits keep a gap between them; one
+            # still waiting is replaced and keeps its time.
+            last = (await s.execute(select(Outbox).where(
+                Outbox.edit_of == post.id, Outbox.method == "edit", Outbox.status.in_(("pending", "sent")))
+                .order_by(Outbox.id.desc()).limit(1))).scalars().first()
+            not_before = now if last is None else (
+                last.not_before if last.status == "pending" else max(now, (last.sent_at or now) + CARD_EDIT_GAP))
+            await self.n.supersede_edits(s, post)
+            if post.chat_id < 0:
+                binding = await s.get(ChatBinding, post.chat_id)
+                if binding is None:
+                    continue
+                text = self.n.render_chat(binding, "triage_card", **v.public_ctx())[0]
+                buttons = triage_buttons(v.req.id or 0) + metoo_buttons(v.req.id or 0)
+                row = self.n.edit(s, post, text, self.n.renderer.keyboard(buttons, binding.locale))
+                row.not_before = not_before
+            else:
+                locale = await self.n.chat_locale(s, post.chat_id, v.community)
+                self.n.edit(s, post, self.n.renderer.render("triage_card", locale, private=True, **v.ctx()),
+                            self.n.renderer.keyboard(triage_buttons(v.req.id or 0), locale))
 
     # ----------------------------------------------------------------- triage
     async def _triage_target(self, s: AsyncSession, actor: Actor, req_id: int,
@@ -369,11 +455,7 @@ class RequestService:
             audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
                   action="categorised", note=f"{before or ''}→{category}")
             v = await self._view(s, req)
-            if req.status == Status.NEW:
-                for post in await self._posts(s, v, "card"):
-                    locale = await self.n.chat_locale(s, post.chat_id, v.community)
-                    self.n.edit(s, post, self.n.renderer.render("triage_card", locale, **v.ctx()),
-                                self.n.renderer.keyboard(triage_buttons(req.id or 0), locale))
+            await self._redraw_cards(s, v)
         self.n.wake()
         return v
 
@@ -464,9 +546,14 @@ class RequestService:
                     Follower.request_id == req.id))).scalars()):
                 if uid != original.requester_id and await s.get(Follower, (original.id, uid)) is None:
                     s.add(Follower(request_id=original.id, user_id=uid))
+            # The duplicate's households (its requester's and its "me too"s) are the original's now.
+            tappers = set((await s.execute(select(MeToo.user_id).where(MeToo.request_id == req.id))).scalars())
+            for uid in ({req.requester_id} | tappers) - {original.requester_id}:
+                await add_metoo(s, original.id or 0, uid)
             ov = await self._view(s, original)
             v = await self._apply(s, actor, req, Status.DUPLICATE, "merged", public_note=True,
                                   fields={"duplicate_of_id": original.id}, note=ov.no, extra={"original": ov.no})
+            await self._redraw_cards(s, await self._view(s, original))
         self.n.wake()
         return v
 
@@ -780,10 +867,27 @@ class RequestService:
                                    fallback_chat_id=req.source_chat_id, **ctx)
                 else:
                     self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}", **follower_ctx)
+        if to not in OPEN_STATUSES or action == "reopened":
+            await self._tell_tappers(s, req, v, actor, follower_ctx)
         if before == Status.NEW and to != Status.NEW:
             await self._close_posts(s, v, "card", actor_name=actor.user.first_name)
         await self._feed(s, v, action, note=note if public_note else None)
         return v
+
+    async def _tell_tappers(self, s: AsyncSession, req: Request, v: View, actor: Actor,
+                            ctx: dict[str, Any]) -> None:
+        """Households that said "me too" hear the outcome (done, not taken up, merged, cancelled,
+        closed) and a reopening, in their language, through the outbox; only public fields and
+        notes. Those who follow the request hear every change already."""
+        told = set(await self._audience(s, req)) | {actor.id}
+        tappers = (await s.execute(select(MeToo.user_id).where(MeToo.request_id == req.id)
+                                   .order_by(MeToo.at))).scalars().all()
+        for uid in tappers:
+            if uid in told:
+                continue
+            person = await s.get(User, uid)
+            if person is not None:
+                self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}", **ctx)
 
     def ask_signoff(self, s: AsyncSession, v: View, requester: User, template: str = "signoff_ask",
                     note: str | None = None) -> None:
@@ -823,8 +927,9 @@ class RequestService:
         people = await self._members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
         people = people or await self._members(s, req.community_id, Role.STAFF)
         if groups:
-            for g in groups:
-                self.n.to_chat(s, g, "triage_card", buttons=buttons, key=key, **v.public_ctx(note_kind=note_kind))
+            for g in groups:  # a micro-grid's residents read the card: "me too" is one tap
+                self.n.to_chat(s, g, "triage_card", buttons=buttons + metoo_buttons(req.id or 0), key=key,
+                               **v.public_ctx(note_kind=note_kind))
             if note:
                 for p in people:
                     self.n.to_user(s, p, v.community, "card_note", note_kind=note_kind, note=Restricted(note),
@@ -842,6 +947,7 @@ class RequestService:
         """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
         the request."""
         for post in await self._posts(s, v, kind):
+            await self.n.supersede_edits(s, post)  # e.g. a "me too" count still waiting: closed now
             self.n.edit(s, post, await self.n.render_post(s, post.chat_id, v.community, "card_closed",
                                                           **v.public_ctx(**more)))
 
@@ -907,10 +1013,41 @@ class RequestService:
             self.n.edit(s, post, text)
 
     async def _feed(self, s: AsyncSession, v: View, action: str, note: str | None = None) -> None:
+        """A line to the staff group per change; with the community's quiet feed on, one message
+        per request instead, edited as it moves (its trail of states in it)."""
+        key = f"feed:{v.req.id}"
+        quiet = bool(settings_of(v.community).get("quiet_feed"))
+        trail = await self._trail(s, v.req) if quiet else []
         for g in await self._bindings(s, v.req.community_id, ChatKind.STAFF):
-            await self.n.supersede(s, g.chat_id, f"feed:{v.req.id}")
-            self.n.to_chat(s, g, "staff_feed", key=f"feed:{v.req.id}", priority=BULK, action=action, note=note,
-                           **v.public_ctx())
+            root = await self._feed_post(s, g.chat_id, key) if quiet else None
+            if root is not None:
+                await self.n.supersede_edits(s, root)
+                text = self.n.render_chat(g, "staff_feed", **v.public_ctx(action=action, note=note, quiet=True,
+                                                                          trail=trail))[0]
+                self.n.edit(s, root, text)
+                continue
+            await self.n.supersede(s, g.chat_id, key)
+            self.n.to_chat(s, g, "staff_feed", key=key, priority=BULK, action=action, note=note, quiet=quiet,
+                           trail=trail, **v.public_ctx())
+
+    @staticmethod
+    async def _feed_post(s: AsyncSession, chat_id: int, key: str) -> Outbox | None:
+        """The staff group's message about a request, sent or on its way (not one replaced)."""
+        return (await s.execute(select(Outbox).where(
+            Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
+            Outbox.status.in_(("pending", "sent"))).order_by(Outbox.id).limit(1))).scalars().first()
+
+    @staticmethod
+    async def _trail(s: AsyncSession, req: Request, limit: int = 8) -> list[str]:
+        """The states a request went through, oldest first (the last `limit`), repeats folded."""
+        states = (await s.execute(select(AuditEvent.to_state).where(
+            AuditEvent.entity == "request", AuditEvent.entity_id == req.id, AuditEvent.to_state.is_not(None))
+            .order_by(AuditEvent.id))).scalars().all()
+        trail: list[str] = []
+        for st in [*states, req.status]:
+            if not trail or trail[-1] != st:
+                trail.append(st)
+        return trail[-limit:]
 
 
 def _note(text: str | None) -> str | None:
