@@ -42,6 +42,11 @@ class Act(StrEnum):
     SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
     RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
+    SVC_CAT = "sc"  # /services: category index, page
+    SERVICE = "sv"  # /services: a service id (its slots)
+    SLOT = "sl"  # /services: a slot id (order it; the note follows)
+    ORDER = "od"  # request id of an order, order op index (dispatch, decline, accept)
+    NEEDS_PAGE = "np"  # /needs: page
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -53,6 +58,7 @@ ARITY: dict[Act, int] = {
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
+    Act.SVC_CAT: 2, Act.SERVICE: 1, Act.SLOT: 1, Act.ORDER: 2, Act.NEEDS_PAGE: 1,
 }
 
 

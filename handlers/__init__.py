@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import (admin, council, errors, fallback, group_intake, intake, mine, points, propose, reports,
+from handlers import (admin, council, errors, fallback, group_intake, intake, menu, mine, points, propose, reports,
                       settings, signoff, start, surveys, tasks, triage)
 
-ORDER = (errors, start, settings, admin, intake, group_intake, triage, tasks, mine, signoff, points, propose, council,
-         surveys, reports, fallback)
+ORDER = (errors, start, settings, admin, intake, group_intake, triage, tasks, mine, signoff, menu, points, propose,
+         council, surveys, reports, fallback)
 
 
 def build_root_router() -> Router:

@@ -51,11 +51,12 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
     COUNCIL = "council"  # put to the residents' council; a proposal decides what comes next
+    DISPATCHED = "dispatched"  # an order (点单) the community dispatched (下单), waiting for its provider (接单)
 
 
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.WAITING_INFO, Status.ACCEPTED, Status.CLAIMED, Status.IN_PROGRESS,
-     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL}
+     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL, Status.DISPATCHED}
 )
 
 
@@ -448,3 +449,66 @@ class SurveyPoll(SQLModel, table=True):
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     outbox_id: int = Field(foreign_key="outbox.id")
     totals: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+# ---------------------------------------------------------------- services list (服务清单, 点单)
+class ProviderKind(StrEnum):
+    COMMUNITY = "community"  # the community's staff
+    VOLUNTEERS = "volunteers"  # the volunteer team
+    PARTNER = "partner"  # a partner organisation (共建单位), `Service.provider_id`
+
+
+class Service(SQLModel, table=True):
+    """Something residents can order from the menu. `name` is in the community's language,
+    `names` in others ({"ar": "…"}); `languages` are the locales it is offered in; `grid_id`,
+    when set, limits who may order it to the residents of that micro-grid."""
+
+    __tablename__ = "services"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str = Field(max_length=64)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    category: str
+    provider_kind: str = Field(default=ProviderKind.VOLUNTEERS, max_length=16)
+    provider_id: Optional[int] = None  # the partner, for provider_kind == partner
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    active: bool = True
+    created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ServiceSlot(SQLModel, table=True):
+    """A time a service can be ordered for. `taken` moves only by conditional UPDATEs
+    (`taken < capacity` to order, `taken > 0` to free a seat), so capacity is never exceeded."""
+
+    __tablename__ = "service_slots"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    service_id: int = Field(foreign_key="services.id", index=True)
+    starts_at: datetime
+    capacity: int
+    taken: int = 0
+
+
+class ServiceOrder(SQLModel, table=True):
+    """An order is a request (its lifecycle, sign-off and rating) holding a seat of a slot.
+    `held` goes false when the request is cancelled or declined (the seat is freed once)."""
+
+    __tablename__ = "service_orders"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", unique=True)
+    service_id: int = Field(foreign_key="services.id", index=True)
+    slot_id: int = Field(foreign_key="service_slots.id", index=True)
+    held: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NeedsDraft(SQLModel, table=True):
+    """The month's "problem of the month" (每月一题) draft proposal: one per community and month."""
+
+    __tablename__ = "needs_drafts"
+    community_id: int = Field(foreign_key="communities.id", primary_key=True)
+    month: str = Field(primary_key=True, max_length=7)  # YYYY-MM
+    proposal_id: Optional[int] = Field(default=None, foreign_key="proposals.id")
+    category: Optional[str] = None
+    at: datetime = Field(default_factory=utcnow)
