@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.services import timers
 from bot.services.reports import export_csv
-from storage.models import Proposal, Rating, Request, Service, ServiceOrder, ServiceSlot, utcnow
+from storage.models import Community, Proposal, Rating, Request, Service, ServiceOrder, ServiceSlot, utcnow
 from tests.conftest import STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness, community, invite
 from tests.test_requests_flow import button, file_privately
 from tests.tg import Person
@@ -22,8 +22,8 @@ COUNCIL = Person(600, "陈静", "zh-hans", "chenjing")
 RTL = "\u200f"
 
 
-def tomorrow() -> str:
-    return (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)).strftime("%Y-%m-%d")
+def in_days(days: int = 1) -> str:
+    return (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 async def join(h: Harness, who: Person, token: str, grid_id: int) -> None:
@@ -31,7 +31,8 @@ async def join(h: Harness, who: Person, token: str, grid_id: int) -> None:
     await h.press(who, f"gr:{grid_id}")
 
 
-async def define_service(h: Harness, capacity: int = 3, provider: str = "volunteers") -> tuple[Service, ServiceSlot]:
+async def define_service(h: Harness, capacity: int = 3, provider: str = "volunteers",
+                         days: int = 1) -> tuple[Service, ServiceSlot]:
     """Staff create a service, name it in Arabic and English, and open one slot."""
     await h.send(STAFF, f"/addservice repair {provider} zh_Hans,en,ar 小家电上门维修")
     async with h.app.db.read() as s:
@@ -40,7 +41,7 @@ async def define_service(h: Harness, capacity: int = 3, provider: str = "volunte
     assert f"S{svc.id}" in h.session.last(STAFF.id).text
     await h.send(STAFF, f"/servicename {svc.id} ar تصليح الأجهزة المنزلية")
     await h.send(STAFF, f"/servicename {svc.id} en Home appliance repair")
-    await h.send(STAFF, f"/addslot {svc.id} {tomorrow()} 10:00 {capacity}")
+    await h.send(STAFF, f"/addslot {svc.id} {in_days(days)} 10:00 {capacity}")
     async with h.app.db.read() as s:
         slot = (await s.execute(select(ServiceSlot).where(ServiceSlot.service_id == svc.id))).scalars().one()
         svc = await s.get(Service, svc.id)
@@ -174,7 +175,11 @@ async def test_cancelling_frees_the_seat(harness: Harness):
 async def test_provider_is_reminded(harness: Harness):
     h = harness
     env = await community(h)
-    svc, slot = await define_service(h)
+    async with h.app.db.write() as s:  # no quiet hours: the test must not depend on the time of day
+        c = await s.get(Community, env["community"].id)
+        c.settings = {**(c.settings or {}), "quiet_hours": "00:00-00:00"}
+        s.add(c)
+    svc, slot = await define_service(h, days=3)
     await join(h, AMAL, await invite(h, "resident"), env["grids"][0].id)
     await browse_to_slot(h, AMAL, "تصليح")
     await h.press(AMAL, "sk")
@@ -183,9 +188,21 @@ async def test_provider_is_reminded(harness: Harness):
     await h.press(STAFF, f"od:{req.id}:0", chat_id=STAFF_GROUP)
     await h.deliver()
     h.session.clear()
-    fired = await timers.sweep(h.app.requests, utcnow() + timedelta(days=2))
+    fired = await timers.sweep(h.app.requests, utcnow() + timedelta(hours=13))
     await h.deliver()
-    assert fired >= 1 and any("JMS-0001" in t for t in h.texts(VOL_GROUP))  # not accepted yet: reminded
+    assert fired == 1 and any("还在等人接单" in t and "JMS-0001" in t for t in h.texts(VOL_GROUP))
+    post = h.session.last_with_button(VOL_GROUP, f"od:{req.id}:")  # the reminder carries Accept again
+    await h.press(VOLUNTEER, button(post, "接单"), chat_id=VOL_GROUP)
+    async with h.app.db.read() as s:
+        req = await s.get(Request, req.id)
+    assert req.timer_kind == "slot_remind" and req.timer_at < slot.starts_at  # before the slot
+    await h.deliver()
+    assert all(not b for b in (h.session.last(VOL_GROUP).buttons(),))  # accepting took the buttons off
+    h.session.clear()
+    assert await timers.sweep(h.app.requests, req.timer_at + timedelta(minutes=1)) == 1
+    await h.deliver()
+    reminder = h.session.last(VOLUNTEER.id).text
+    assert "JMS-0001" in reminder and "提醒" in reminder and not h.texts(VOL_GROUP)  # privately, to who accepted
 
 
 async def test_other_roles_and_communities_are_refused(harness: Harness):

@@ -402,6 +402,8 @@ class MenuService:
             return
         ov = await self._order_of(s, req)
         if kind == "order_remind":
-            await self._to_provider(s, ov, "order_reminder", accept_buttons(req.id or 0), kind=kind)
+            # keyed like the order's post, so accepting takes the button off both
+            await self._to_provider(s, ov, "order_reminder", accept_buttons(req.id or 0), key=f"task:{req.id}",
+                                    kind=kind)
         elif ov.v.assignee is not None:
             self.n.to_user(s, ov.v.assignee, ov.v.community, "order_reminder", kind=kind, **ov.ctx())
