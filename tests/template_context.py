@@ -64,7 +64,10 @@ COMMON: dict[str, Any] = {
 
 # Templates whose branches matter get several contexts.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
-    "status_changed": [{"action": a} for a in ("accepted", "handling", "claimed", "progress", "done", "declined",
+    "status_changed": [{"action": "declined", "r": Request(id=44, community_id=1, number=44, requester_id=400,
+                                                           description="助浴", status="declined",
+                                                           reason="order_unavailable")}]
+    + [{"action": a} for a in ("accepted", "handling", "claimed", "progress", "done", "declined",
                                               "merged", "escalated", "dept_accepted", "returned", "released",
                                               "cancelled", "reopened", "closed_unrated", "info_answered", "other")],
     "reminder": [{"kind": k} for k in ("triage_remind", "triage_staff", "claim_remind", "claim_staff",

@@ -170,6 +170,12 @@ async def test_cancelling_frees_the_seat(harness: Harness):
     await browse_to_slot(h, second, "小家电")
     await h.press(second, "sk")
     assert (await slot_of(h, slot.id)).taken == 1
+    async with h.app.db.read() as s:
+        req2 = (await s.execute(select(Request).where(Request.requester_id == second.id))).scalars().one()
+    await h.press(STAFF, f"od:{req2.id}:1", chat_id=STAFF_GROUP)  # staff decline it: the seat is freed too
+    await h.deliver()
+    assert (await slot_of(h, slot.id)).taken == 0
+    assert "/services" in h.session.last(second.id).text  # told plainly, and where to pick another time
 
 
 async def test_provider_is_reminded(harness: Harness):

@@ -320,7 +320,7 @@ class MenuService:
             ov = await self._order_of(s, req)
             if req.status != Status.NEW:
                 raise Stale("already_handled", status=req.status)
-            ov.v = await self.r._apply(s, actor, req, Status.DECLINED, "declined", fields={"reason": "no_action"})
+            ov.v = await self.r._apply(s, actor, req, Status.DECLINED, "declined", fields={"reason": "order_unavailable"})
         self.n.wake()
         return ov
 
