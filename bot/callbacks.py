@@ -47,6 +47,17 @@ class Act(StrEnum):
     SLOT = "sl"  # /services: a slot id (order it; the note follows)
     ORDER = "od"  # request id of an order, order op index (dispatch, decline, accept)
     NEEDS_PAGE = "np"  # /needs: page
+    WISH = "wi"  # wish id, wish op index (approve, edit, reject, claim, deliver, release, confirm)
+    WISH_CAT = "wc"  # /wish: category index
+    WISH_PAGE = "wp"  # the wish board: page
+    ROUTE = "ro"  # request id, page: the resources list to route a request to (staff, grid leaders)
+    ROUTE_TO = "rt"  # request id, resource id: route it there
+    ROUTE_BACK = "rk"  # route id: staff or the leader take a request back from a silent partner
+    PARTNER_ANSWER = "pa"  # route id, 1 = accept / 0 = decline (a partner's member)
+    RESOURCES = "rs"  # partner id (0: all), page: browse the resources list
+    ITEMS = "it"  # partner id (0: all), page: items to redeem points for
+    REDEEM = "rd"  # item id: a resident redeems points for it
+    REDEEM_BACK = "rb"  # redemption id: the resident gives an unused code back (refunded)
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -59,6 +70,8 @@ ARITY: dict[Act, int] = {
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
     Act.SVC_CAT: 2, Act.SERVICE: 1, Act.SLOT: 1, Act.ORDER: 2, Act.NEEDS_PAGE: 1,
+    Act.WISH: 2, Act.WISH_CAT: 1, Act.WISH_PAGE: 1,
+    Act.ROUTE: 2, Act.ROUTE_TO: 2, Act.ROUTE_BACK: 1, Act.PARTNER_ANSWER: 2, Act.RESOURCES: 2, Act.ITEMS: 2, Act.REDEEM: 1, Act.REDEEM_BACK: 1,
 }
 
 

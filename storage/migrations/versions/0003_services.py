@@ -1,7 +1,7 @@
 """services list (服务清单): services, their slots and orders; the monthly needs draft (每月一题)
 
 Revision ID: 0003_services
-Revises: 0002_privacy
+Revises: 0003_wishes
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = '0003_services'
-down_revision = '0002_privacy'
+down_revision = '0003_wishes'
 branch_labels = None
 depends_on = None
 
