@@ -31,6 +31,8 @@ from bot.leader import Leadership
 from bot.middlewares import ContextMiddleware, DeferredSends
 from bot.render import Renderer
 from bot.services.community import CommunityService
+from bot.services.menu import MenuService
+from bot.services.needs import NeedsService
 from bot.services.deliberation import DeliberationService
 from bot.services.notify import Notifier
 from bot.services.language import translator_from
@@ -69,6 +71,8 @@ class App:
     council: DeliberationService
     surveys: SurveyService
     reports: ReportService
+    menu: MenuService = field(init=False)  # the services list (服务清单, 点单)
+    needs: NeedsService = field(init=False)  # the needs list (需求清单, 每月一题)
     inbox: InboxWorker = field(init=False)
     bot_username: str = "gongzhi_bot"
     background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -100,6 +104,8 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
               resources=ResourceService(db, requests), rewards=RewardService(db, notifier),
               bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests),
               surveys=SurveyService(db, notifier), reports=ReportService(db, notifier))
+    app.menu = MenuService(requests)
+    app.needs = NeedsService(app.council, app.reports)
 
     from handlers import build_root_router  # handlers import the app's types
 

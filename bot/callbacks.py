@@ -43,6 +43,11 @@ class Act(StrEnum):
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
     RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
     METOO = "mt"  # request id: "me too" (附议) on a public request post
+    SVC_CAT = "sc"  # /services: category index, page
+    SERVICE = "sv"  # /services: a service id (its slots)
+    SLOT = "sl"  # /services: a slot id (order it; the note follows)
+    ORDER = "od"  # request id of an order, order op index (dispatch, decline, accept)
+    NEEDS_PAGE = "np"  # /needs: page
     WISH = "wi"  # wish id, wish op index (approve, edit, reject, claim, deliver, release, confirm)
     WISH_CAT = "wc"  # /wish: category index
     WISH_PAGE = "wp"  # the wish board: page
@@ -65,6 +70,7 @@ ARITY: dict[Act, int] = {
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2, Act.METOO: 1,
+    Act.SVC_CAT: 2, Act.SERVICE: 1, Act.SLOT: 1, Act.ORDER: 2, Act.NEEDS_PAGE: 1,
     Act.WISH: 2, Act.WISH_CAT: 1, Act.WISH_PAGE: 1,
     Act.ROUTE: 2, Act.ROUTE_TO: 2, Act.ROUTE_BACK: 1, Act.PARTNER_ANSWER: 2, Act.RESOURCES: 2, Act.ITEMS: 2, Act.REDEEM: 1, Act.REDEEM_BACK: 1,
 }

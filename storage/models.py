@@ -52,6 +52,7 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
     COUNCIL = "council"  # put to the residents' council; a proposal decides what comes next
+    DISPATCHED = "dispatched"  # an order (点单) the community dispatched (下单), waiting for its provider (接单)
     PARTNER = "partner"  # routed to a partner's resource, waiting for one of its members to answer
     PARTNER_ACCEPTED = "partner_accepted"  # a partner's member took it on (the assignee)
 
@@ -59,7 +60,7 @@ class Status(StrEnum):
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.WAITING_INFO, Status.ACCEPTED, Status.CLAIMED, Status.IN_PROGRESS,
      Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL, Status.PARTNER,
-     Status.PARTNER_ACCEPTED}
+     Status.PARTNER_ACCEPTED, Status.DISPATCHED}
 )
 
 
@@ -520,6 +521,35 @@ class ExecutionUpdate(SQLModel, table=True):
     note: Optional[str] = None
     photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- services list (服务清单, 点单)
+class ProviderKind(StrEnum):
+    COMMUNITY = "community"  # the community's staff
+    VOLUNTEERS = "volunteers"  # the volunteer team
+    PARTNER = "partner"  # a partner organisation (共建单位), `Service.provider_id`
+
+
+class Service(SQLModel, table=True):
+    """Something residents can order from the menu. `name` is in the community's language,
+    `names` in others ({"ar": "…"}); `languages` are the locales it is offered in; `grid_id`,
+    when set, limits who may order it to the residents of that micro-grid."""
+
+    __tablename__ = "services"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str = Field(max_length=64)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    category: str
+    provider_kind: str = Field(default=ProviderKind.VOLUNTEERS, max_length=16)
+    provider_id: Optional[int] = None  # the partner, for provider_kind == partner
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    active: bool = True
+    created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 # ---------------------------------------------------------------- micro-wishes (微心愿)
 class WishStatus(StrEnum):
     """A micro-wish's life: screened by staff, claimed (first tap wins), delivered with a photo,
@@ -603,6 +633,40 @@ class Resource(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ServiceSlot(SQLModel, table=True):
+    """A time a service can be ordered for. `taken` moves only by conditional UPDATEs
+    (`taken < capacity` to order, `taken > 0` to free a seat), so capacity is never exceeded."""
+
+    __tablename__ = "service_slots"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    service_id: int = Field(foreign_key="services.id", index=True)
+    starts_at: datetime
+    capacity: int
+    taken: int = 0
+
+
+class ServiceOrder(SQLModel, table=True):
+    """An order is a request (its lifecycle, sign-off and rating) holding a seat of a slot.
+    `held` goes false when the request is cancelled or declined (the seat is freed once)."""
+
+    __tablename__ = "service_orders"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", unique=True)
+    service_id: int = Field(foreign_key="services.id", index=True)
+    slot_id: int = Field(foreign_key="service_slots.id", index=True)
+    held: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NeedsDraft(SQLModel, table=True):
+    """The month's "problem of the month" (每月一题) draft proposal: one per community and month."""
+
+    __tablename__ = "needs_drafts"
+    community_id: int = Field(foreign_key="communities.id", primary_key=True)
+    month: str = Field(primary_key=True, max_length=7)  # YYYY-MM
+    proposal_id: Optional[int] = Field(default=None, foreign_key="proposals.id")
+    category: Optional[str] = None
+    at: datetime = Field(default_factory=utcnow)
 class ResourceRoute(SQLModel, table=True):
     """A request routed to a partner's resource; the partner's members accept or decline it (like
     a department liaison). One row per routing, so a declined one keeps its trail."""

@@ -34,6 +34,13 @@ class V:  # what services hand templates as a "view"
         self.req, self.grid, self.no = req, grid, f"JMS-{req.number:04d}"
 
 
+def _needs_rows() -> list[Any]:
+    from bot.services.needs import Row
+
+    return [Row("repair", 14, 6, 4, [(GRID, 9), (Grid(id=2, community_id=1, name="二网格"), 5)]),
+            Row("care", 3, 0, 0, [])]
+
+
 COMMON: dict[str, Any] = {
     "r": REQ, "no": "JMS-0042", "grid": GRID, "community": COMMUNITY, "requester": ANNA, "assignee": WEI,
     "actor": ACTOR, "user": ANNA, "note": "已买好灯管，今晚更换", "actor_name": "李强", "limit": 2000, "count": 2,
@@ -57,7 +64,10 @@ COMMON: dict[str, Any] = {
 
 # Templates whose branches matter get several contexts.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
-    "status_changed": [{"action": a} for a in ("accepted", "handling", "claimed", "progress", "done", "declined",
+    "status_changed": [{"action": "declined", "r": Request(id=44, community_id=1, number=44, requester_id=400,
+                                                           description="助浴", status="declined",
+                                                           reason="order_unavailable")}]
+    + [{"action": a} for a in ("accepted", "handling", "claimed", "progress", "done", "declined",
                                               "merged", "escalated", "dept_accepted", "returned", "released",
                                               "cancelled", "reopened", "closed_unrated", "info_answered", "other")],
     "reminder": [{"kind": k} for k in ("triage_remind", "triage_staff", "claim_remind", "claim_staff",
@@ -107,6 +117,7 @@ def _report_context() -> dict[str, Any]:
             "codes": ["A", "B", "C", "D"], "trend": [("2025-01", 4.2), ("2025-02", None)],
             "volunteers": [VolunteerFigures(WEI, 12, 4.8), VolunteerFigures(ANNA, 3, None)],
             "quarter_p": Period("quarter", today, today, "Asia/Shanghai"),
+            "needs": _needs_rows(), "orders": 3,
             "wishes": {"submitted": 5, "approved": 4, "fulfilled": 2}}
 
 
@@ -220,7 +231,7 @@ def _error_variants() -> list[dict[str, Any]]:
     from bot.render import TEMPLATES
 
     codes = re.findall(r'code == "([a-z_]+)"', (TEMPLATES / "error.j2").read_text())
-    args = {"choices": "zh_Hans, en, ar", "length": 2500, "limit": 2000, "ref": "JMS-0099", "name": "三网格",
+    args = {"categories": "repair, care", "choices": "zh_Hans, en, ar", "length": 2500, "limit": 2000, "ref": "JMS-0099", "name": "三网格",
             "role": "mayor", "status": "claimed", "turnout": 3, "eligible": 5, "low": 2, "high": 10,
             "option": "LED 灯"}
     return [{**args, "code": c} for c in [*codes, "internal"]]
@@ -275,6 +286,42 @@ def _partner_variants() -> dict[str, list[dict[str, Any]]]:
 
 
 VARIANTS.update(_partner_variants())
+
+
+# The services list and the needs list (bot/services/menu.py, bot/services/needs.py).
+def _menu_variants() -> dict[str, list[dict[str, Any]]]:
+    from storage.models import Service, ServiceSlot
+
+    svc = Service(id=3, community_id=1, name="小家电上门维修" * 4, names={"ar": "تصليح الأجهزة المنزلية", "en": "Home repair"},
+                  category="repair", provider_kind="volunteers", languages=["zh_Hans", "en", "ar"])
+    other = Service(id=4, community_id=1, name="助浴", category="care", provider_kind="community", languages=["zh_Hans"])
+    slot = ServiceSlot(id=5, service_id=3, starts_at=NOW + timedelta(days=1), capacity=12, taken=3)
+    full = ServiceSlot(id=6, service_id=3, starts_at=NOW + timedelta(days=2), capacity=1, taken=1)
+    order = {"service": svc, "slot": slot, "tz": "Asia/Shanghai"}
+    return {
+        "services_menu": [{"categories": [("repair", 3), ("care", 1)]}, {"categories": []}],
+        "services_list": [{"category": "repair", "rows": [(svc, 9), (other, 0)] * 3, "total": 6}],
+        "service_detail": [{**order, "slots": [slot, full] * 5}, {**order, "slots": []}],
+        "slot_button": [order, {**order, "slot": full}],
+        "order_note_ask": [order],
+        "order_placed": [order],
+        "order_card": [{**order, "private": True}, {**order, "private": False}],
+        "order_post": [order],
+        "order_taken": [order, {**order, "assignee": None}],
+        "order_reminder": [{**order, "kind": k} for k in ("order_remind", "slot_remind")],
+        "service_defined": [{"service": svc}, {"service": svc, "renamed": "ar"}],
+        "slot_added": [order],
+        "needs_list": [{"rows": _needs_rows() * 3, "total": 9, "since": "2026-10", "until": "2026-12"},
+                       {"rows": [], "total": 0, "since": "2026-10", "until": "2026-12"}],
+        "needs_proposal": [{"part": p, "row": _needs_rows()[0], "month": "2026-11"} for p in ("title", "text")],
+    }
+
+
+VARIANTS.update(_menu_variants())
+VARIANTS["reminder"].append({"kind": "dispatch_remind"})
+VARIANTS["toast"].extend({"code": c} for c in ("order_dispatched", "order_declined", "order_accepted"))
+VARIANTS["status_changed"].extend({"action": a} for a in ("dispatched", "order_accepted"))
+VARIANTS["proposal_draft"].append({**VARIANTS["proposal_draft"][1], "month_problem": "2026-11"})
 
 
 def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:

@@ -223,6 +223,44 @@ async def request_in_private(story: Story, c: Cast) -> None:
         await story.reply(c.karim, has("JMS-0002", "0579-8512345"))
 
 
+async def service_order(story: Story, c: Cast) -> None:
+    """The services list (点单、下单、接单、签单): Karim orders a visit in Arabic."""
+    async with story.step("staff put a service on the menu, with its Arabic name and a time"):
+        await c.staff.send("/addservice care volunteers all 陪同就医")
+        await story.reply(c.staff, has("S1"))
+        await c.staff.send("/servicename 1 ar مرافقة إلى الطبيب")
+        await story.reply(c.staff, has("مرافقة"))
+        day = (date.today() + timedelta(days=2)).isoformat()
+        await c.staff.send(f"/addslot 1 {day} 09:30 2")
+        await story.reply(c.staff, has("S1", "2"))
+    async with story.step("Karim orders it from /services in Arabic (点单)"):
+        await c.karim.send("/services")
+        menu = await story.reply(c.karim, with_button("sc:"))
+        await c.karim.press(menu, data=data_of(menu, "sc:"))
+        await story.emu.wait_until(lambda: with_button("sv:")(menu), timeout=STEP_TIMEOUT, description="services")
+        await c.karim.press(menu, data=data_of(menu, "sv:"))
+        await story.emu.wait_until(lambda: with_button("sl:")(menu), timeout=STEP_TIMEOUT, description="times")
+        await c.karim.press(menu, data=data_of(menu, "sl:"))
+        await story.emu.wait_until(lambda: with_button("sk")(menu), timeout=STEP_TIMEOUT, description="note")
+        await c.karim.send("أحتاج كرسيًا متحركًا")
+        await story.reply(c.karim, has("JMS-0003"))
+    async with story.step("staff dispatch it (下单); a volunteer accepts it (接单)"):
+        card = await story.reply(c.staff_group, with_button("od:"))
+        await c.staff.press(card, data=data_of(card, "od:", 0))
+        post = await story.reply(c.volunteers, with_button("od:"))
+        await c.volunteer.press(post, data=data_of(post, "od:"))
+        brief = await story.reply(c.volunteer, lambda m: "كرسي" in (m.text or "") and with_button("tk:")(m))
+    async with story.step("the volunteer marks it done; Karim signs off and rates it (签单)"):
+        await c.volunteer.press(brief, data=data_of(brief, "tk:", 1))
+        await story.reply(c.volunteer, with_button("sk"))
+        await c.volunteer.send("已陪同就医")
+        ask = await story.reply(c.karim, lambda m: "JMS-0003" in (m.text or "") and with_button("so:")(m))
+        await c.karim.press(ask, data=labelled(ask, "👍"))
+        await story.emu.wait_until(lambda: ask.edited and with_button("st:")(ask), timeout=STEP_TIMEOUT,
+                                   description="the stars")
+        await c.karim.press(ask, data=labelled(ask, "⭐⭐⭐⭐⭐"))
+
+
 async def digest(story: Story, c: Cast, app: Any) -> None:
     """The digest is due on Mondays at 09:00; the demo asks for this week's now."""
     async with story.step("the weekly digest goes to the community group"):
@@ -269,6 +307,7 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
             await onboard(story, c, staff_token)
             await request_from_group(story, c)
             await request_in_private(story, c)
+            await service_order(story, c)
             await digest(story, c, app)
             await emu.wait_idle(quiet=0.5, timeout=STEP_TIMEOUT)
     except (StoryFailed, TimeoutError) as e:

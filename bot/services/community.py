@@ -25,6 +25,7 @@ DEFAULT_SETTINGS = {
     "dept_remind_hours": 24,
     "signoff_remind_hours": 24,
     "signoff_close_hours": 72,
+    "order_remind_before_hours": 24,  # an ordered service's provider is reminded this long before its slot
     "vote_hours": 72,  # a proposal's default voting time
     "vote_quorum_pct": 50,  # quorum as a share of eligible council members
     "categories": ["repair", "sanitation", "safety", "care", "dispute", "errand", "wish",

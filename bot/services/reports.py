@@ -38,6 +38,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -355,6 +356,9 @@ class ReportService:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
         self.n = notifier
+        # Monthly work of other services, run with the monthly report: (community id, period) ->
+        # what it made. Each must be idempotent (it runs every quarter hour) and must not raise.
+        self.on_month: list[Callable[[int, Period], Awaitable[int]]] = []
 
     async def stats(self, actor: Actor, now: datetime | None = None) -> Stats:
         """/stats: this month so far, for staff (in private or in the staff group)."""
@@ -396,6 +400,8 @@ class ReportService:
                         posted += await self.weekly_digest(c.id, period)
                     elif period.kind == "month":
                         posted += await self.monthly_report(c.id, period)
+                        for hook in self.on_month:  # e.g. the needs list's problem of the month (it
+                            await hook(c.id, period)  # wakes delivery itself; not a report post)
                     else:
                         posted += await self.quarterly_ranking(c.id, period)
                 except Exception:  # one community's failure must not stop the others
@@ -465,13 +471,18 @@ class ReportService:
             if not groups or await self._sent(s, key):
                 return 0
             total, grids = await figures(s, c, period.start, period.end)
+            from bot.services.needs import collect, summarise  # the needs list reads requests too
+
+            needs = summarise(await collect(s, c, period.start, period.end),
+                              {g.id: g for g in await grids_of(s, c.id)})
             # The ten partners that contributed most this month (the full list: /partners, the export).
             partners = sorted(((p, t) for p, t, _ in await partner_figures(s, c.id or 0, period.start, period.end)
                                if any(t.values())), key=lambda pt: -sum(pt[1].values()))[:10]
             wishes = await wish_figures(s, c.id, period.start, period.end)
             ctx: dict[str, Any] = dict(community=c, p=period, f=total, grids=ranked(grids), categories=categories,
                                        trend=trend, codes=charts.codes(len(categories)), partners=partners,
-                                       wishes=wishes, acc=await accountability(s, c, period.start, period.end))
+                                       wishes=wishes, acc=await accountability(s, c, period.start, period.end),
+                                       needs=needs[:3], orders=sum(r.orders for r in needs))
             for g in groups:
                 if png is not None:
                     caption = self.n.renderer.render("report_chart", g.locale, **ctx)[:1024]
@@ -595,6 +606,33 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
                                 _iso(sv.created_at), _iso(sv.closes_at), " | ".join(map(str, totals)), sum(totals)])
         write("surveys", ["id", "question", "options", "status", "created_at", "closes_at", "totals", "total"],
               survey_rows)
+        # The services list (点单): services with their slots' seats, and orders (no notes, no people).
+        from bot.services.needs import collect
+        from storage.models import Service, ServiceOrder, ServiceSlot
+
+        services = (await s.execute(select(Service).where(Service.community_id == c.id)
+                                    .order_by(Service.id))).scalars().all()
+        seats = {sid: (cap, taken) for sid, cap, taken in (await s.execute(
+            select(ServiceSlot.service_id, func.sum(ServiceSlot.capacity), func.sum(ServiceSlot.taken))
+            .where(ServiceSlot.service_id.in_([x.id for x in services] or [-1]))
+            .group_by(ServiceSlot.service_id))).all()}
+        write("services", ["id", "name", "names", "category", "provider", "languages", "grid", "active", "capacity",
+                           "taken"], [
+            [f"S{x.id}", x.name, json.dumps(x.names or {}, ensure_ascii=False), x.category, x.provider_kind,
+             " ".join(x.languages), grids.get(x.grid_id, ""), int(x.active), *seats.get(x.id, (0, 0))]
+            for x in services])
+        orders = (await s.execute(select(ServiceOrder, ServiceSlot, Request)
+                                  .join(ServiceSlot, ServiceSlot.id == ServiceOrder.slot_id)
+                                  .join(Request, Request.id == ServiceOrder.request_id)
+                                  .where(Request.community_id == c.id, Request.created_at >= start,
+                                         Request.created_at < end).order_by(Request.number))).all()
+        write("orders", ["number", "service", "slot_starts_at", "status", "seat_held", "assignee_id", "ordered_at",
+                         "done_at", "closed_at"], [
+            [f"{c.code}-{r.number:04d}", f"S{o.service_id}", _iso(sl.starts_at), r.status, int(o.held),
+             r.assignee_id or "", _iso(o.created_at), _iso(r.done_at), _iso(r.closed_at)] for o, sl, r in orders])
+        needs = sorted(await collect(s, c, start, end), key=lambda n: (n.month, n.category, n.grid_id or 0, n.source))
+        write("needs", ["month", "category", "grid", "source", "total", "unmet"], [
+            [n.month, n.category, grids.get(n.grid_id, ""), n.source, n.total, n.unmet] for n in needs])
         # Partner organisations (共建单位): their contribution in the range, and redemptions of
         # points at them (no codes: a pending one could still be used).
         write("partners", ["partner_id", "name", "kind", "members", "hours", "services_delivered", "wishes_fulfilled",

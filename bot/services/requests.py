@@ -7,7 +7,7 @@ together. Invalid transitions and people without the role raise a typed error an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -147,6 +147,11 @@ class RequestService:
         self.db = db
         self.n = notifier
         self.translator = translator or NoTranslator()
+        # Other services' part in a transition, inside its unit of work: `on_close(s, req, to)` runs
+        # on every move (the services list frees an order's seat on cancel/decline), `reminders[who]`
+        # sends a timer's reminder to people only that service knows (an order's provider).
+        self.on_close: list[Callable[[AsyncSession, Request, str], Awaitable[None]]] = []
+        self.reminders: dict[str, Callable[[AsyncSession, Request, str], Awaitable[None]]] = {}
 
     async def prepare(self, text: str | None, source: str | None = None) -> None:
         """Machine-translate what a person wrote into every shipped language but its own, before
@@ -845,6 +850,8 @@ class RequestService:
         elif to == Status.ACCEPTED and before == Status.NEW:
             await points.award(s, community, req.requester_id, "request_accepted", f"accepted:{req.id}")
         s.add(req)
+        for hook in self.on_close:
+            await hook(s, req, to)
         audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
               action=action, from_state=before, to_state=to, note=note, public=public_note)
         v = await self._view(s, req)

@@ -28,6 +28,11 @@ STAGES: dict[str, tuple[str, str | None, str | None]] = {
     "dept_overdue": ("staff", None, None),
     "signoff_remind": ("requester", "signoff_close", None),
     "signoff_close": ("nobody", None, None),
+    # Orders from the services list (bot.services.menu): staff dispatch them, the provider accepts
+    # them, and whoever accepted is reminded before the slot.
+    "dispatch_remind": ("staff", None, None),
+    "order_remind": ("provider", "claim_staff", "claim_staff_hours"),
+    "slot_remind": ("provider", "done_remind", "done_remind_hours"),
 }
 STAFF_LEVEL = frozenset({"triage_staff", "claim_staff", "done_staff", "dept_overdue"})  # deadline breaches
 
@@ -73,7 +78,9 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
             await svc._apply(s, system_actor(), req, Status.CLOSED_UNRATED, "closed_unrated",
                              fields={"closed_at": now})
             return 1
-        if who == "requester":
+        if who in svc.reminders:
+            await svc.reminders[who](s, req, kind)
+        elif who == "requester":
             if v.requester is not None:
                 svc.ask_signoff(s, v, v.requester, "signoff_remind")
         elif who == "volunteers":
