@@ -18,7 +18,7 @@ async def stats(message: Message, actor: Actor, app: App, locale: str) -> None:
     st = await app.reports.stats(actor)
     where = actor.binding.locale if actor.binding is not None else locale  # a group reads its own language
     await say(message, app, where, "stats", community=st.community, p=st.period, f=st.total, grids=st.grids,
-              open_now=st.open_now)
+              open_now=st.open_now, rv=st.rates)
 
 
 def make_router() -> Router:

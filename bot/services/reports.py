@@ -45,6 +45,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotAllowed
+from bot.services import rates
 from bot.services.community import find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
@@ -124,6 +125,11 @@ def month(first: date, tz: str) -> Period:
 def quarter(first: date, tz: str) -> Period:
     start = date(first.year, (first.month - 1) // 3 * 3 + 1, 1)
     return Period("quarter", start, _add_months(start, 3) - timedelta(days=1), tz)
+
+
+def trend_months(period: Period, n: int = TREND_MONTHS) -> list[Period]:
+    """The `n` months up to the one `period` starts in, oldest first."""
+    return [month(_add_months(period.first, -back), period.tz) for back in range(n - 1, -1, -1)]
 
 
 def due_periods(community: Community, now: datetime) -> list[Period]:
@@ -319,6 +325,7 @@ class Stats:
     total: Figures
     grids: list[Figures]
     open_now: int
+    rates: rates.View | None = None
 
 
 class ReportService:
@@ -341,7 +348,8 @@ class ReportService:
             total, grids = await figures(s, c, period.start, min(now, period.end))
             open_now = (await s.execute(select(func.count()).select_from(Request).where(
                 Request.community_id == c.id, Request.status.in_(list(OPEN_STATUSES))))).scalar_one()
-        return Stats(c, period, total, ranked(grids), int(open_now))
+            rv = await rates.view(s, c, period.start, period.end, now)
+        return Stats(c, period, total, ranked(grids), int(open_now), rv)
 
     # ------------------------------------------------------------- scheduled posts
     async def run_due(self, now: datetime | None = None) -> int:
@@ -403,9 +411,10 @@ class ReportService:
                 return 0
             total, _ = await figures(s, c, period.start, period.end)
             surveys = await self._surveys_closed(s, c.id, period)
+            rv = await rates.view(s, c, period.start, period.end, utcnow(), grids=[])
             for g in groups:
                 self.n.to_chat(s, g, "digest", key=key, priority=BULK, community=c, p=period, f=total,
-                               passed=passed, surveys=surveys)
+                               passed=passed, surveys=surveys, rv=rv)
         return 1
 
     async def _surveys_closed(self, s: AsyncSession, community_id: int, period: Period) -> int:
@@ -427,7 +436,9 @@ class ReportService:
                 return 0
             categories = await self._categories(s, c, period)
             trend = await self._trend(s, c, period)
-        png = charts.monthly_chart([n for _, n in categories], [v for _, v in trend], [m for m, _ in trend])
+            rv = await rates.view(s, c, period.start, period.end, utcnow(), months=trend_months(period))
+        png = charts.monthly_chart([n for _, n in categories], [v for _, v in trend], [m for m, _ in trend],
+                                   rates_trend=rv.trend)
         async with self.db.write() as s:
             await locked(s, Community, community_id)
             groups = await self._groups(s, community_id, ChatKind.STAFF)
@@ -435,7 +446,7 @@ class ReportService:
                 return 0
             total, grids = await figures(s, c, period.start, period.end)
             ctx: dict[str, Any] = dict(community=c, p=period, f=total, grids=ranked(grids), categories=categories,
-                                       trend=trend, codes=charts.codes(len(categories)))
+                                       trend=trend, codes=charts.codes(len(categories)), rv=rv)
             for g in groups:
                 if png is not None:
                     caption = self.n.renderer.render("report_chart", g.locale, **ctx)[:1024]
@@ -457,8 +468,7 @@ class ReportService:
     async def _trend(self, s: AsyncSession, c: Community, period: Period) -> list[tuple[str, float | None]]:
         """Average stars per month, the last months up to the report's month (oldest first)."""
         out = []
-        for back in range(TREND_MONTHS - 1, -1, -1):
-            m = month(_add_months(period.first, -back), c.timezone)
+        for m in trend_months(period):
             avg = (await s.execute(select(func.avg(Rating.stars)).join(Request, Request.id == Rating.request_id).where(
                 Request.community_id == c.id, Rating.stars.is_not(None), Rating.at >= m.start,
                 Rating.at < m.end))).scalar_one()
@@ -477,15 +487,39 @@ class ReportService:
                 return 0
             _, grids = await figures(s, c, period.start, period.end)
             volunteers = await volunteer_ranking(s, c.id, period.start, period.end)
+            rv = await rates.view(s, c, period.start, period.end, utcnow())
+            rv.grids = rates.ranked(rv.grids)
             for g in groups:
                 self.n.to_chat(s, g, "ranking", key=key, priority=BULK, community=c, p=period, grids=ranked(grids),
-                               volunteers=volunteers)
+                               volunteers=volunteers, rv=rv)
         return 1
 
 
 # ----------------------------------------------------------------- export (operators, CLI)
 REQUEST_COLUMNS = ["number", "grid", "category", "status", "reason", "department", "round", "breaches",
                    "created_at", "triaged_at", "done_at", "closed_at", "description"]
+
+
+RATE_COLUMNS = ["month", "scope", "name", "responded", "response_due", "response_rate", "resolved", "resolution_due",
+                "resolution_rate", "satisfied", "rated", "satisfaction_rate", "closed_without_rating"]
+
+
+async def _rate_rows(s: AsyncSession, c: Community, first: date, last: date) -> list[list[Any]]:
+    """The three rates of each month the range touches: the street's (when the community has one
+    with other communities), the community's and each micro-grid's."""
+    months, m = [], month(first, c.timezone)
+    while m.first <= last:
+        months.append(m)
+        m = month(_add_months(m.first, 1), c.timezone)
+    rows: list[list[Any]] = []
+    for p in months:
+        rv = await rates.view(s, c, p.start, p.end, utcnow())
+        scoped = ([("street", rv.street or "", rv.street_rates)] if rv.street_rates is not None else []) + \
+            [("community", c.name, rv.rates)] + [("grid", g.name or "", g) for g in rv.grids]
+        for scope, name, r in scoped:
+            assert r is not None
+            rows.append([p.label, scope, name, *r.as_row().values()])
+    return rows
 
 
 def _iso(value: datetime | None) -> str:
@@ -545,6 +579,7 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
                                 _iso(sv.created_at), _iso(sv.closes_at), " | ".join(map(str, totals)), sum(totals)])
         write("surveys", ["id", "question", "options", "status", "created_at", "closes_at", "totals", "total"],
               survey_rows)
+        write("rates", RATE_COLUMNS, await _rate_rows(s, c, first, last))
     votes = await _export_votes(db, c.id, start, end)
     if votes is not None:
         write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",
