@@ -146,6 +146,7 @@ VARIANTS.update({
                        for o in ([], ["是", "否", "无所谓"]) for g in (True, False)
                        for m in (None, _survey_context(o)["res"])],
     "stats": [_report_context(), {**_report_context(), "grids": []}],
+    "dashboard": [{"ready": True}, {"ready": False}],
     "digest": [_report_context(), {**_report_context(), "passed": None, "surveys": 0}],
     "report_month": [_report_context(), {**_report_context(), "categories": []}],
     "report_chart": [_report_context()],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import string
 from typing import Any
 
@@ -110,7 +111,7 @@ def rates_svg(rates_trend: list[tuple[str, Any]], names: tuple[str, str, str], t
     chart.x_labels = [m for m, _ in rates_trend]
     for name, line in zip(names, rate_series(rates_trend)):
         chart.add(name, line)
-    return chart.render(is_unicode=True)
+    return _static(chart.render(is_unicode=True))
 
 
 def categories_svg(categories: list[tuple[str, int]], title: str = "") -> str:
@@ -122,4 +123,14 @@ def categories_svg(categories: list[tuple[str, int]], title: str = "") -> str:
                                 disable_xml_declaration=True, explicit_size=False, js=[])
     chart.x_labels = [name for name, _ in categories]
     chart.add("", [n for _, n in categories])
-    return chart.render(is_unicode=True)
+    return _static(chart.render(is_unicode=True))
+
+
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def _static(svg: str) -> str:
+    """pygal's SVG without its script (interactive tooltips only) or comments: the page runs no
+    script and loads nothing else."""
+    return _COMMENT.sub("", _SCRIPT.sub("", svg))
