@@ -166,3 +166,21 @@ async def test_dashboard_button_for_staff_in_private_chat(harness: Harness):
     await h.send(STAFF, "/dashboard")
     assert h.session.last(STAFF.id).method.reply_markup is None
     assert "WEB_BASE_URL" in h.session.last(STAFF.id).text
+
+
+def test_web_settings_are_validated():
+    from pydantic import ValidationError
+
+    from bot.config import Settings, problems
+
+    ok = Settings(_env_file=None, web_port="8081", web_base_url="https://gongzhi.example.org/")
+    assert ok.web_port == 8081 and ok.web_address() == "https://gongzhi.example.org"
+    assert Settings(_env_file=None).web_port is None and Settings(_env_file=None).web_address() is None
+    assert Settings(_env_file=None, web_port=8081).web_address() == "http://127.0.0.1:8081"
+    for bad, said in [({"web_port": "eighty"}, "WEB_PORT 'eighty' is not a port number"),
+                      ({"web_port": 70000}, "WEB_PORT 70000 is not a port number"),
+                      ({"web_base_url": "gongzhi.example.org"}, "WEB_BASE_URL 'gongzhi.example.org' is not"),
+                      ({"webapp_max_age": 5}, "WEBAPP_MAX_AGE 5 must be between")]:
+        with pytest.raises(ValidationError) as e:
+            Settings(_env_file=None, **bad)
+        assert said in problems(e.value), problems(e.value)
