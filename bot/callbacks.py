@@ -42,6 +42,17 @@ class Act(StrEnum):
     SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
     RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
+    WISH = "wi"  # wish id, wish op index (approve, edit, reject, claim, deliver, release, confirm)
+    WISH_CAT = "wc"  # /wish: category index
+    WISH_PAGE = "wp"  # the wish board: page
+    ROUTE = "ro"  # request id, page: the resources list to route a request to (staff, grid leaders)
+    ROUTE_TO = "rt"  # request id, resource id: route it there
+    ROUTE_BACK = "rk"  # route id: staff or the leader take a request back from a silent partner
+    PARTNER_ANSWER = "pa"  # route id, 1 = accept / 0 = decline (a partner's member)
+    RESOURCES = "rs"  # partner id (0: all), page: browse the resources list
+    ITEMS = "it"  # partner id (0: all), page: items to redeem points for
+    REDEEM = "rd"  # item id: a resident redeems points for it
+    REDEEM_BACK = "rb"  # redemption id: the resident gives an unused code back (refunded)
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -53,6 +64,8 @@ ARITY: dict[Act, int] = {
     Act.TO_COUNCIL: 1, Act.PROPOSAL: 2, Act.VOTE: 2, Act.BALLOT: 1, Act.PROP_KIND: 1, Act.PROP_HOURS: 1,
     Act.PROP_RULE: 1, Act.PROP_SAVE: 1,
     Act.SURVEY_GROUP: 1, Act.SURVEY_DAYS: 1, Act.RECATEGORISE: 2,
+    Act.WISH: 2, Act.WISH_CAT: 1, Act.WISH_PAGE: 1,
+    Act.ROUTE: 2, Act.ROUTE_TO: 2, Act.ROUTE_BACK: 1, Act.PARTNER_ANSWER: 2, Act.RESOURCES: 2, Act.ITEMS: 2, Act.REDEEM: 1, Act.REDEEM_BACK: 1,
 }
 
 

@@ -24,13 +24,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                           "which needs no token)")
     if args.webhook and (not settings.webhook_url or not settings.webhook_secret):
         raise ConfigError("WEBHOOK_URL and WEBHOOK_SECRET must be set for --webhook")
+    if args.workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    if args.workers > 1 and not args.webhook:
+        raise ConfigError("several workers need --webhook: Telegram gives polling updates to one process only")
+    if args.workers > 1 and settings.database_url.startswith("sqlite"):
+        raise ConfigError("several workers need PostgreSQL (DATABASE_URL=postgresql+asyncpg://...): "
+                          "SQLite takes one process per database")
     from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
     from bot.app import run_polling, run_webhook
 
     _upgrade(settings.database_url)
+    if args.workers > 1:
+        from bot.workers import supervise
+
+        return supervise(args.workers)
     try:
-        asyncio.run(run_webhook(settings) if args.webhook else run_polling(settings))
+        asyncio.run(run_webhook(settings, reuse_port=args.reuse_port) if args.webhook else run_polling(settings))
     except KeyboardInterrupt:
         pass
     except TelegramUnauthorizedError:
@@ -185,6 +196,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bot (polling; --webhook for a webhook server)")
     run.add_argument("--webhook", action="store_true")
+    run.add_argument("--workers", type=int, default=1,
+                     help="worker processes sharing the webhook port (PostgreSQL only; default 1)")
+    run.add_argument("--reuse-port", action="store_true",
+                     help="let other workers listen on the same port (set by --workers)")
     run.set_defaults(func=_run)
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

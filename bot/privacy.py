@@ -104,11 +104,34 @@ class PublicRequest:
         raise NotPublic(f"request field {name!r} is not public")
 
 
-def _public_value(key: str, value: Any, strict: bool) -> Any:
-    from storage.models import Rating, Request
+class PublicWish:
+    """A micro-wish as the board (a group, or a claimer-to-be) may see it: the text staff
+    approved at screening (scrubbed again here), budget, category and micro-grid. The wisher's
+    own words, name, contact and photo read as not public."""
 
-    if isinstance(value, PublicRequest):
+    _PASS = frozenset({"id", "community_id", "number", "grid_id", "category", "budget", "status",
+                       "created_at", "approved_at", "claimed_at", "delivered_at", "fulfilled_at", "fulfiller_id"})
+
+    def __init__(self, wish: Any) -> None:
+        self._wish = wish
+        self.public_text = scrub(wish.public_text or "")[0]
+        self.on_behalf_name = self.contact_note = self.photo = self.delivered_photo = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in PublicWish._PASS:
+            return getattr(self._wish, name)
+        raise NotPublic(f"wish field {name!r} is not public")
+
+
+def _public_value(key: str, value: Any, strict: bool) -> Any:
+    from storage.models import Rating, Request, Wish
+
+    if isinstance(value, (PublicRequest, PublicWish)):
         return value
+    if isinstance(value, Wish):
+        if strict:
+            raise NotPublic(f"{key}: a Wish must reach a group as PublicWish")
+        return PublicWish(value)
     if isinstance(value, Request):
         if strict:
             raise NotPublic(f"{key}: a Request must reach a group as PublicRequest")

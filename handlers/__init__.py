@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import (admin, council, errors, fallback, group_intake, intake, mine, points, propose, reports,
-                      settings, signoff, start, surveys, tasks, triage)
+from handlers import (admin, council, errors, fallback, group_intake, intake, mine, partners, points, propose,
+                      reports, settings, signoff, start, surveys, tasks, triage, wish_intake, wishes)
 
-ORDER = (errors, start, settings, admin, intake, group_intake, triage, tasks, mine, signoff, points, propose, council,
-         surveys, reports, fallback)
+ORDER = (errors, start, settings, admin, intake, wish_intake, group_intake, triage, tasks, wishes, mine, signoff, points,
+         propose, council, surveys, reports, partners, fallback)
 
 
 def build_root_router() -> Router:

@@ -64,7 +64,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                                        "done_remind", "done_staff", "dept_remind", "dept_overdue")],
     "fallback": [{"kind": k} for k in ("command", "media", "text")],
     "toast": [{"code": c} for c in ("accepted", "handling", "claimed", "released", "dept_accepted", "done",
-                                    "see_private", "stale")],
+                                    "see_private", "stale", "wish_claimed", "wish_yours_already")],
     "welcome": [{"actor": ACTOR}, {"actor": NEWBIE}],
     "help": [{"private": True}, {"private": False}],
     "task_list": [{"mine": True}, {"mine": False}, {"views": []}],
@@ -104,7 +104,8 @@ def _report_context() -> dict[str, Any]:
             "categories": [("repair", 12), ("sanitation", 7), ("care", 3), ("unset", 1)],
             "codes": ["A", "B", "C", "D"], "trend": [("2025-01", 4.2), ("2025-02", None)],
             "volunteers": [VolunteerFigures(WEI, 12, 4.8), VolunteerFigures(ANNA, 3, None)],
-            "quarter_p": Period("quarter", today, today, "Asia/Shanghai"), "rv": _rates_view()}
+            "quarter_p": Period("quarter", today, today, "Asia/Shanghai"), "rv": _rates_view(),
+            "wishes": {"submitted": 5, "approved": 4, "fulfilled": 2}}
 
 
 def _rates_view() -> Any:
@@ -148,7 +149,8 @@ VARIANTS.update({
     "stats": [_report_context(), {**_report_context(), "grids": []}],
     "dashboard": [{"ready": True}, {"ready": False}],
     "digest": [_report_context(), {**_report_context(), "passed": None, "surveys": 0}],
-    "report_month": [_report_context(), {**_report_context(), "categories": []}],
+    "report_month": [_report_context(), {**_report_context(), "categories": [],
+                                         "wishes": {"submitted": 0, "approved": 0, "fulfilled": 0}}],
     "report_chart": [_report_context()],
     "ranking": [{**_report_context(), "p": _report_context()["quarter_p"]},
                 {**_report_context(), "volunteers": [], "grids": []}],
@@ -239,7 +241,55 @@ def _error_variants() -> list[dict[str, Any]]:
     return [{**args, "code": c} for c in [*codes, "internal"]]
 
 
-VARIANTS.setdefault("error", _error_variants())
+VARIANTS.setdefault("error", [{**v, "kinds": "company, institution, social, merchant", "given": "ABC234"}
+                              for v in _error_variants()])
+
+
+# Partner organisations, their resources and points redeemed at them (issue #17).
+def _partner_variants() -> dict[str, list[dict[str, Any]]]:
+    from bot.services.partners import PartnerRow
+    from bot.services.resources import ResourceRow
+    from bot.services.rewards import ItemRow
+    from storage.models import Partner, PartnerItem, Resource
+
+    partner = Partner(id=3, community_id=1, name="义乌市法律援助中心", names={"ko": "이우시 법률지원센터"}, kind="social")
+    res = Resource(id=5, community_id=1, partner_id=3, kind="service", title="免费法律咨询" * 20,
+                   availability="每周三 14:00-17:00", amount=20)
+    own = Resource(id=6, community_id=1, partner_id=None, kind="venue", title="社区活动室")
+    item = PartnerItem(id=2, community_id=1, partner_id=3, title="洗衣券" * 30, points=15, stock=3)
+    unlimited = PartnerItem(id=3, community_id=1, partner_id=3, title="Haircut", points=40, stock=None)
+    resources = [ResourceRow(res, partner), ResourceRow(own, None)] * 3
+    items = [ItemRow(item, partner), ItemRow(unlimited, partner)] * 3
+    p_rows = [PartnerRow(partner, 4, {"hours": 12, "service": 3, "wish": 2, "points": 150}), PartnerRow(partner, 0, {})] * 5
+    pr = {"partner": partner, "resource": res}
+    return {
+        "partner_registered": [{"partner": partner}],
+        "partner_list": [{"rows": p_rows, "total": 25, "page": 1, "pages": 3}, {"rows": [], "total": 0, "page": 1, "pages": 1}],
+        "resource_added": [{"resource": res, "partner": partner, "withdrawn": False},
+                           {"resource": own, "partner": None, "withdrawn": False},
+                           {"resource": res, "partner": None, "withdrawn": True}],
+        "resource_list": [{"rows": resources, "total": 6}, {"rows": [], "total": 0}],
+        "route_pick": [{"rows": [r for r in resources if r.partner], "start": 5, "total": 9}],
+        "item_added": [{"item": item, "partner": partner}, {"item": unlimited, "partner": partner}],
+        "item_list": [{"rows": items, "total": 6, "start": 0, "private": p} for p in (True, False)]
+        + [{"rows": [], "total": 0, "start": 0, "private": True}],
+        "redeem_code": [{"code": "ABC234", "item": item, "partner": partner, "balance": 5, "expires": NOW}],
+        "redeem_back": [{"code": "ABC234", "points": 15, "balance": 35}],
+        "redeem_checked": [{"code": "ABC234", "item": item}],
+        "redeem_confirmed": [{"code": "ABC234", "item": item, "partner": partner, "resident": None}],
+        "partner_route": [pr],
+        "partner_route_closed": [{"accepted": a} for a in (True, False)],
+        "status_changed": VARIANTS["status_changed"] + [{"action": a, **pr} for a in (
+            "partner_routed", "partner_accepted", "partner_declined")],
+        "triage_card": VARIANTS["triage_card"] + [{"note_kind": "partner_declined", "note": n} for n in ("装修", None)],
+        "card_note": VARIANTS["card_note"] + [{"note_kind": "partner_declined"}],
+        "invite_link": [{}, {"role": "partner", "target": partner, "for_user": None}],
+        "report_month": VARIANTS["report_month"] + [{**_report_context(), "partners": [
+            (partner, {"hours": 12, "service": 3, "wish": 2, "points": 150})] * 10}],
+    }
+
+
+VARIANTS.update(_partner_variants())
 
 
 def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:
@@ -249,3 +299,54 @@ def context_for(name: str, needed: set[str]) -> list[dict[str, Any]]:
     provided = set().union(*variants)
     assert not (missing - provided), f"describe a realistic context for {name}.j2: {sorted(missing - provided)}"
     return [{**COMMON, **v} for v in variants]
+
+
+# Micro-wishes (bot/services/wishes.py): the longest texts the service accepts, on behalf of a
+# resident without Telegram and by a resident themselves, in every state.
+def _wish_variants() -> dict[str, list[dict[str, Any]]]:
+    from bot.privacy import PublicWish
+    from bot.services.wishes import MAX_REASON, MAX_TITLE, Pledge
+    from storage.models import Wish
+
+    base = dict(id=3, community_id=1, number=3, grid_id=1, category="daily", requester_id=200, budget=80,
+                title="想要一台收音机" * (MAX_TITLE // 7), reason="独居老人，眼睛不好" * (MAX_REASON // 9),
+                public_text="一位独居老人想要一台收音机", created_at=NOW)
+    behalf = Wish(**base, filed_by_id=200, on_behalf_name="陈奶奶", contact_note="3栋501 13800001234" * 30,
+                  photo="p1", status="claimed", fulfiller_id=300)
+    own = Wish(**{**base, "requester_id": 400, "category": "study"}, status="delivered", fulfiller_id=300)
+    rejected = Wish(**base, status="rejected", reject_note="超出预算" * 50)
+    wishes = [behalf, own, rejected, Wish(**base, status="approved"), Wish(**base, status="fulfilled"),
+              Wish(**base, status="submitted")]
+    common = {"no": "JMS-W003", "fulfiller": WEI, "wisher": ANNA, "wisher_name": "陈奶奶", "paid": 10,
+              "pledge": Pledge(2026, 2, 1, 1)}
+    private = [{**common, "w": w} for w in wishes]
+    public = [{**common, "w": PublicWish(w), "wisher_name": "", "wisher": None} for w in wishes]
+    pledges = [Pledge(2026, 2, 1, 1), Pledge(2026, 0, 3, 0), None]
+    return {
+        "wish_ask": [{**common, "w": behalf, "step": s, "again": a, "on_behalf": o, "limit": 200}
+                     for s in ("category", "title", "reason", "budget", "photo", "contact", "confirm",
+                               "public_text", "reject", "delivery_photo")
+                     for a in (False, True) for o in ("陈奶奶", None)],
+        "wish_summary": [{"d": {"category": "daily", "title": base["title"], "reason": base["reason"], "budget": 80,
+                                "photo": "p", "contact": "13800001234", "on_behalf": "陈奶奶"}},
+                         {"d": {"category": "other", "title": "书包", "reason": "上学", "budget": 50}}],
+        "wish_filed": private[:1],
+        "wish_screen": private,
+        "wish_screened": private,
+        "wish_board": public,
+        "wish_taken": [{**c, "released": r} for c in public for r in (False, True)],
+        "wish_brief": private,
+        "wish_photo": private[:1],
+        "wish_delivered": private,
+        "wish_status": [{**c, "action": a, "note": "超出预算" * 50} for c in private[:2]
+                        for a in ("approved", "rejected", "claimed")],
+        "wish_thanks": [{**common, "w": behalf, "pledge": p, "paid": n} for p in pledges for n in (0, 10)],
+        "wish_done": [{**c, "action": a, "paid": 10} for c in private[:2] for a in ("released", "delivered", "fulfilled")],
+        "wish_list": [{"views": [{"no": "JMS-W003", "w": PublicWish(w), "grid": GRID} for w in wishes] * 2,
+                       "total": 12}, {"views": [], "total": 0}],
+        "wish_mine": [{"own": [{"no": "JMS-W003", "w": w} for w in wishes], "doing": [{"no": "JMS-W003", "w": own}],
+                       "pledge": p} for p in pledges] + [{"own": [], "doing": [], "pledge": None}],
+    }
+
+
+VARIANTS.update(_wish_variants())

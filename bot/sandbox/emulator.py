@@ -38,6 +38,7 @@ from .methods import METHODS, SENDING_METHODS, BotAPIMethods
 from .params import Params
 from .transcript import render
 from .updates import Signal, UpdateQueue
+from .webhooks import WebhookPusher
 from .world import BotIdentity, ChatEvent, ChatMessage, Json, SimGroup, SimUser, World
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,9 @@ class BotAPIEmulator:
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self._read_upto: dict[int, int] = {}
+        #: Delivers updates by POST while a webhook is set (``webhooks.targets``: several workers).
+        self.webhooks = WebhookPusher(self.updates, self.signal, self.world)
+        self._pusher: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -127,11 +131,16 @@ class BotAPIEmulator:
         await site.start()
         self.port = self._runner.addresses[0][1]
         self._api.closing = False
+        self._pusher = asyncio.create_task(self.webhooks.run(), name="webhook pusher")
 
     async def stop(self) -> None:
         """Stop the server; pending long polls return immediately."""
         self._api.closing = True
         self.signal.fire()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
+            self._pusher = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

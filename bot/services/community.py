@@ -239,11 +239,11 @@ class CommunityService:
     @staticmethod
     def _new_invite(s: AsyncSession, community_id: int, role: str, grid_id: int | None,
                     department: str | None, by: int | None, *, uses: int, hours: int,
-                    for_user_id: int | None = None) -> str:
+                    for_user_id: int | None = None, partner_id: int | None = None) -> str:
         token = secrets.token_urlsafe(12)
         s.add(Invitation(token=token, community_id=community_id, role=role, grid_id=grid_id,
                          department=department, created_by=by, uses_left=uses, for_user_id=for_user_id,
-                         expires_at=utcnow() + timedelta(hours=hours)))
+                         partner_id=partner_id, expires_at=utcnow() + timedelta(hours=hours)))
         return token
 
     async def invite(self, actor: Actor, role: str, target: str | None) -> tuple[str, str, str | None, int | None]:
@@ -292,7 +292,8 @@ class CommunityService:
                 raise NotAllowed("invite_not_yours")
             community = await s.get(Community, inv.community_id)
             assert community is not None
-            membership = await self._grant(s, user_id, community.id, inv.role, inv.grid_id, inv.department)
+            membership = await self._grant(s, user_id, community.id, inv.role, inv.grid_id, inv.department,
+                                           inv.partner_id)
             inv.uses_left -= 1
             s.add(inv)
             user = await s.get(User, user_id)
@@ -306,18 +307,20 @@ class CommunityService:
 
     @staticmethod
     async def _grant(s: AsyncSession, user_id: int, community_id: int, role: str,
-                     grid_id: int | None, department: str | None = None) -> Membership:
+                     grid_id: int | None, department: str | None = None,
+                     partner_id: int | None = None) -> Membership:
         existing = (await s.execute(select(Membership).where(
             Membership.user_id == user_id, Membership.community_id == community_id,
             Membership.role == role))).scalars().all()
-        same = next((m for m in existing if m.grid_id == grid_id or (role == Role.RESIDENT)), None)
+        same = next((m for m in existing if (m.grid_id == grid_id and m.partner_id == partner_id)
+                     or (role == Role.RESIDENT)), None)
         if same is not None:
             if role == Role.RESIDENT and grid_id and same.grid_id != grid_id:
                 same.grid_id = grid_id
                 s.add(same)
             return same
         m = Membership(user_id=user_id, community_id=community_id, role=role, grid_id=grid_id,
-                       department=department)
+                       department=department, partner_id=partner_id)
         s.add(m)
         await s.flush()
         return m

@@ -20,7 +20,8 @@ from bot.services.context import Actor
 from storage.db import Database
 from storage.models import Community, Membership, PointEntry, Role, User, utcnow
 
-DEFAULT_RULES = {"task_done": 10, "five_stars": 5, "vote_cast": 1, "proposal_passed": 3, "request_accepted": 1}
+DEFAULT_RULES = {"task_done": 10, "five_stars": 5, "vote_cast": 1, "proposal_passed": 3, "request_accepted": 1,
+                 "wish_fulfilled": 10}
 
 
 def rule(community: Community, reason: str) -> int:

@@ -49,9 +49,12 @@ from bot.services import rates
 from bot.services.community import find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
+from bot.services.partners import partner_figures
+from bot.services.wishes import wish_figures
 from storage.db import Database, locked
-from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Membership, Outbox,
-                            PointEntry, Rating, Request, Role, Survey, SurveyPoll, User, utcnow)
+from storage.models import (OPEN_STATUSES, AuditEvent, PartnerItem, Redemption, ChatBinding, ChatKind, Community,
+                            Membership, Outbox, PointEntry, Rating, Request, Role, Survey, SurveyPoll, User, Wish,
+                            utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -445,8 +448,13 @@ class ReportService:
             if not groups or await self._sent(s, key):
                 return 0
             total, grids = await figures(s, c, period.start, period.end)
+            # The ten partners that contributed most this month (the full list: /partners, the export).
+            partners = sorted(((p, t) for p, t, _ in await partner_figures(s, c.id or 0, period.start, period.end)
+                               if any(t.values())), key=lambda pt: -sum(pt[1].values()))[:10]
+            wishes = await wish_figures(s, c.id, period.start, period.end)
             ctx: dict[str, Any] = dict(community=c, p=period, f=total, grids=ranked(grids), categories=categories,
-                                       trend=trend, codes=charts.codes(len(categories)), rv=rv)
+                                       trend=trend, codes=charts.codes(len(categories)), partners=partners,
+                                       wishes=wishes, rv=rv)
             for g in groups:
                 if png is not None:
                     caption = self.n.renderer.render("report_chart", g.locale, **ctx)[:1024]
@@ -522,6 +530,10 @@ async def _rate_rows(s: AsyncSession, c: Community, first: date, last: date) -> 
     return rows
 
 
+WISH_COLUMNS = ["number", "grid", "category", "status", "budget", "public_text", "fulfiller_id", "fulfiller_role",
+                "partner_id", "created_at", "approved_at", "claimed_at", "delivered_at", "fulfilled_at"]
+
+
 def _iso(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else ""
 
@@ -580,6 +592,27 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
         write("surveys", ["id", "question", "options", "status", "created_at", "closes_at", "totals", "total"],
               survey_rows)
         write("rates", RATE_COLUMNS, await _rate_rows(s, c, first, last))
+        # Partner organisations (共建单位): their contribution in the range, and redemptions of
+        # points at them (no codes: a pending one could still be used).
+        write("partners", ["partner_id", "name", "kind", "members", "hours", "services_delivered", "wishes_fulfilled",
+                           "points_redeemed"], [
+            [p.id, p.name, p.kind, members, t.get("hours", 0), t.get("service", 0), t.get("wish", 0),
+             t.get("points", 0)] for p, t, members in await partner_figures(s, c.id or 0, start, end)])
+        reds = (await s.execute(select(Redemption, PartnerItem).join(PartnerItem, PartnerItem.id == Redemption.item_id)
+                                .where(Redemption.community_id == c.id, Redemption.created_at >= start,
+                                       Redemption.created_at < end).order_by(Redemption.id))).all()
+        write("redemptions", ["id", "partner_id", "item", "user_id", "points", "status", "created_at", "confirmed_at",
+                              "confirmed_by"], [
+            [r.id, r.partner_id, i.title, r.user_id, r.points, r.status, _iso(r.created_at), _iso(r.confirmed_at),
+             r.confirmed_by or ""] for r, i in reds])
+        wishes = (await s.execute(select(Wish).where(Wish.community_id == c.id, Wish.created_at >= start,
+                                                     Wish.created_at < end).order_by(Wish.number))).scalars().all()
+        # The board's screened text only: never the wisher's own words, name, contact or photo.
+        write("wishes", WISH_COLUMNS, [
+            [f"{c.code}-W{w.number:03d}", grids.get(w.grid_id, ""), w.category, w.status, w.budget,
+             w.public_text if w.approved_at else "", w.fulfiller_id or "", w.fulfiller_role or "", w.partner_id or "",
+             _iso(w.created_at), _iso(w.approved_at), _iso(w.claimed_at), _iso(w.delivered_at),
+             _iso(w.fulfilled_at)] for w in wishes])
     votes = await _export_votes(db, c.id, start, end)
     if votes is not None:
         write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",

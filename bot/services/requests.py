@@ -95,7 +95,8 @@ def triage_buttons(req_id: int) -> list[list[Button]]:
     return [[t("accept", Op.ACCEPT), t("handle", Op.HANDLE)],
             [t("duplicate", Op.DUPLICATE), t("ask_info", Op.ASK)],
             [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)],
-            [Button("to_council", pack(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)]]
+            [Button("to_council", pack(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)],
+            [Button("to_partner", pack(Act.ROUTE, req_id, 0))]]  # the resources list (资源清单), page 0
 
 
 def claim_buttons(req_id: int) -> list[list[Button]]:
@@ -109,7 +110,7 @@ def assignee_buttons(req: Request) -> list[list[Button]]:
         return [first + [li("done", Op.DEPT_DONE)], [li("return", Op.DEPT_RETURN)]]
     tk = lambda label, op: Button(label, pack(Act.TASK, req.id or 0, op))  # noqa: E731
     rows = [[tk("progress", Op.PROGRESS), tk("done", Op.DONE)]]
-    if req.status != Status.HANDLING:
+    if req.status not in (Status.HANDLING, Status.PARTNER_ACCEPTED):
         rows.append([tk("release", Op.RELEASE)])
     return rows
 
@@ -211,7 +212,7 @@ class RequestService:
         if mine:
             cond = [Request.assignee_id == actor.id,
                     Request.status.in_([Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING,
-                                        Status.ESCALATED, Status.DEPT_ACCEPTED])]
+                                        Status.ESCALATED, Status.DEPT_ACCEPTED, Status.PARTNER_ACCEPTED])]
         else:
             if not (actor.has(Role.VOLUNTEER) or actor.is_staff):
                 raise NotAllowed("volunteers_only")
@@ -625,7 +626,7 @@ class RequestService:
     def _check_assignee(actor: Actor, req: Request) -> None:
         if req.assignee_id != actor.id:
             raise NotAllowed("not_assignee")
-        if req.status not in (Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING):
+        if req.status not in (Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING, Status.PARTNER_ACCEPTED):
             raise Stale("already_handled", status=req.status)
 
     async def check_task(self, actor: Actor, req_id: int) -> View:
@@ -646,7 +647,7 @@ class RequestService:
             if op == Op.PROGRESS:
                 if not note:
                     raise BadInput("note_required")
-                to = Status.HANDLING if req.status == Status.HANDLING else Status.IN_PROGRESS
+                to = req.status if req.status in (Status.HANDLING, Status.PARTNER_ACCEPTED) else Status.IN_PROGRESS
                 v = await self._apply(s, actor, req, to, "progress", note=note)
             elif op == Op.DONE:
                 if photo:
@@ -654,7 +655,7 @@ class RequestService:
                 v = await self._apply(s, actor, req, Status.DONE, "done", note=note, extra={"photo": photo})
                 if photo and v.requester is not None:
                     self.n.to_user(s, v.requester, v.community, "done_photo", photo=photo, **v.ctx())
-            elif op == Op.RELEASE and req.status != Status.HANDLING:
+            elif op == Op.RELEASE and req.status not in (Status.HANDLING, Status.PARTNER_ACCEPTED):
                 v = await self._apply(s, actor, req, Status.ACCEPTED, "released",
                                       fields={"assignee_id": None}, timer=("claim_remind", "claim_remind_hours"))
                 await self._update_task_post(s, v, released=True)
