@@ -176,13 +176,21 @@ async def stop_background(app: App) -> None:
 async def run_polling(settings: Settings) -> None:
     bot, dp, app = create_app(settings)
     poller = Poller(bot, app.db, app.inbox, allowed_updates=dp.resolve_used_update_types())
+    pages: web.AppRunner | None = None
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         await start_background(app)
+        if settings.web_port is not None:  # the web pages (bot/web), on their own port
+            from bot import web as web_pages
+
+            pages, address = await web_pages.start(app, settings.web_host, settings.web_port)
+            log.info("web pages on %s", address)
         log.info("polling as @%s", app.bot_username)
         await _until_signal(poller.run())
     finally:
         poller.stop()
+        if pages is not None:
+            await pages.cleanup()
         await stop_background(app)
         await bot.session.close()
         await app.db.dispose()
@@ -214,6 +222,9 @@ async def run_webhook(settings: Settings, *, reuse_port: bool = False) -> None:
     secret = settings.webhook_secret.get_secret_value()
     web_app = web.Application()
     web_app.router.add_post("/webhook", webhook_handler(app, secret))
+    from bot import web as web_pages
+
+    web_pages.setup(web_app, app)  # the public pages and the staff Mini App, beside the webhook
     runner = web.AppRunner(web_app)
     await runner.setup()
     try:

@@ -141,6 +141,7 @@ class Button:
     url: str | None = None
     text: str | None = None
     names: dict[str, str] | None = None  # `text` in other languages, keyed by locale (a grid's names)
+    web_app: str | None = None  # an https address opened as a Telegram Mini App
 
 
 class Renderer:
@@ -280,7 +281,10 @@ class Renderer:
             for b in row:
                 text = (b.names or {}).get(locale) or (b.names or {}).get(locale.split("_")[0]) or b.text
                 cell = {"text": text if b.label is None else self.label(b.label, locale)}
-                cell.update({"callback_data": b.data} if b.data else {"url": b.url or ""})
+                if b.web_app:
+                    cell["web_app"] = {"url": b.web_app}  # a Mini App (private chats only)
+                else:
+                    cell.update({"callback_data": b.data} if b.data else {"url": b.url or ""})
                 cells.append(cell)
             out.append(cells[::-1] if is_rtl(locale) else cells)
         return out

@@ -118,7 +118,24 @@ def _report_context() -> dict[str, Any]:
             "volunteers": [VolunteerFigures(WEI, 12, 4.8), VolunteerFigures(ANNA, 3, None)],
             "quarter_p": Period("quarter", today, today, "Asia/Shanghai"),
             "needs": _needs_rows(), "orders": 3,
+            "rv": _rates_view(),
             "wishes": {"submitted": 5, "approved": 4, "fulfilled": 2}}
+
+
+def _rates_view() -> Any:
+    """Every micro-grid of a large community, a street of several communities, six months."""
+    from bot.services.rates import Rates, View
+    from storage.models import Community, Grid
+
+    def r(i: int, obj: Any) -> Rates:
+        return Rates(responded=9 + i % 3, response_due=12, resolved=7, resolution_due=10 + i % 2, satisfied=5,
+                     rated=6, unrated=i % 3, name=obj.name, obj=obj)
+
+    grids = [r(i, Grid(id=i, community_id=1, name=f"第{i}网格" * 3)) for i in range(60)]
+    others = [r(i, Community(id=10 + i, name=f"社区{i}" * 4, code=f"C{i}")) for i in range(12)]
+    return View(COMMUNITY, r(1, COMMUNITY), grids, street="稠城街道", street_rates=r(2, COMMUNITY),
+                street_ranking=others, trend=[(f"2025-0{m}", r(m, COMMUNITY)) for m in range(1, 7)]
+                + [("2025-07", Rates())])
 
 
 def _survey_context(options: list[str]) -> dict[str, Any]:
@@ -144,6 +161,7 @@ VARIANTS.update({
                        for o in ([], ["是", "否", "无所谓"]) for g in (True, False)
                        for m in (None, _survey_context(o)["res"])],
     "stats": [_report_context(), {**_report_context(), "grids": []}],
+    "dashboard": [{"ready": True}, {"ready": False}],
     "digest": [_report_context(), {**_report_context(), "passed": None, "surveys": 0}],
     "report_month": [_report_context(), {**_report_context(), "categories": [],
                                          "wishes": {"submitted": 0, "approved": 0, "fulfilled": 0}}],

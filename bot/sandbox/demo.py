@@ -273,8 +273,22 @@ async def digest(story: Story, c: Cast, app: Any) -> None:
         await story.reply(c.community_group)
 
 
-async def play(database_url: str | None = None, *, story_timeout: float = 180.0) -> tuple[bool, str, BotAPIEmulator]:
-    """Run the story; returns (completed, report, emulator) so tests can inspect the emulator."""
+async def public_page(story: Story, url: str) -> None:
+    import aiohttp
+
+    async with story.step("the public page loads, without personal data"):
+        async with aiohttp.ClientSession() as http, http.get(url + "?lang=en") as r:
+            page = await r.text()
+        if r.status != 200 or "鸡鸣山社区" not in page or "Response rate" not in page:
+            raise StoryFailed(f"the public page answered {r.status}")
+        if re.search(r"1[3-9]\d{9}", re.sub(r"<style.*?</style>|<[^>]+>", " ", page, flags=re.S)):
+            raise StoryFailed("the public page shows a phone number")
+
+
+async def play(database_url: str | None = None, *, story_timeout: float = 180.0,
+               announce: Callable[[str], None] | None = None) -> tuple[bool, str, BotAPIEmulator]:
+    """Run the story; returns (completed, report, emulator) so tests can inspect the emulator.
+    `announce` is told the public page's address as soon as it is served."""
     from bot.app import create_app, start_background, stop_background
     from bot.inbox import Poller
     from bot.config import Settings
@@ -299,6 +313,12 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
 
     bot, dp, app = create_app(settings)
     await start_background(app)
+    from bot import web as web_pages
+
+    pages, address = await web_pages.start(app, "127.0.0.1", 0)  # the public page, while the story runs
+    public = web_pages.public_url(address, "JMS")
+    if announce is not None:
+        announce(f"public page: {public}")
     poller = Poller(bot, app.db, app.inbox, allowed_updates=dp.resolve_used_update_types(), timeout=1)
     polling = asyncio.create_task(poller.run())
     ok, failure = True, ""
@@ -310,12 +330,14 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
             await service_order(story, c)
             await digest(story, c, app)
             await emu.wait_idle(quiet=0.5, timeout=STEP_TIMEOUT)
+            await public_page(story, public)
     except (StoryFailed, TimeoutError) as e:
         ok, failure = False, str(e) or "the story ran out of time"
     finally:
         poller.stop()
         with contextlib.suppress(asyncio.CancelledError, RuntimeError):
             await polling
+        await pages.cleanup()
         await stop_background(app)
         await bot.session.close()
         await app.db.dispose()
@@ -325,6 +347,7 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
     lines += [f"  {i}. {s}" for i, s in enumerate(story.steps, 1)]
     limited = sum(emu.stats.rate_limited.values())
     lines.append(f"429 answers from the emulator: {limited}")
+    lines.append(f"public page (served while the story ran): {public}")
     lines.append("the story completed" if ok else f"FAILED: {failure}")
     return ok, "\n".join(lines), emu
 
@@ -334,6 +357,6 @@ async def main(database_url: str | None = None, verbose: bool = False) -> int:
         logging.getLogger("aiogram").setLevel(logging.WARNING)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
-    ok, report, _ = await play(database_url)
+    ok, report, _ = await play(database_url, announce=lambda line: print(line, flush=True))
     print(report)
     return 0 if ok else 1

@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
@@ -184,6 +185,12 @@ class BotAPIEmulator:
         """A simulated user; with ``started=True`` the bot may write to them before they write."""
         return self.world.add_user(first_name, last_name=last_name, username=username,
                                    language_code=language_code, user_id=user_id, started=started)
+
+    def web_app_init_data(self, user: SimUser, *, auth_date: datetime | None = None) -> str:
+        """The init data Telegram would give `user`'s Mini App (signed with this bot's token)."""
+        from bot.sandbox.webapp import sign_init_data, user_fields
+
+        return sign_init_data(self.token, user_fields(user), auth_date)
 
     def add_group(self, title: str, *, members: list[SimUser] | tuple[SimUser, ...] = (),
                   admins: list[SimUser] | tuple[SimUser, ...] = (), owner: SimUser | None = None,

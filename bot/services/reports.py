@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotAllowed
 from bot.privacy import scrub
+from bot.services import rates
 from bot.services.community import audit, find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
@@ -129,6 +130,11 @@ def month(first: date, tz: str) -> Period:
 def quarter(first: date, tz: str) -> Period:
     start = date(first.year, (first.month - 1) // 3 * 3 + 1, 1)
     return Period("quarter", start, _add_months(start, 3) - timedelta(days=1), tz)
+
+
+def trend_months(period: Period, n: int = TREND_MONTHS) -> list[Period]:
+    """The `n` months up to the one `period` starts in, oldest first."""
+    return [month(_add_months(period.first, -back), period.tz) for back in range(n - 1, -1, -1)]
 
 
 def due_periods(community: Community, now: datetime) -> list[Period]:
@@ -350,6 +356,7 @@ class Stats:
     grids: list[Figures]
     open_now: int
     acc: Accountability | None = None
+    rates: rates.View | None = None
 
 
 class ReportService:
@@ -376,7 +383,8 @@ class ReportService:
             open_now = (await s.execute(select(func.count()).select_from(Request).where(
                 Request.community_id == c.id, Request.status.in_(list(OPEN_STATUSES))))).scalar_one()
             acc = await accountability(s, c, period.start, min(now, period.end), now)
-        return Stats(c, period, total, ranked(grids), int(open_now), acc)
+            rv = await rates.view(s, c, period.start, period.end, now)
+        return Stats(c, period, total, ranked(grids), int(open_now), acc, rv)
 
     # ------------------------------------------------------------- scheduled posts
     async def run_due(self, now: datetime | None = None) -> int:
@@ -440,9 +448,10 @@ class ReportService:
                 return 0
             total, _ = await figures(s, c, period.start, period.end)
             surveys = await self._surveys_closed(s, c.id, period)
+            rv = await rates.view(s, c, period.start, period.end, utcnow(), grids=[])
             for g in groups:
                 self.n.to_chat(s, g, "digest", key=key, priority=BULK, community=c, p=period, f=total,
-                               passed=passed, surveys=surveys)
+                               passed=passed, surveys=surveys, rv=rv)
         return 1
 
     async def _surveys_closed(self, s: AsyncSession, community_id: int, period: Period) -> int:
@@ -464,7 +473,9 @@ class ReportService:
                 return 0
             categories = await self._categories(s, c, period)
             trend = await self._trend(s, c, period)
-        png = charts.monthly_chart([n for _, n in categories], [v for _, v in trend], [m for m, _ in trend])
+            rv = await rates.view(s, c, period.start, period.end, utcnow(), months=trend_months(period))
+        png = charts.monthly_chart([n for _, n in categories], [v for _, v in trend], [m for m, _ in trend],
+                                   rates_trend=rv.trend)
         async with self.db.write() as s:
             await locked(s, Community, community_id)
             groups = await self._groups(s, community_id, ChatKind.STAFF)
@@ -482,7 +493,7 @@ class ReportService:
             ctx: dict[str, Any] = dict(community=c, p=period, f=total, grids=ranked(grids), categories=categories,
                                        trend=trend, codes=charts.codes(len(categories)), partners=partners,
                                        wishes=wishes, acc=await accountability(s, c, period.start, period.end),
-                                       needs=needs[:3], orders=sum(r.orders for r in needs))
+                                       needs=needs[:3], orders=sum(r.orders for r in needs), rv=rv)
             for g in groups:
                 if png is not None:
                     caption = self.n.renderer.render("report_chart", g.locale, **ctx)[:1024]
@@ -504,8 +515,7 @@ class ReportService:
     async def _trend(self, s: AsyncSession, c: Community, period: Period) -> list[tuple[str, float | None]]:
         """Average stars per month, the last months up to the report's month (oldest first)."""
         out = []
-        for back in range(TREND_MONTHS - 1, -1, -1):
-            m = month(_add_months(period.first, -back), c.timezone)
+        for m in trend_months(period):
             avg = (await s.execute(select(func.avg(Rating.stars)).join(Request, Request.id == Rating.request_id).where(
                 Request.community_id == c.id, Rating.stars.is_not(None), Rating.at >= m.start,
                 Rating.at < m.end))).scalar_one()
@@ -524,15 +534,39 @@ class ReportService:
                 return 0
             _, grids = await figures(s, c, period.start, period.end)
             volunteers = await volunteer_ranking(s, c.id, period.start, period.end)
+            rv = await rates.view(s, c, period.start, period.end, utcnow())
+            rv.grids = rates.ranked(rv.grids)
             for g in groups:
                 self.n.to_chat(s, g, "ranking", key=key, priority=BULK, community=c, p=period, grids=ranked(grids),
-                               volunteers=volunteers)
+                               volunteers=volunteers, rv=rv)
         return 1
 
 
 # ----------------------------------------------------------------- export (operators, CLI)
 REQUEST_COLUMNS = ["number", "grid", "category", "status", "reason", "department", "round", "breaches",
                    "created_at", "triaged_at", "done_at", "closed_at", "description"]
+
+
+RATE_COLUMNS = ["month", "scope", "name", "responded", "response_due", "response_rate", "resolved", "resolution_due",
+                "resolution_rate", "satisfied", "rated", "satisfaction_rate", "closed_without_rating"]
+
+
+async def _rate_rows(s: AsyncSession, c: Community, first: date, last: date) -> list[list[Any]]:
+    """The three rates of each month the range touches: the street's (when the community has one
+    with other communities), the community's and each micro-grid's."""
+    months, m = [], month(first, c.timezone)
+    while m.first <= last:
+        months.append(m)
+        m = month(_add_months(m.first, 1), c.timezone)
+    rows: list[list[Any]] = []
+    for p in months:
+        rv = await rates.view(s, c, p.start, p.end, utcnow())
+        scoped = ([("street", rv.street or "", rv.street_rates)] if rv.street_rates is not None else []) + \
+            [("community", c.name, rv.rates)] + [("grid", g.name or "", g) for g in rv.grids]
+        for scope, name, r in scoped:
+            assert r is not None
+            rows.append([p.label, scope, name, *r.as_row().values()])
+    return rows
 
 
 WISH_COLUMNS = ["number", "grid", "category", "status", "budget", "public_text", "fulfiller_id", "fulfiller_role",
@@ -633,6 +667,7 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
         needs = sorted(await collect(s, c, start, end), key=lambda n: (n.month, n.category, n.grid_id or 0, n.source))
         write("needs", ["month", "category", "grid", "source", "total", "unmet"], [
             [n.month, n.category, grids.get(n.grid_id, ""), n.source, n.total, n.unmet] for n in needs])
+        write("rates", RATE_COLUMNS, await _rate_rows(s, c, first, last))
         # Partner organisations (共建单位): their contribution in the range, and redemptions of
         # points at them (no codes: a pending one could still be used).
         write("partners", ["partner_id", "name", "kind", "members", "hours", "services_delivered", "wishes_fulfilled",
