@@ -77,6 +77,15 @@ def _upgrade(database_url: str, revision: str = "head") -> None:
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db_command == "backup":
+        from storage.backup import BackupError, backup
+
+        try:
+            how = backup(settings.database_url, Path(args.file))
+        except (BackupError, OSError) as e:
+            raise ConfigError(f"backup: {e}") from None
+        print(f"backup written to {args.file} ({how})")
+        return 0
     _upgrade(settings.database_url, args.revision)
     print(f"database at {args.revision}")
     return 0
@@ -210,6 +219,9 @@ def parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="migrate to the newest schema")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=_db)
+    bk = db_sub.add_parser("backup", help="a consistent copy of the database while the bot runs")
+    bk.add_argument("file", help="where to write it (a new file)")
+    bk.set_defaults(func=_db)
     com = sub.add_parser("community", help="communities")
     com_sub = com.add_subparsers(dest="community_command", required=True)
     create = com_sub.add_parser("create", help="create a community and a staff invitation")

@@ -131,11 +131,13 @@ class BotAPIEmulator:
         await site.start()
         self.port = self._runner.addresses[0][1]
         self._api.closing = False
+        self.webhooks.stopped = False
         self._pusher = asyncio.create_task(self.webhooks.run(), name="webhook pusher")
 
     async def stop(self) -> None:
         """Stop the server; pending long polls return immediately."""
         self._api.closing = True
+        self.webhooks.stopped = True
         self.signal.fire()
         if self._pusher is not None:
             self._pusher.cancel()

@@ -42,6 +42,7 @@ class WebhookPusher:
         self.attempts: list[tuple[int, str, int]] = []
         self._busy: set[int] = set()
         self._turn = itertools.count()
+        self.stopped = False  # checked each round: a cancel can be swallowed by wait_for (Python 3.11)
 
     def _urls(self) -> list[str]:
         return self.targets or ([self.world.webhook_url] if self.world.webhook_url else [])
@@ -49,7 +50,7 @@ class WebhookPusher:
     async def run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             tasks: set[asyncio.Task[None]] = set()
-            while True:
+            while not self.stopped:
                 if self._urls():
                     for update in list(self.queue.pending):
                         chat = chat_of(update)
