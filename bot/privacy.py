@@ -26,8 +26,8 @@ _PATTERNS = [
     re.compile(r"(?<!\d)\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"),
     re.compile(r"(?<!\d)\d{15}(?!\d)"),
     # A home's own number (a room, flat or door), not a building or floor, which many share and
-    # public matters need ("the lift in building 3"): 1203室, 1203号, 12户, 房间 1203
-    re.compile(r"\d+\s*[A-Za-z]?\s*(?:室|户|号(?!楼|线|门|口))"),
+    # public matters need ("the lift in building 3"): 1203室, 1203号, 房间 1203 ("5户" counts households)
+    re.compile(r"\d+\s*[A-Za-z]?\s*(?:室|号(?!楼|线|门|口))"),
     re.compile(r"(?:房间?号?|门牌号?)\s*[:：]?\s*\d+[A-Za-z]?"),
     # The same words in the bot's other languages, followed by a number: room 1203, apt 4B,
     # flat #12, кв. 45, квартира 12, appartement 3, depto 12, 1203호, شقة ١٢, واحد ۱۲
