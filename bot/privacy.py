@@ -44,7 +44,7 @@ _PATTERNS = [
 # (+86 138 0013 8000, 0579-8512 3456, +7 (912) 345-67-89, 555 1234) holding 7 to 15 digits.
 # Dates (2024-05-12) and short figures hold fewer digits and stay.
 _DATE = re.compile(r"(?:19|20)\d{2}[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])")
-_PHONE = re.compile(r"(?<![\d\w])(?:\+|00)?\(?\d[\d\s\-.()]{4,22}\d(?!\d)")
+_PHONE = re.compile(r"(?<![\d\w])(?:\+|00)?\(?\d[\d \t\u00a0\-.()]{4,22}\d(?!\d)")  # never across lines
 
 
 def _phone(m: re.Match[str]) -> str:

@@ -124,7 +124,7 @@ async def test_story_partner_lists_a_resource_a_leader_routes_a_request_the_kore
     await h.deliver()
     card = h.session.last(GRID_GROUP)
     h.session.clear()
-    await h.press(LEADER, card.buttons()[-1]["callback_data"], chat_id=GRID_GROUP, message_id=card.message_id)
+    await h.press(LEADER, _route_button(card), chat_id=GRID_GROUP, message_id=card.message_id)
     pick = h.session.last(LEADER.id)
     assert "JMS-0001" in pick.text and "免费法律咨询" in pick.text
     await h.press(LEADER, button(pick, "免费法律咨询"))
@@ -373,7 +373,7 @@ async def test_the_leader_takes_a_request_back_from_a_silent_partner(harness: Ha
     req = await file_privately(h)
     await h.deliver()
     card = h.session.last(GRID_GROUP)
-    await h.press(LEADER, card.buttons()[-1]["callback_data"], chat_id=GRID_GROUP, message_id=card.message_id)
+    await h.press(LEADER, _route_button(card), chat_id=GRID_GROUP, message_id=card.message_id)
     await h.press(LEADER, button(h.session.last(LEADER.id), "周末志愿服务"))
     routed = h.session.last_with_button(LEADER.id, "rk:")
     await h.deliver()
@@ -390,3 +390,8 @@ async def test_the_leader_takes_a_request_back_from_a_silent_partner(harness: Ha
     async with h.app.db.read() as s:
         req = await s.get(Request, req.id)
     assert (req.status, req.assignee_id) == ("new", None)
+
+
+def _route_button(card) -> str:
+    """The triage card's 🤝 Partner resource button (the card has others: me too, category…)."""
+    return next(b["callback_data"] for b in card.buttons() if b.get("callback_data", "").startswith("ro:"))
