@@ -33,6 +33,8 @@ class DbStorage(BaseStorage):
         self._cache: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
 
     def _remember(self, key: str, state: str | None, data: dict[str, Any]) -> None:
+        if not self.cache_size:
+            return  # PostgreSQL: no cache at all
         self._cache[key] = (state, data)
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_size:
