@@ -108,6 +108,7 @@ def rates_svg(rates_trend: list[tuple[str, Any]], names: tuple[str, str, str], t
                        legend_at_bottom=True, legend_at_bottom_columns=3, print_values=False, title=title or None,
                        disable_xml_declaration=True, explicit_size=False, js=[], y_labels=[0, 25, 50, 75, 100],
                        value_formatter=lambda v: f"{v:.0f}%", allow_interruptions=True)
+    chart.uuid = "svg-rates"  # pygal's default is a random uuid4: a page would differ on each render
     chart.x_labels = [m for m, _ in rates_trend]
     for name, line in zip(names, rate_series(rates_trend)):
         chart.add(name, line)
@@ -121,6 +122,7 @@ def categories_svg(categories: list[tuple[str, int]], title: str = "") -> str:
     chart = pygal.HorizontalBar(style=_style(), height=max(160, 44 * len(categories) + 60), width=640,
                                 show_legend=False, print_values=True, title=title or None,
                                 disable_xml_declaration=True, explicit_size=False, js=[])
+    chart.uuid = "svg-categories"
     chart.x_labels = [name for name, _ in categories]
     chart.add("", [n for _, n in categories])
     return _static(chart.render(is_unicode=True))
