@@ -27,12 +27,18 @@ from bot.config import ConfigError, Settings
 from bot.delivery import Delivery, Pacer, PacingMiddleware
 from bot.i18n import Catalogs
 from bot.inbox import InboxWorker, Poller, store
+from bot.leader import Leadership
 from bot.middlewares import ContextMiddleware, DeferredSends
 from bot.render import Renderer
 from bot.services.community import CommunityService
+from bot.services.menu import MenuService
+from bot.services.needs import NeedsService
 from bot.services.deliberation import DeliberationService
 from bot.notify import Notifier
 from bot.services.language import translator_from
+from bot.services.partners import PartnerService
+from bot.services.resources import ResourceService
+from bot.services.rewards import RewardService
 from bot.services.points import PointsService
 from bot.services.requests import RequestService
 from bot.services.signoff import SignOffService
@@ -57,14 +63,20 @@ class App:
     requests: RequestService
     signoff: SignOffService
     points: PointsService
+    partners: PartnerService
+    resources: ResourceService
+    rewards: RewardService
     bot: Bot
     delivery: Delivery
     council: DeliberationService
     surveys: SurveyService
     reports: ReportService
+    menu: MenuService = field(init=False)  # the services list (服务清单, 点单)
+    needs: NeedsService = field(init=False)  # the needs list (需求清单, 每月一题)
     inbox: InboxWorker = field(init=False)
     bot_username: str = "gongzhi_bot"
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    step_down: Callable[[], Awaitable[None]] | None = None  # stops the outbox and scheduler if they run here
 
 
 def create_app(settings: Settings, *, session: BaseSession | None = None,
@@ -88,9 +100,12 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     requests = RequestService(db, notifier, translator)
     app = App(settings=settings, db=db, renderer=renderer, notifier=notifier, pacer=pacer,
               communities=CommunityService(db), requests=requests, signoff=SignOffService(requests),
-              points=PointsService(db),
+              points=PointsService(db), partners=PartnerService(db),
+              resources=ResourceService(db, requests), rewards=RewardService(db, notifier),
               bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests),
               surveys=SurveyService(db, notifier), reports=ReportService(db, notifier))
+    app.menu = MenuService(requests)
+    app.needs = NeedsService(app.council, app.reports)
 
     from handlers import build_root_router  # handlers import the app's types
 
@@ -124,34 +139,58 @@ async def start_background(app: App) -> None:
         await set_commands(app.bot, app.renderer, app.settings.default_locale)
     except Exception:  # menus are a convenience; never refuse to start over them
         log.exception("setting command menus failed")
-    from scheduler import start_scheduler
-
-    restored = await app.pacer.restore(app.db)
-    log.debug("pacer restored with %d recent sends", restored)
     app.background.append(asyncio.create_task(app.inbox.run(), name="inbox"))
-    app.background.append(asyncio.create_task(app.delivery.run(), name="outbox"))
-    app.background.append(asyncio.create_task(start_scheduler(app), name="scheduler"))
+    duties: list[asyncio.Task[Any]] = []
+
+    async def lead() -> None:
+        """The outbox and the scheduler: once for the bot as a whole (see `bot.leader`)."""
+        from scheduler import start_scheduler
+
+        restored = await app.pacer.restore(app.db)
+        log.debug("pacer restored with %d recent sends", restored)
+        duties.append(asyncio.create_task(app.delivery.run(), name="outbox"))
+        duties.append(asyncio.create_task(start_scheduler(app), name="scheduler"))
+
+    async def step_down() -> None:
+        await app.delivery.stop()
+        for task in duties:
+            task.cancel()
+        await asyncio.gather(*duties, return_exceptions=True)
+        duties.clear()
+
+    leadership = Leadership(app.db, lead=lead, step_down=step_down, wake=app.delivery.wake)
+    app.background.append(asyncio.create_task(leadership.run(), name="leadership"))
+    app.step_down = step_down
 
 
 async def stop_background(app: App) -> None:
     await app.inbox.stop()
-    await app.delivery.stop()
     for task in app.background:
         task.cancel()
     await asyncio.gather(*app.background, return_exceptions=True)
     app.background.clear()
+    if app.step_down is not None:
+        await app.step_down()
 
 
 async def run_polling(settings: Settings) -> None:
     bot, dp, app = create_app(settings)
     poller = Poller(bot, app.db, app.inbox, allowed_updates=dp.resolve_used_update_types())
+    pages: web.AppRunner | None = None
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         await start_background(app)
+        if settings.web_port is not None:  # the web pages (bot/web), on their own port
+            from bot import web as web_pages
+
+            pages, address = await web_pages.start(app, settings.web_host, settings.web_port)
+            log.info("web pages on %s", address)
         log.info("polling as @%s", app.bot_username)
         await _until_signal(poller.run())
     finally:
         poller.stop()
+        if pages is not None:
+            await pages.cleanup()
         await stop_background(app)
         await bot.session.close()
         await app.db.dispose()
@@ -176,17 +215,20 @@ def webhook_handler(app: App, secret: str) -> Callable[[web.Request], Awaitable[
     return handle
 
 
-async def run_webhook(settings: Settings) -> None:
+async def run_webhook(settings: Settings, *, reuse_port: bool = False) -> None:
     if not settings.webhook_url or not settings.webhook_secret:
         raise ConfigError("WEBHOOK_URL and WEBHOOK_SECRET must be set for --webhook")
     bot, dp, app = create_app(settings)
     secret = settings.webhook_secret.get_secret_value()
     web_app = web.Application()
     web_app.router.add_post("/webhook", webhook_handler(app, secret))
+    from bot import web as web_pages
+
+    web_pages.setup(web_app, app)  # the public pages and the staff Mini App, beside the webhook
     runner = web.AppRunner(web_app)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=reuse_port or None).start()
         await start_background(app)
         await bot.set_webhook(f"{settings.webhook_url.rstrip('/')}/webhook", secret_token=secret,
                               allowed_updates=dp.resolve_used_update_types())

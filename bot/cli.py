@@ -24,13 +24,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                           "which needs no token)")
     if args.webhook and (not settings.webhook_url or not settings.webhook_secret):
         raise ConfigError("WEBHOOK_URL and WEBHOOK_SECRET must be set for --webhook")
+    if args.workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    if args.workers > 1 and not args.webhook:
+        raise ConfigError("several workers need --webhook: Telegram gives polling updates to one process only")
+    if args.workers > 1 and settings.database_url.startswith("sqlite"):
+        raise ConfigError("several workers need PostgreSQL (DATABASE_URL=postgresql+asyncpg://...): "
+                          "SQLite takes one process per database")
     from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
     from bot.app import run_polling, run_webhook
 
     _upgrade(settings.database_url)
+    if args.workers > 1:
+        from bot.workers import supervise
+
+        return supervise(args.workers)
     try:
-        asyncio.run(run_webhook(settings) if args.webhook else run_polling(settings))
+        asyncio.run(run_webhook(settings, reuse_port=args.reuse_port) if args.webhook else run_polling(settings))
     except KeyboardInterrupt:
         pass
     except TelegramUnauthorizedError:
@@ -66,6 +77,15 @@ def _upgrade(database_url: str, revision: str = "head") -> None:
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db_command == "backup":
+        from storage.backup import BackupError, backup
+
+        try:
+            how = backup(settings.database_url, Path(args.file))
+        except (BackupError, OSError) as e:
+            raise ConfigError(f"backup: {e}") from None
+        print(f"backup written to {args.file} ({how})")
+        return 0
     _upgrade(settings.database_url, args.revision)
     print(f"database at {args.revision}")
     return 0
@@ -158,6 +178,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     """CSV files of one community for a date range (the community's local days, inclusive)."""
+    import getpass
     from pathlib import Path
 
     from bot.services.reports import export_csv
@@ -171,12 +192,15 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> dict[str, int]:
         db = Database(settings.database_url)
         try:
-            return await export_csv(db, args.community, args.date_from, args.date_to, out)
+            return await export_csv(db, args.community, args.date_from, args.date_to, out,
+                                    include_restricted=args.include_restricted, by=getpass.getuser())
         finally:
             await db.dispose()
 
     for name, rows in asyncio.run(work()).items():
         print(f"{out / name}: {rows} row(s)")
+    if args.include_restricted:
+        print("restricted free text included; this export was recorded in the audit log")
     return 0
 
 
@@ -185,12 +209,19 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bot (polling; --webhook for a webhook server)")
     run.add_argument("--webhook", action="store_true")
+    run.add_argument("--workers", type=int, default=1,
+                     help="worker processes sharing the webhook port (PostgreSQL only; default 1)")
+    run.add_argument("--reuse-port", action="store_true",
+                     help="let other workers listen on the same port (set by --workers)")
     run.set_defaults(func=_run)
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="migrate to the newest schema")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=_db)
+    bk = db_sub.add_parser("backup", help="a consistent copy of the database while the bot runs")
+    bk.add_argument("file", help="where to write it (a new file)")
+    bk.set_defaults(func=_db)
     com = sub.add_parser("community", help="communities")
     com_sub = com.add_subparsers(dest="community_command", required=True)
     create = com_sub.add_parser("create", help="create a community and a staff invitation")
@@ -216,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
     exp.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat, help="YYYY-MM-DD (inclusive)")
     exp.add_argument("--out", help="directory (default: export-COMMUNITY-FROM-TO)")
+    exp.add_argument("--include-restricted", action="store_true",
+                     help="also write restricted free text (answers, comments, notes) and unscrubbed "
+                          "descriptions; recorded in the audit log")
     exp.set_defaults(func=_export)
     inb = sub.add_parser("inbox", help="updates that failed for good: list or retry them")
     inb_sub = inb.add_subparsers(dest="inbox_command", required=True)

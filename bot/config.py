@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
 
+    # The web pages (public page per community, staff Mini App): in polling mode served on
+    # WEB_HOST:WEB_PORT when WEB_PORT is set; with --webhook beside the webhook. WEB_BASE_URL is
+    # the public address people open (https for the Mini App button); WEBAPP_MAX_AGE how old
+    # Telegram's init data may be, in seconds.
+    web_host: str = "127.0.0.1"
+    web_port: Optional[int] = None
+    web_base_url: Optional[str] = None
+    webapp_max_age: int = 3600
+
     # Machine translation of residents' free text: a LibreTranslate-compatible server, or none.
     translate_url: Optional[str] = None
     translate_key: Optional[SecretStr] = None
@@ -93,6 +102,41 @@ class Settings(BaseSettings):
         if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError(f"LOG_LEVEL {value!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value
+
+    @field_validator("web_port", mode="before")
+    @classmethod
+    def _web_port(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            port = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"WEB_PORT {value!r} is not a port number (1-65535)") from None
+        if not 0 <= port <= 65535:
+            raise ValueError(f"WEB_PORT {value!r} is not a port number (1-65535)")
+        return port
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _web_base_url(cls, value: Optional[str]) -> Optional[str]:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^https?://[^\s/]+", value.strip()):
+            raise ValueError(f"WEB_BASE_URL {value!r} is not an http(s) address (e.g. https://gongzhi.example.org)")
+        return value.strip().rstrip("/")
+
+    @field_validator("webapp_max_age")
+    @classmethod
+    def _webapp_max_age(cls, value: int) -> int:
+        if not 60 <= value <= 86400:
+            raise ValueError(f"WEBAPP_MAX_AGE {value!r} must be between 60 and 86400 seconds")
+        return value
+
+    def web_address(self) -> str | None:
+        """Where people open the pages: WEB_BASE_URL, else the local server's address."""
+        if self.web_base_url:
+            return self.web_base_url
+        return f"http://{self.web_host}:{self.web_port}" if self.web_port else None
 
     @model_validator(mode="after")
     def _locale(self) -> "Settings":

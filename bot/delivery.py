@@ -205,6 +205,8 @@ class Delivery(Loop):
     async def flush(self, rows: list[Outbox]) -> None:
         """Send these rows now (a handler's replies, just committed), each chat's queue in order up
         to them, paced; what is not due yet stays for the loop."""
+        if self.db.announce_outbox:
+            return  # another worker sends the outbox (`bot.leader`); the commit told it
         chats: dict[int, set[int]] = {}
         for row in rows:
             chats.setdefault(row.chat_id, set()).add(row.id or 0)

@@ -7,6 +7,8 @@ set by the aiogram middleware (`bot.middlewares`) with `Catalogs.use_locale`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import gettext
 import io
 from collections.abc import Iterator
@@ -130,3 +132,10 @@ def language_name(locale: str, in_locale: str | None = None) -> str:
     except (ValueError, UnknownLocaleError):
         return locale
     return name if in_locale else name[:1].upper() + name[1:]
+
+
+def local_name(obj: Any, locale: str) -> str:
+    """What staff named (a community, a micro-grid) in the reader's language, else in the
+    community's own: `obj.names` is keyed by locale (`en`, `zh_Hans`), matched by language too."""
+    names = getattr(obj, "names", None) or {}
+    return names.get(locale) or names.get(locale.split("_")[0]) or obj.name

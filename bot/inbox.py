@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -19,19 +20,20 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot import crashpoints
 from bot.loops import Loop
-from storage.db import Database
+from storage.db import Database, current_scope
 from storage.models import Inbox, InboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BATCH = 200
+ELSEWHERE = 0.05  # seconds before looking again at a person whose update another worker handles
 RETENTION = timedelta(days=3)
 
 
@@ -76,10 +78,13 @@ class InboxWorker(Loop):
         self.bot, self.dp, self.db = bot, dp, db
         self._busy: set[int] = set()  # people with an update being handled
         self._skipped: list[int] = []  # handled with no effect (group chatter): marked done in one write
+        self._elsewhere: dict[int, float] = {}  # person -> monotonic time: another worker has them now
         self._sem = asyncio.Semaphore(concurrency)
 
     async def round(self) -> float:
-        return 0 if await self.dispatch() else self.idle
+        if await self.dispatch():
+            return 0
+        return max(0.01, min([self.idle, *(t - time.monotonic() for t in self._elsewhere.values())]))
 
     async def stop(self) -> None:
         await super().stop()
@@ -88,6 +93,10 @@ class InboxWorker(Loop):
     def skip(self, update_id: int) -> None:
         """An update that needed nothing: mark it done with the next batch instead of a write of its own."""
         self._skipped.append(update_id)
+
+    def elsewhere(self, person: int) -> None:
+        """Another worker is handling this person's update: look again in a moment."""
+        self._elsewhere[person] = time.monotonic() + ELSEWHERE
 
     async def _mark_skipped(self) -> None:
         ids, self._skipped = self._skipped, []
@@ -105,11 +114,13 @@ class InboxWorker(Loop):
                                     .order_by(Inbox.update_id).limit(BATCH))).scalars().all()
         seen: set[int] = set()
         started = 0
+        clock = time.monotonic()
+        self._elsewhere = {p: t for p, t in self._elsewhere.items() if t > clock}
         for row in rows:
             if row.person in seen:
                 continue  # only the person's oldest: the next waits for it
             seen.add(row.person)
-            if row.person in self._busy or row.not_before > now:
+            if row.person in self._busy or row.person in self._elsewhere or row.not_before > now:
                 continue
             self._busy.add(row.person)
             self.spawn(self._handle(row))
@@ -137,6 +148,23 @@ class InboxWorker(Loop):
         while await self.dispatch() or self._tasks:
             if self._tasks:
                 await asyncio.gather(*list(self._tasks))
+
+async def claim(row: Inbox | None) -> bool:
+    """Whether this process may handle the row now. One worker is alone (SQLite, and updates fed
+    without the inbox); on PostgreSQL several may be, so the update's transaction takes the
+    person's lock first and checks the row is still the person's oldest pending one. The lock is
+    held until that transaction ends — when the row is marked done with the update's effects.
+    """
+    scope = current_scope()
+    if row is None or scope is None or scope.db.is_sqlite:
+        return True
+    s = await scope.session()  # the update's transaction, opened now, holds the lock
+    if not (await s.execute(text("SELECT pg_try_advisory_xact_lock(:person)"), {"person": row.person})).scalar():
+        return False
+    oldest = (await s.execute(select(Inbox.update_id).where(Inbox.person == row.person,
+                                                             Inbox.status == InboxStatus.PENDING)
+                              .order_by(Inbox.update_id).limit(1))).scalar()
+    return oldest == row.update_id
 
 
 async def record_failure(db: Database, update_id: int, error: str, *, final: bool) -> None:

@@ -30,6 +30,7 @@ class Loop:
         task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
+        self._stopping = False  # a loop can run again after a stop (a worker that leads again)
         while not self._stopping:
             try:
                 wait = await self.round()

@@ -140,6 +140,10 @@ class ContextMiddleware(BaseMiddleware):
         scope_token, replies_token = scope.enter(), _replies.set(replies)
         failure: Exception | None = None
         try:
+            if not await inbox.claim(row):  # another worker has this person's update in hand
+                await scope.rollback()
+                app.inbox.elsewhere(row.person)  # type: ignore[union-attr]
+                return None
             result = await self._handle(handler, event, data, replies)
             scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row)]
             crashpoints.reach("update.handled")

@@ -37,6 +37,9 @@ class Notifier:
     def label(self, key: str, locale: str) -> str:
         return self.renderer.label(key, locale)
 
+    def text(self, template: str, locale: str, /, **ctx: Any) -> str:
+        return self.renderer.render(template, locale, **ctx)
+
     def translated(self, text: str, language: str) -> bool:
         return (text, language) in self.renderer.translations
 
@@ -130,6 +133,13 @@ class Notifier:
         carries each matter's latest state instead of falling behind with stale ones."""
         await s.execute(update(Outbox).where(Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
                                              Outbox.status == "pending").values(status="superseded"))
+
+    async def supersede_edits(self, s: AsyncSession, original: Outbox) -> None:
+        """Pending edits of a post are replaced by a newer one: a post that is edited as a matter
+        moves (a quiet feed line, a card's count) carries its latest state in one edit."""
+        await s.execute(update(Outbox).where(Outbox.chat_id == original.chat_id, Outbox.edit_of == original.id,
+                                             Outbox.method == "edit", Outbox.status == "pending")
+                        .values(status="superseded"))
 
     async def render_post(self, s: AsyncSession, chat_id: int, chat_community: Community, template: str,
                           /, **ctx: Any) -> str:

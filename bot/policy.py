@@ -66,6 +66,25 @@ def is_staff(memberships: Iterable[MembershipLike], community_id: int | None) ->
     return has_role(memberships, community_id, Role.STAFF)
 
 
+def partner_ids(memberships: Iterable[MembershipLike], community_id: int | None) -> set[int]:
+    """The partners (共建单位) this person is a member of, in that community only."""
+    return {pid for m in roles_in(memberships, community_id)
+            if m.role == Role.PARTNER and (pid := getattr(m, "partner_id", None)) is not None}
+
+
+def is_partner_member(memberships: Iterable[MembershipLike], community_id: int | None, partner_id: int | None) -> bool:
+    """A member of that partner, counted only in the partner's own community."""
+    return partner_id is not None and partner_id in partner_ids(memberships, community_id)
+
+
+def may_manage_partner(memberships: Iterable[MembershipLike], community_id: int | None,
+                       partner_id: int | None) -> bool:
+    """Staff of the partner's community, or one of the partner's members (its resources, items,
+    confirming its redemptions)."""
+    ms = list(memberships)
+    return is_staff(ms, community_id) or is_partner_member(ms, community_id, partner_id)
+
+
 def may_triage(memberships: Iterable[MembershipLike], req: RequestLike) -> bool:
     """Staff of the request's community, or a leader of its micro-grid (any leader of that
     community when it has no micro-grid)."""
@@ -121,6 +140,21 @@ def may_follow(user_id: int, memberships: Iterable[MembershipLike], req: Request
             and req.status in set(open_statuses) and user_id != req.requester_id)
 
 
+def may_metoo(user_id: int, memberships: Iterable[MembershipLike], req: RequestLike, *,
+              in_community_group: bool, open_statuses: Iterable[str]) -> bool:
+    """"Me too" on an open request that is not one's own, by someone of the request's community:
+    a member, or a person in one of its bound groups (where its residents read the cards)."""
+    return (user_id != req.requester_id and req.status in set(open_statuses)
+            and (bool(roles_in(memberships, req.community_id)) or in_community_group))
+
+
+def may_carry_out(user_id: int, memberships: Iterable[MembershipLike], community_id: int,
+                  owner_id: int | None) -> bool:
+    """Progress on a council decision: the person staff made responsible for it, or staff."""
+    return (owner_id is not None and user_id == owner_id and bool(roles_in(memberships, community_id))) \
+        or is_staff(memberships, community_id)
+
+
 def may_invite(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
     return is_staff(memberships, community_id)
 
@@ -145,3 +179,35 @@ def group_may_list(bound: bool) -> bool:
 def public_fields(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
     """Helper for renderers: only the named (public) attributes of an object."""
     return {f: getattr(obj, f, None) for f in fields}
+
+
+# ---------------------------------------------------------------- micro-wishes (微心愿)
+class WishLike(Protocol):
+    community_id: int
+    requester_id: int
+    filed_by_id: int | None
+    fulfiller_id: int | None
+
+
+WISH_CLAIMERS = (Role.VOLUNTEER, Role.PARTNER)  # partner-unit members (共建单位) claim too
+
+
+def may_file_wish_for(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """On behalf of a resident in difficulty (no Telegram): that community's grid leaders and staff."""
+    ms = list(memberships)
+    return is_staff(ms, community_id) or has_role(ms, community_id, Role.GRID_LEADER)
+
+
+def may_screen_wish(memberships: Iterable[MembershipLike], wish: WishLike) -> bool:
+    """Privacy screening and approval: staff of the wish's community."""
+    return is_staff(memberships, wish.community_id)
+
+
+def may_claim_wish(memberships: Iterable[MembershipLike], wish: WishLike) -> bool:
+    ms = list(memberships)
+    return any(has_role(ms, wish.community_id, role) for role in WISH_CLAIMERS)
+
+
+def may_confirm_wish(user_id: int, wish: WishLike) -> bool:
+    """The wisher, or the leader who filed it for them, thanks and confirms."""
+    return user_id in (wish.requester_id, wish.filed_by_id)

@@ -26,8 +26,8 @@ _PATTERNS = [
     re.compile(r"(?<!\d)\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"),
     re.compile(r"(?<!\d)\d{15}(?!\d)"),
     # A home's own number (a room, flat or door), not a building or floor, which many share and
-    # public matters need ("the lift in building 3"): 1203室, 1203号, 12户, 房间 1203
-    re.compile(r"\d+\s*[A-Za-z]?\s*(?:室|户|号(?!楼|线|门|口))"),
+    # public matters need ("the lift in building 3"): 1203室, 1203号, 房间 1203 ("5户" counts households)
+    re.compile(r"\d+\s*[A-Za-z]?\s*(?:室|号(?!楼|线|门|口))"),
     re.compile(r"(?:房间?号?|门牌号?)\s*[:：]?\s*\d+[A-Za-z]?"),
     # The same words in the bot's other languages, followed by a number: room 1203, apt 4B,
     # flat #12, кв. 45, квартира 12, appartement 3, depto 12, 1203호, شقة ١٢, واحد ۱۲
@@ -44,7 +44,7 @@ _PATTERNS = [
 # (+86 138 0013 8000, 0579-8512 3456, +7 (912) 345-67-89, 555 1234) holding 7 to 15 digits.
 # Dates (2024-05-12) and short figures hold fewer digits and stay.
 _DATE = re.compile(r"(?:19|20)\d{2}[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])")
-_PHONE = re.compile(r"(?<![\d\w])(?:\+|00)?\(?\d[\d\s\-.()]{4,22}\d(?!\d)")
+_PHONE = re.compile(r"(?<![\d\w])(?:\+|00)?\(?\d[\d \t\u00a0\-.()]{4,22}\d(?!\d)")  # never across lines
 
 
 def _phone(m: re.Match[str]) -> str:
@@ -56,15 +56,34 @@ def _phone(m: re.Match[str]) -> str:
 
 def scrub(text: str | None) -> tuple[str, bool]:
     """`text` with phone numbers, ID numbers and room numbers masked; and whether any were."""
+    out, kinds = scrub_kinds(text)
+    return out, bool(kinds)
+
+
+# What was masked, in kind (the person who wrote it is told: `labels.j2` "scrubbed_<kind>")
+ID_NUMBER, PHONE, ROOM = "id_number", "phone", "room"
+
+
+def scrub_kinds(text: str | None) -> tuple[str, list[str]]:
+    """`text` with phone numbers, ID numbers and room numbers masked, and the kinds masked (in
+    that order, each once)."""
     if not text:
-        return text or "", False
-    out = text.translate(_DIGITS)
-    out = _PATTERNS[0].sub(MASK, out)
-    out = _PATTERNS[1].sub(MASK, out)
-    out = _PHONE.sub(_phone, out)
+        return text or "", []
+    kinds: list[str] = []
+    source = text.translate(_DIGITS)
+
+    def step(out: str, changed: str, kind: str) -> str:
+        if changed != out and kind not in kinds:
+            kinds.append(kind)
+        return changed
+
+    out = step(source, _PATTERNS[0].sub(MASK, source), ID_NUMBER)
+    out = step(out, _PATTERNS[1].sub(MASK, out), ID_NUMBER)
+    out = step(out, _PHONE.sub(_phone, out), PHONE)
     for pattern in _PATTERNS[2:]:
-        out = pattern.sub(MASK, out)
-    return (text, False) if out == text.translate(_DIGITS) else (out, True)
+        out = step(out, pattern.sub(MASK, out), ROOM)
+    order = [k for k in (ID_NUMBER, PHONE, ROOM) if k in kinds]
+    return (text, []) if out == source else (out, order)
 
 
 def scrubbed(text: str | None) -> str | None:
@@ -104,11 +123,34 @@ class PublicRequest:
         raise NotPublic(f"request field {name!r} is not public")
 
 
-def _public_value(key: str, value: Any, strict: bool) -> Any:
-    from storage.models import Rating, Request
+class PublicWish:
+    """A micro-wish as the board (a group, or a claimer-to-be) may see it: the text staff
+    approved at screening (scrubbed again here), budget, category and micro-grid. The wisher's
+    own words, name, contact and photo read as not public."""
 
-    if isinstance(value, PublicRequest):
+    _PASS = frozenset({"id", "community_id", "number", "grid_id", "category", "budget", "status",
+                       "created_at", "approved_at", "claimed_at", "delivered_at", "fulfilled_at", "fulfiller_id"})
+
+    def __init__(self, wish: Any) -> None:
+        self._wish = wish
+        self.public_text = scrub(wish.public_text or "")[0]
+        self.on_behalf_name = self.contact_note = self.photo = self.delivered_photo = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in PublicWish._PASS:
+            return getattr(self._wish, name)
+        raise NotPublic(f"wish field {name!r} is not public")
+
+
+def _public_value(key: str, value: Any, strict: bool) -> Any:
+    from storage.models import Rating, Request, Wish
+
+    if isinstance(value, (PublicRequest, PublicWish)):
         return value
+    if isinstance(value, Wish):
+        if strict:
+            raise NotPublic(f"{key}: a Wish must reach a group as PublicWish")
+        return PublicWish(value)
     if isinstance(value, Request):
         if strict:
             raise NotPublic(f"{key}: a Request must reach a group as PublicRequest")

@@ -4,7 +4,8 @@ Templates render HTML (Telegram parse_mode HTML) with autoescape on. A line hold
 control tags ends in `-%}` so it leaves no blank line; text lines keep their line breaks. For right-to-left locales
 every line starts with U+200F (Telegram lays out each line by its first strong character, so a line that starts
 with a command, a number or an isolated name would otherwise run left to right) and every inserted value is
-isolated with U+2068…U+2069. Digits are Latin in every locale, Arabic and Persian included (what Babel's CLDR
+isolated with U+2068…U+2069; in every language, names and people's text are stripped of their own
+direction controls and isolated when they hold right-to-left characters (`_isolated`). Digits are Latin in every locale, Arabic and Persian included (what Babel's CLDR
 data formats dates with, and what request numbers, commands and links use); see README, Translating.
 
 Dates and times are written in the community's time zone, in the reader's language, never as an all-numeric
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections import OrderedDict
 from contextvars import ContextVar
 from functools import lru_cache
@@ -30,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from bot.callbacks import packed
-from bot.i18n import Catalogs, is_rtl, language_name
+from bot.i18n import BIDI_CONTROLS, Catalogs, is_rtl, language_name, local_name
 from bot.services.buttons import Button
 from bot.services.language import detect
 from bot.limits import MAX_TEXT
@@ -57,13 +59,6 @@ def fit(text: str, limit: int = MAX_TEXT) -> str:
     return str(escape(plain(text)[: limit - 200])) + " …"
 
 
-def local_name(obj: Any, locale: str) -> str:
-    """What staff named (a community, a micro-grid) in the reader's language, else in the
-    community's own: `obj.names` is keyed by locale (`en`, `zh_Hans`), matched by language too."""
-    names = getattr(obj, "names", None) or {}
-    return names.get(locale) or names.get(locale.split("_")[0]) or obj.name
-
-
 def department_name(community: Any, department: str | None, locale: str) -> str:
     """A department (as liaisons were invited with it, "物业") in the reader's language, if staff named it."""
     if not department:
@@ -77,17 +72,41 @@ def rtl_lines(text: str) -> str:
     return "\n".join(line if not line or line.startswith(RLM) else RLM + line for line in text.split("\n"))
 
 
-def isolate(value: Any) -> Any:
-    """`{{ value }}` output: user data is isolated in RTL text; our own markup is left alone."""
-    if not _rtl.get() or isinstance(value, Markup) or value is None:
+def _isolated(value: Any) -> str | None:
+    """The one place names and people's text are made safe to insert into our sentences, in every
+    language: their own direction controls (U+202A–U+202E, U+2066–U+2069) are stripped, so a
+    right-to-left override in a Telegram name cannot reverse our text, and the value is isolated
+    (U+2068…U+2069), so a right-to-left name cannot reorder the words and numbers around it. In
+    right-to-left text every value is isolated; in left-to-right text every value that holds a
+    right-to-left character (Arabic, Persian, Hebrew) — isolating a value with none would change
+    nothing on screen. None: nothing to do (our own markup, which inserted its values through
+    here already)."""
+    if value is None or isinstance(value, Markup):
+        return None
+    if isinstance(value, str):
+        value = value.translate(BIDI_CONTROLS)
+        if _rtl.get() or _has_rtl(value):
+            return f"\u2068{value}\u2069"
         return value
-    return f"\u2068{value}\u2069"
+    return f"\u2068{value}\u2069" if _rtl.get() else None
+
+
+def _has_rtl(text: str) -> bool:
+    return any(unicodedata.bidirectional(ch) in ("R", "AL", "AN") for ch in text)
+
+
+def isolate(value: Any) -> Any:
+    """`{{ value }}` output (Jinja's finalize): see `_isolated`."""
+    out = _isolated(value)
+    return value if out is None else out
 
 
 def _inserted(value: Any) -> Markup:
-    """A value formatted into a translated sentence: escaped, and isolated in RTL text."""
-    safe = value if isinstance(value, Markup) else escape(value)
-    return Markup(f"\u2068{safe}\u2069") if _rtl.get() else safe
+    """A value formatted into a translated sentence: escaped, and isolated (see `_isolated`)."""
+    if isinstance(value, Markup):
+        return value
+    out = _isolated(value)
+    return escape(value) if out is None else escape(out)
 
 
 def utc_offset(aware: datetime) -> str:
@@ -243,7 +262,10 @@ class Renderer:
             for b in row:
                 text = (b.names or {}).get(locale) or (b.names or {}).get(locale.split("_")[0]) or b.text
                 cell = {"text": text if b.label is None else self.label(b.label, locale)}
-                cell.update({"callback_data": packed(b.data)} if b.data else {"url": b.url or ""})
+                if b.web_app:
+                    cell["web_app"] = {"url": b.web_app}  # a Mini App (private chats only)
+                else:
+                    cell.update({"callback_data": packed(b.data)} if b.data else {"url": b.url or ""})
                 cells.append(cell)
             out.append(cells[::-1] if is_rtl(locale) else cells)
         return out

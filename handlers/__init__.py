@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import (admin, common, council, errors, fallback, group_intake, intake, mine, points, propose, reports,
-                      settings, signoff, start, surveys, tasks, triage)
+from handlers import (accountability, admin, common, council, errors, fallback, group_intake, intake, menu, mine, partners,
+                      points, propose, reports, settings, signoff, start, surveys, tasks, triage, wish_intake, wishes)
 
-ORDER = (errors, common, start, settings, admin, intake, group_intake, triage, tasks, mine, signoff, points, propose, council,
-         surveys, reports, fallback)
+ORDER = (errors, common, start, settings, admin, intake, wish_intake, group_intake, triage, tasks, wishes, mine, signoff, menu,
+         points, propose, council, surveys, reports, partners, accountability, fallback)
 
 
 def build_root_router() -> Router:

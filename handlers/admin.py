@@ -20,6 +20,14 @@ async def invite(message: Message, command: CommandObject, actor: Actor, app: Ap
         raise BadInput("invite_usage")
     if message.chat.type != "private" and role.lower() != "resident":
         raise BadInput("private_only")  # a one-time role link posted in a group is anyone's
+    if role.lower() == "partner":  # /invite partner <partner> [telegram id]
+        words = target.split()
+        bound = int(words.pop()) if len(words) > 1 and words[-1].isdigit() else None
+        if not words:
+            raise BadInput("partner_required")
+        token, partner = await app.partners.invite(actor, " ".join(words), bound)
+        await say(message, app, locale, "invite_link", role="partner", target=partner, token=token, for_user=bound)
+        return
     token, role, target, for_user = await app.communities.invite(actor, role.lower(), target.strip() or None)
     await say(message, app, locale, "invite_link", role=role, target=target, token=token, for_user=for_user)
 
@@ -81,8 +89,12 @@ async def name(message: Message, command: CommandObject, actor: Actor, app: App,
         await say(message, app, locale, "names_missing", missing=missing)
         return
     kind = args[0].lower()
-    target, rest = (args[1], args[2:]) if kind in ("grid", "department") and len(args) > 1 else (None, args[1:])
+    target, rest = (args[1], args[2:]) if kind in ("grid", "department", "partner") and len(args) > 1 else (None, args[1:])
     lang = normalise(rest[0], app.renderer.locales) if rest else None
+    if kind == "partner" and target and lang is not None and len(rest) >= 2:  # /name partner <number> <lang> <name>
+        partner = await app.partners.set_name(actor, target, lang, " ".join(rest[1:]))
+        await say(message, app, locale, "name_set", was=partner.name, name=" ".join(rest[1:]).strip(), lang=lang)
+        return
     if kind not in ("community", "grid", "department") or lang is None or len(rest) < 2:
         raise BadInput("name_usage", choices=", ".join(app.renderer.locales))
     text = " ".join(rest[1:])

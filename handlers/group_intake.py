@@ -18,7 +18,7 @@ from bot.i18n import clean_user_text
 from bot.middlewares import addressed
 from bot.render import Button
 from bot.services.context import Actor
-from bot.services.requests import Draft
+from bot.services.requests import Draft, metoo_buttons
 from handlers.common import say
 from storage.models import ChatKind
 
@@ -36,11 +36,12 @@ async def _file_from_group(message: Message, text: str, actor: Actor, app: App) 
     v = await app.requests.file(actor, Draft(description=text, grid_id=grid_id, source_chat_id=message.chat.id))
     started = actor.user.started and not actor.user.blocked
     link = [[Button("start_bot", url=f"https://t.me/{app.bot_username}?start=go")]]
+    buttons = metoo_buttons(v.req.id or 0) + ([] if started else link)  # neighbours: "me too" in one tap
     # A resident who reads another language than the group's gets one line in theirs.
     aside = None
     if actor.locale not in (binding.locale, binding.secondary_locale):
         aside = Markup(app.renderer.render("group_filed", actor.locale, no=v.no, started=started).split("\n")[0])
-    await say(message, app, binding.locale, "group_filed", buttons=None if started else link,
+    await say(message, app, binding.locale, "group_filed", buttons=buttons,
               no=v.no, user=actor.user, started=started, aside=aside)
 
 

@@ -10,7 +10,7 @@ from bot.callbacks import Act, pack
 from bot.i18n import language_name, normalise
 from bot.services.language import detect
 from bot.render import Button, local_name
-from bot.errors import BadInput
+from bot.errors import BadInput, Stale
 from bot import notify
 from bot.services import users
 from bot.services.context import Actor
@@ -51,8 +51,7 @@ async def offer_language(message: Message, actor: Actor, app: App, locale: str) 
 async def pick_language(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App) -> None:
     locales = app.renderer.locales
     if not ids or not 0 <= ids[0] < len(locales):
-        await cb.answer()
-        return
+        raise Stale()  # forged or from an older list: answered "no longer available"
     chosen = locales[ids[0]]
     await users.set_locale(app.db, actor.id, chosen)
     await show(cb, app, chosen, "language_set", name=language_name(chosen))

@@ -111,6 +111,7 @@ async def liaison(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: Ap
                   fsm_storage: BaseStorage) -> None:
     req_id, op = ids
     if op == Op.DEPT_RETURN:
+        await app.requests.check_liaison(actor, req_id)  # a press by anyone else asks nothing
         await ask_note(cb, bot, app, locale, fsm_storage, Notes.dept_return, {"req": req_id}, "ask_return_note")
         return
     v = await app.requests.liaison_op(actor, req_id, op)
@@ -119,6 +120,7 @@ async def liaison(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: Ap
 
 async def answer_button(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
                         locale: str, fsm_storage: BaseStorage) -> None:
+    await app.requests.check_answer(actor, ids[0])  # only the requester, while a question waits
     await ask_note(cb, bot, app, locale, fsm_storage, Notes.answer, {"req": ids[0]}, "ask_answer")
 
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -26,6 +26,7 @@ from storage import models  # noqa: F401  (registers the tables)
 T = TypeVar("T")
 _in_write: ContextVar[bool] = ContextVar("gongzhi_in_write", default=False)
 _scope: ContextVar["UpdateScope | None"] = ContextVar("gongzhi_scope", default=None)
+OUTBOX_CHANNEL = "gongzhi_outbox"  # PostgreSQL NOTIFY channel: "the outbox has new rows"
 
 
 @event.listens_for(Session, "before_flush")
@@ -38,6 +39,17 @@ def _one_cause_one_priority(session: Session, _context: object, _instances: obje
         urgent[row.chat_id] = min(urgent.get(row.chat_id, row.priority), row.priority)
     for row in rows:
         row.priority = urgent[row.chat_id]
+    if rows:
+        session.info["outbox_written"] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _announce_outbox(session: Session) -> None:
+    """A worker that does not send the outbox tells the one that does, in the transaction that
+    wrote the rows: PostgreSQL delivers the notification exactly when they become visible."""
+    db = session.info.get("db")
+    if session.info.pop("outbox_written", False) and db is not None and db.announce_outbox:
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
@@ -71,10 +83,15 @@ class Database:
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
             self.write_engine = self.read_engine = create_async_engine(url, pool_pre_ping=True)
-        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # Set by `bot.leader` while another process sends the outbox (PostgreSQL workers).
+        self.announce_outbox = False
+        self._write_maker = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext())
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def _write(self) -> AsyncSession:
+        return self._write_maker(info={"db": self})  # a dict of its own per session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -203,8 +220,18 @@ class UpdateScope:
 
 async def locked(s: AsyncSession, model: type[T], key: Any) -> T | None:
     """The row, locked until the transaction ends: a check-then-write on it is then atomic on
-    PostgreSQL too (on SQLite, BEGIN IMMEDIATE already makes every write transaction exclusive)."""
-    return await s.get(model, key, with_for_update=s.bind.dialect.name == "postgresql")
+    PostgreSQL too (on SQLite, BEGIN IMMEDIATE already makes every write transaction exclusive).
+
+    Read again even if the session holds it already (`populate_existing`): an update's session
+    lives across its units of work, and a copy loaded before the lock was granted may predate
+    another transaction's commit (the lock is granted only after it).
+
+    `FOR NO KEY UPDATE`, not `FOR UPDATE`: inserting a row that refers to this one (a membership,
+    an audit event, a request of the community) takes `FOR KEY SHARE` on it, which `FOR UPDATE`
+    waits for; two updates that each inserted such a row and then lock it would deadlock. Keys
+    never change here, and two `FOR NO KEY UPDATE` (or an UPDATE) still exclude each other."""
+    pg = s.bind.dialect.name == "postgresql"
+    return await s.get(model, key, with_for_update={"key_share": True} if pg else None, populate_existing=True)
 
 
 def current_scope() -> UpdateScope | None:

@@ -1,8 +1,9 @@
 """aiogram FSM storage on our own table, so a conversation survives a restart.
 
-Reads are served from a bounded write-through cache: aiogram asks for the state on every update,
-and one bot process owns its conversations (polling allows only one; run one webhook instance per
-database). Every write goes to the database first, in the update's own transaction (so the state
+On SQLite, reads are served from a bounded write-through cache: aiogram asks for the state on
+every update, and one process owns the database. On PostgreSQL several workers may handle one
+person's updates in turn, so a cached state could be stale: there every read goes to the database
+(one indexed lookup, inside the update's transaction that holds the person's lock). Every write goes to the database first, in the update's own transaction (so the state
 moves only if the update's effects commit), and only when the state actually changed; a
 rolled-back update drops what it cached.
 """
@@ -28,17 +29,19 @@ def _key(key: StorageKey) -> str:
 class DbStorage(BaseStorage):
     def __init__(self, db: Database, cache_size: int = CACHE_SIZE) -> None:
         self.db = db
-        self.cache_size = cache_size
+        self.cache_size = cache_size if db.is_sqlite else 0
         self._cache: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
 
     def _remember(self, key: str, state: str | None, data: dict[str, Any]) -> None:
+        if not self.cache_size:
+            return  # PostgreSQL: no cache at all
         self._cache[key] = (state, data)
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
     async def _load(self, key: str) -> tuple[str | None, dict[str, Any]]:
-        if key in self._cache:
+        if self.cache_size and key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
         async with self.db.read() as s:

@@ -23,6 +23,7 @@ class Role(StrEnum):
     COUNCIL_MEMBER = "council_member"
     STAFF = "staff"
     LIAISON = "department_liaison"
+    PARTNER = "partner"  # a member of one partner organisation (共建单位): Membership.partner_id
 
 
 class ChatKind(StrEnum):
@@ -71,11 +72,15 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
     COUNCIL = "council"  # put to the residents' council; a proposal decides what comes next
+    DISPATCHED = "dispatched"  # an order (点单) the community dispatched (下单), waiting for its provider (接单)
+    PARTNER = "partner"  # routed to a partner's resource, waiting for one of its members to answer
+    PARTNER_ACCEPTED = "partner_accepted"  # a partner's member took it on (the assignee)
 
 
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.WAITING_INFO, Status.ACCEPTED, Status.CLAIMED, Status.IN_PROGRESS,
-     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL}
+     Status.HANDLING, Status.ESCALATED, Status.DEPT_ACCEPTED, Status.COUNCIL, Status.PARTNER,
+     Status.PARTNER_ACCEPTED, Status.DISPATCHED}
 )
 
 
@@ -94,6 +99,28 @@ class Community(SQLModel, table=True):
     department_names: dict[str, dict[str, str]] = Field(default_factory=dict, sa_column=Column(
         JSON, nullable=False, server_default="{}"))
     next_number: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PartnerKind(StrEnum):
+    COMPANY = "company"
+    INSTITUTION = "institution"  # public institution (事业单位)
+    SOCIAL = "social"  # social organisation (社会组织)
+    MERCHANT = "merchant"
+
+
+class Partner(SQLModel, table=True):
+    """A partner organisation (共建单位) of one community. Its members have the role `partner` with
+    `Membership.partner_id` set; `names` are its name in other languages, like a micro-grid's."""
+
+    __tablename__ = "partners"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str = Field(max_length=64)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    kind: str = Field(max_length=16)  # PartnerKind
+    created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -130,6 +157,7 @@ class Membership(SQLModel, table=True):
     grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
     department: Optional[str] = None
     skills: Optional[str] = None
+    partner_id: Optional[int] = Field(default=None, foreign_key="partners.id", index=True)  # role partner
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -140,6 +168,7 @@ class Invitation(SQLModel, table=True):
     role: str
     grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
     department: Optional[str] = None
+    partner_id: Optional[int] = Field(default=None, foreign_key="partners.id")  # role partner: which one
     expires_at: Optional[datetime] = None
     uses_left: int = 1
     for_user_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))  # only this person may use it
@@ -468,3 +497,263 @@ class SurveyPoll(SQLModel, table=True):
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     outbox_id: int = Field(foreign_key="outbox.id")
     totals: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+# ---------------------------------------------------------------- accountability (issue #18)
+class MeToo(SQLModel, table=True):
+    """"Me too" (附议): a household (one Telegram account) that has the same problem as a request.
+    The primary key makes a second tap count nothing; the requester's own household is counted
+    by the request itself. Tappers are told the outcome; no group ever sees who they are."""
+
+    __tablename__ = "request_metoo"
+    request_id: int = Field(foreign_key="requests.id", primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Execution(SQLModel, table=True):
+    """Decisions carried out (决议落实): what became of a passed proposal. One per proposal;
+    `owner_id` and `due_at` are set by staff; `progress` is 0–100 and `done_at` is set at 100.
+    `remind_at` is when the owner is reminded before the due date (NULL once reminded)."""
+
+    __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_due", "community_id", "done_at", "due_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    proposal_id: int = Field(foreign_key="proposals.id", unique=True)
+    owner_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    due_at: Optional[datetime] = None
+    remind_at: Optional[datetime] = Field(default=None, index=True)
+    progress: int = 0
+    done_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ExecutionUpdate(SQLModel, table=True):
+    """One progress report on an execution: the new percentage, a public note and photos."""
+
+    __tablename__ = "execution_updates"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    execution_id: int = Field(foreign_key="executions.id", index=True)
+    author_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    progress: int
+    note: Optional[str] = None
+    photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- services list (服务清单, 点单)
+class ProviderKind(StrEnum):
+    COMMUNITY = "community"  # the community's staff
+    VOLUNTEERS = "volunteers"  # the volunteer team
+    PARTNER = "partner"  # a partner organisation (共建单位), `Service.provider_id`
+
+
+class Service(SQLModel, table=True):
+    """Something residents can order from the menu. `name` is in the community's language,
+    `names` in others ({"ar": "…"}); `languages` are the locales it is offered in; `grid_id`,
+    when set, limits who may order it to the residents of that micro-grid."""
+
+    __tablename__ = "services"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str = Field(max_length=64)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    category: str
+    provider_kind: str = Field(default=ProviderKind.VOLUNTEERS, max_length=16)
+    provider_id: Optional[int] = None  # the partner, for provider_kind == partner
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    active: bool = True
+    created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- micro-wishes (微心愿)
+class WishStatus(StrEnum):
+    """A micro-wish's life: screened by staff, claimed (first tap wins), delivered with a photo,
+    confirmed by the wisher (or the leader who filed it for them)."""
+
+    SUBMITTED = "submitted"  # waiting for staff's privacy screening
+    APPROVED = "approved"  # on the wish board, open to claim
+    CLAIMED = "claimed"
+    DELIVERED = "delivered"  # waiting for the wisher's thanks and confirmation
+    FULFILLED = "fulfilled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Wish(SQLModel, table=True):
+    """A small wish of a resident in difficulty. Audience: `public_text` (set by staff at
+    screening, scrubbed) is the only free text a group or a claimer-to-be reads; `title`,
+    `reason`, `on_behalf_name`, `photo` are restricted (the wisher, the filer, that community's
+    staff, the fulfiller); `contact_note` (delivery details) is private to the same people."""
+
+    __tablename__ = "wishes"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_wishes_board", "community_id", "status"),
+        Index("ix_wishes_fulfiller", "fulfiller_id", "status"),
+        Index("ix_wishes_requester", "requester_id", "created_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    number: int
+    grid_id: Optional[int] = Field(default=None, foreign_key="grids.id")
+    category: str = "other"
+    requester_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # who submitted it
+    filed_by_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))  # a leader, on behalf
+    on_behalf_name: Optional[str] = None  # restricted
+    title: str  # what: restricted until screened
+    reason: str = ""  # why: restricted
+    budget: int = 0  # a cap, in the community's currency (yuan)
+    photo: Optional[str] = None  # restricted: it may show a home
+    contact_note: Optional[str] = None  # private: delivery details
+    public_text: Optional[str] = None  # what the board shows, edited by staff, scrubbed
+    status: str = Field(default=WishStatus.SUBMITTED)
+    reject_note: Optional[str] = None
+    screened_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    fulfiller_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    fulfiller_role: Optional[str] = None  # volunteer | partner: whose pledge it counts for
+    partner_id: Optional[int] = Field(default=None, foreign_key="partners.id")  # the fulfiller's partner unit
+    delivered_photo: Optional[str] = None
+    approved_at: Optional[datetime] = None
+    claimed_at: Optional[datetime] = None
+    delivered_at: Optional[datetime] = None
+    fulfilled_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+# ---------------------------------------------------------------- partners: resources, contributions, points
+class ResourceKind(StrEnum):
+    VENUE = "venue"
+    EQUIPMENT = "equipment"
+    SERVICE = "service"  # a professional service (lawyer, doctor, electrician)
+    HOURS = "hours"  # volunteer hours
+    BUDGET = "budget"
+
+
+class Resource(SQLModel, table=True):
+    """What a partner (or the community itself, `partner_id` NULL) can offer: the resources list
+    (资源清单). `title`, `details` and `availability` are written by people and public (they are
+    shown to leaders triaging and to partners); `amount` is hours or yuan where that applies."""
+
+    __tablename__ = "resources"
+    __table_args__ = (Index("ix_resources_list", "community_id", "active", "kind"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    partner_id: Optional[int] = Field(default=None, foreign_key="partners.id", index=True)
+    kind: str = Field(max_length=16)  # ResourceKind
+    title: str = Field(max_length=120)
+    details: Optional[str] = None
+    availability: Optional[str] = Field(default=None, max_length=120)
+    amount: Optional[int] = None
+    active: bool = True
+    created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ServiceSlot(SQLModel, table=True):
+    """A time a service can be ordered for. `taken` moves only by conditional UPDATEs
+    (`taken < capacity` to order, `taken > 0` to free a seat), so capacity is never exceeded."""
+
+    __tablename__ = "service_slots"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    service_id: int = Field(foreign_key="services.id", index=True)
+    starts_at: datetime
+    capacity: int
+    taken: int = 0
+
+
+class ServiceOrder(SQLModel, table=True):
+    """An order is a request (its lifecycle, sign-off and rating) holding a seat of a slot.
+    `held` goes false when the request is cancelled or declined (the seat is freed once)."""
+
+    __tablename__ = "service_orders"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", unique=True)
+    service_id: int = Field(foreign_key="services.id", index=True)
+    slot_id: int = Field(foreign_key="service_slots.id", index=True)
+    held: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NeedsDraft(SQLModel, table=True):
+    """The month's "problem of the month" (每月一题) draft proposal: one per community and month."""
+
+    __tablename__ = "needs_drafts"
+    community_id: int = Field(foreign_key="communities.id", primary_key=True)
+    month: str = Field(primary_key=True, max_length=7)  # YYYY-MM
+    proposal_id: Optional[int] = Field(default=None, foreign_key="proposals.id")
+    category: Optional[str] = None
+    at: datetime = Field(default_factory=utcnow)
+class ResourceRoute(SQLModel, table=True):
+    """A request routed to a partner's resource; the partner's members accept or decline it (like
+    a department liaison). One row per routing, so a declined one keeps its trail."""
+
+    __tablename__ = "resource_routes"
+    __table_args__ = (Index("ix_routes_partner", "partner_id", "status"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    request_id: int = Field(foreign_key="requests.id", index=True)
+    resource_id: int = Field(foreign_key="resources.id")
+    partner_id: int = Field(foreign_key="partners.id")
+    status: str = Field(default="pending", max_length=12)  # pending | accepted | declined | done
+    routed_by: int = Field(sa_column=Column(BigInteger, nullable=False))
+    member_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))  # who accepted or declined
+    note: Optional[str] = None  # the decline reason (restricted)
+    hours: Optional[int] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: Optional[datetime] = None
+
+
+class Contribution(SQLModel, table=True):
+    """Append-only: what a partner contributed (hours, service, wish, redeemed points), once per
+    `ref`. Other modules (services menu, micro-wishes) record theirs through
+    `bot.services.partners.contribute`; reports and the export sum this table."""
+
+    __tablename__ = "partner_contributions"
+    __table_args__ = (Index("ix_contrib_partner", "community_id", "partner_id", "kind"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    partner_id: int = Field(foreign_key="partners.id")
+    kind: str = Field(max_length=16)  # hours | service | wish | points
+    amount: int = 1
+    ref: str = Field(unique=True, max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class PartnerItem(SQLModel, table=True):
+    """Something residents can redeem points for at a partner (积分兑换). `stock` NULL: unlimited."""
+
+    __tablename__ = "partner_items"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    partner_id: int = Field(foreign_key="partners.id", index=True)
+    title: str = Field(max_length=120)
+    points: int
+    stock: Optional[int] = None
+    active: bool = True
+    created_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Redemption(SQLModel, table=True):
+    """A resident's redemption of an item: points are debited when it is made (never below zero),
+    the resident shows `code`, a member of the partner confirms it once; a cancelled or expired one
+    is refunded."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (UniqueConstraint("community_id", "code"), Index("ix_redemptions_user", "user_id", "status"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    partner_id: int = Field(foreign_key="partners.id", index=True)
+    item_id: int = Field(foreign_key="partner_items.id")
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    points: int
+    code: str = Field(max_length=12)
+    status: str = Field(default="pending", max_length=12)  # pending | confirmed | cancelled
+    confirmed_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+    confirmed_at: Optional[datetime] = None

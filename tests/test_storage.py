@@ -61,3 +61,38 @@ async def test_update_ids_are_remembered_across_a_restart(tmp_path: Path):
     await second.feed(update)
     assert second.session.to(5) == []
     await second.close()
+
+
+async def test_backup_of_a_running_database_is_complete(tmp_path: Path):
+    """`gongzhi db backup FILE` while the database is open: the copy has every row (SQLite's online
+    backup API, or pg_dump on PostgreSQL), and a second backup to the same file is refused."""
+    import os
+    import sqlite3
+    import sys
+
+    url = database_url(tmp_path / "live.db")
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
+    try:
+        from bot.services.community import CommunityService
+
+        await CommunityService(db).create("Backup Test", admin_id=999, code="BT", locale="en")
+        env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+        dest = tmp_path / "copy.backup"
+        argv = [sys.executable, "-m", "bot.cli", "db", "backup", str(dest)]
+        proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        assert b"backup written" in out
+        if url.startswith("sqlite"):
+            copy = sqlite3.connect(dest)
+            assert copy.execute("SELECT code FROM communities").fetchall() == [("BT",)]
+            copy.close()
+        else:
+            assert dest.read_bytes().startswith(b"PGDMP")  # pg_dump's custom format
+        again = await asyncio.create_subprocess_exec(*argv, env=env, stderr=asyncio.subprocess.PIPE)
+        _, err = await again.communicate()
+        assert again.returncode == 2 and b"exists already" in err
+    finally:
+        await db.dispose()

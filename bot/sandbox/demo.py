@@ -223,6 +223,44 @@ async def request_in_private(story: Story, c: Cast) -> None:
         await story.reply(c.karim, has("JMS-0002", "0579-8512345"))
 
 
+async def service_order(story: Story, c: Cast) -> None:
+    """The services list (点单、下单、接单、签单): Karim orders a visit in Arabic."""
+    async with story.step("staff put a service on the menu, with its Arabic name and a time"):
+        await c.staff.send("/addservice care volunteers all 陪同就医")
+        await story.reply(c.staff, has("S1"))
+        await c.staff.send("/servicename 1 ar مرافقة إلى الطبيب")
+        await story.reply(c.staff, has("مرافقة"))
+        day = (date.today() + timedelta(days=2)).isoformat()
+        await c.staff.send(f"/addslot 1 {day} 09:30 2")
+        await story.reply(c.staff, has("S1", "2"))
+    async with story.step("Karim orders it from /services in Arabic (点单)"):
+        await c.karim.send("/services")
+        menu = await story.reply(c.karim, with_button("sc:"))
+        await c.karim.press(menu, data=data_of(menu, "sc:"))
+        await story.emu.wait_until(lambda: with_button("sv:")(menu), timeout=STEP_TIMEOUT, description="services")
+        await c.karim.press(menu, data=data_of(menu, "sv:"))
+        await story.emu.wait_until(lambda: with_button("sl:")(menu), timeout=STEP_TIMEOUT, description="times")
+        await c.karim.press(menu, data=data_of(menu, "sl:"))
+        await story.emu.wait_until(lambda: with_button("sk")(menu), timeout=STEP_TIMEOUT, description="note")
+        await c.karim.send("أحتاج كرسيًا متحركًا")
+        await story.reply(c.karim, has("JMS-0003"))
+    async with story.step("staff dispatch it (下单); a volunteer accepts it (接单)"):
+        card = await story.reply(c.staff_group, with_button("od:"))
+        await c.staff.press(card, data=data_of(card, "od:", 0))
+        post = await story.reply(c.volunteers, with_button("od:"))
+        await c.volunteer.press(post, data=data_of(post, "od:"))
+        brief = await story.reply(c.volunteer, lambda m: "كرسي" in (m.text or "") and with_button("tk:")(m))
+    async with story.step("the volunteer marks it done; Karim signs off and rates it (签单)"):
+        await c.volunteer.press(brief, data=data_of(brief, "tk:", 1))
+        await story.reply(c.volunteer, with_button("sk"))
+        await c.volunteer.send("已陪同就医")
+        ask = await story.reply(c.karim, lambda m: "JMS-0003" in (m.text or "") and with_button("so:")(m))
+        await c.karim.press(ask, data=labelled(ask, "👍"))
+        await story.emu.wait_until(lambda: ask.edited and with_button("st:")(ask), timeout=STEP_TIMEOUT,
+                                   description="the stars")
+        await c.karim.press(ask, data=labelled(ask, "⭐⭐⭐⭐⭐"))
+
+
 async def digest(story: Story, c: Cast, app: Any) -> None:
     """The digest is due on Mondays at 09:00; the demo asks for this week's now."""
     async with story.step("the weekly digest goes to the community group"):
@@ -235,8 +273,22 @@ async def digest(story: Story, c: Cast, app: Any) -> None:
         await story.reply(c.community_group)
 
 
-async def play(database_url: str | None = None, *, story_timeout: float = 180.0) -> tuple[bool, str, BotAPIEmulator]:
-    """Run the story; returns (completed, report, emulator) so tests can inspect the emulator."""
+async def public_page(story: Story, url: str) -> None:
+    import aiohttp
+
+    async with story.step("the public page loads, without personal data"):
+        async with aiohttp.ClientSession() as http, http.get(url + "?lang=en") as r:
+            page = await r.text()
+        if r.status != 200 or "鸡鸣山社区" not in page or "Response rate" not in page:
+            raise StoryFailed(f"the public page answered {r.status}")
+        if re.search(r"1[3-9]\d{9}", re.sub(r"<style.*?</style>|<[^>]+>", " ", page, flags=re.S)):
+            raise StoryFailed("the public page shows a phone number")
+
+
+async def play(database_url: str | None = None, *, story_timeout: float = 180.0,
+               announce: Callable[[str], None] | None = None) -> tuple[bool, str, BotAPIEmulator]:
+    """Run the story; returns (completed, report, emulator) so tests can inspect the emulator.
+    `announce` is told the public page's address as soon as it is served."""
     from bot.app import create_app, start_background, stop_background
     from bot.inbox import Poller
     from bot.config import Settings
@@ -261,6 +313,12 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
 
     bot, dp, app = create_app(settings)
     await start_background(app)
+    from bot import web as web_pages
+
+    pages, address = await web_pages.start(app, "127.0.0.1", 0)  # the public page, while the story runs
+    public = web_pages.public_url(address, "JMS")
+    if announce is not None:
+        announce(f"public page: {public}")
     poller = Poller(bot, app.db, app.inbox, allowed_updates=dp.resolve_used_update_types(), timeout=1)
     polling = asyncio.create_task(poller.run())
     ok, failure = True, ""
@@ -269,14 +327,17 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
             await onboard(story, c, staff_token)
             await request_from_group(story, c)
             await request_in_private(story, c)
+            await service_order(story, c)
             await digest(story, c, app)
             await emu.wait_idle(quiet=0.5, timeout=STEP_TIMEOUT)
+            await public_page(story, public)
     except (StoryFailed, TimeoutError) as e:
         ok, failure = False, str(e) or "the story ran out of time"
     finally:
         poller.stop()
         with contextlib.suppress(asyncio.CancelledError, RuntimeError):
             await polling
+        await pages.cleanup()
         await stop_background(app)
         await bot.session.close()
         await app.db.dispose()
@@ -286,6 +347,7 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0)
     lines += [f"  {i}. {s}" for i, s in enumerate(story.steps, 1)]
     limited = sum(emu.stats.rate_limited.values())
     lines.append(f"429 answers from the emulator: {limited}")
+    lines.append(f"public page (served while the story ran): {public}")
     lines.append("the story completed" if ok else f"FAILED: {failure}")
     return ok, "\n".join(lines), emu
 
@@ -295,6 +357,6 @@ async def main(database_url: str | None = None, verbose: bool = False) -> int:
         logging.getLogger("aiogram").setLevel(logging.WARNING)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
-    ok, report, _ = await play(database_url)
+    ok, report, _ = await play(database_url, announce=lambda line: print(line, flush=True))
     print(report)
     return 0 if ok else 1

@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
@@ -37,6 +38,7 @@ from .methods import METHODS, SENDING_METHODS, BotAPIMethods
 from .params import Params
 from .transcript import render
 from .updates import Signal, UpdateQueue
+from .webhooks import WebhookPusher
 from .world import BotIdentity, ChatEvent, ChatMessage, Json, SimGroup, SimUser, World
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,9 @@ class BotAPIEmulator:
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self._read_upto: dict[int, int] = {}
+        #: Delivers updates by POST while a webhook is set (``webhooks.targets``: several workers).
+        self.webhooks = WebhookPusher(self.updates, self.signal, self.world)
+        self._pusher: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -126,11 +131,18 @@ class BotAPIEmulator:
         await site.start()
         self.port = self._runner.addresses[0][1]
         self._api.closing = False
+        self.webhooks.stopped = False
+        self._pusher = asyncio.create_task(self.webhooks.run(), name="webhook pusher")
 
     async def stop(self) -> None:
         """Stop the server; pending long polls return immediately."""
         self._api.closing = True
+        self.webhooks.stopped = True
         self.signal.fire()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
+            self._pusher = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -175,6 +187,12 @@ class BotAPIEmulator:
         """A simulated user; with ``started=True`` the bot may write to them before they write."""
         return self.world.add_user(first_name, last_name=last_name, username=username,
                                    language_code=language_code, user_id=user_id, started=started)
+
+    def web_app_init_data(self, user: SimUser, *, auth_date: datetime | None = None) -> str:
+        """The init data Telegram would give `user`'s Mini App (signed with this bot's token)."""
+        from bot.sandbox.webapp import sign_init_data, user_fields
+
+        return sign_init_data(self.token, user_fields(user), auth_date)
 
     def add_group(self, title: str, *, members: list[SimUser] | tuple[SimUser, ...] = (),
                   admins: list[SimUser] | tuple[SimUser, ...] = (), owner: SimUser | None = None,

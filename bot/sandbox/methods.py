@@ -172,6 +172,7 @@ async def get_me(api: BotAPIMethods, params: Params) -> Json:
 @api_method("setWebhook")
 async def set_webhook(api: BotAPIMethods, params: Params) -> bool:
     api.world.webhook_url = str(params.require("url"))
+    api.world.webhook_secret = str(params.get("secret_token") or "")
     return True
 
 

@@ -87,6 +87,10 @@ class UpdateQueue:
             self.pending = self.pending[offset:]
         self._delivered &= {update["update_id"] for update in self.pending}
 
+    def remove(self, update_id: int) -> None:
+        """A webhook delivery was acknowledged: forget that one update."""
+        self.pending = [update for update in self.pending if update["update_id"] != update_id]
+
     def has_deliverable(self) -> bool:
         return bool(self.pending or self._redeliver)
 

@@ -154,6 +154,7 @@ class World:
         #: setMyCommands storage, keyed by (scope as canonical JSON, language_code).
         self.commands: dict[tuple[str, str], list[Json]] = {}
         self.webhook_url = ""
+        self.webhook_secret = ""
         self.events: list[ChatEvent] = []
         self._messages: dict[int, list[ChatMessage]] = {}
         self._by_id: dict[tuple[int, int], ChatMessage] = {}

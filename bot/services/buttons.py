@@ -43,6 +43,23 @@ class Act(StrEnum):
     SURVEY_GROUP = "sg"  # /survey: toggle a target group (its chat id)
     SURVEY_DAYS = "sd"  # /survey: days until the poll closes
     RECATEGORISE = "rc"  # request id, category index: triage sets or changes the category
+    METOO = "mt"  # request id: "me too" (附议) on a public request post
+    SVC_CAT = "sc"  # /services: category index, page
+    SERVICE = "sv"  # /services: a service id (its slots)
+    SLOT = "sl"  # /services: a slot id (order it; the note follows)
+    ORDER = "od"  # request id of an order, order op index (dispatch, decline, accept)
+    NEEDS_PAGE = "np"  # /needs: page
+    WISH = "wi"  # wish id, wish op index (approve, edit, reject, claim, deliver, release, confirm)
+    WISH_CAT = "wc"  # /wish: category index
+    WISH_PAGE = "wp"  # the wish board: page
+    ROUTE = "ro"  # request id, page: the resources list to route a request to (staff, grid leaders)
+    ROUTE_TO = "rt"  # request id, resource id: route it there
+    ROUTE_BACK = "rk"  # route id: staff or the leader take a request back from a silent partner
+    PARTNER_ANSWER = "pa"  # route id, 1 = accept / 0 = decline (a partner's member)
+    RESOURCES = "rs"  # partner id (0: all), page: browse the resources list
+    ITEMS = "it"  # partner id (0: all), page: items to redeem points for
+    REDEEM = "rd"  # item id: a resident redeems points for it
+    REDEEM_BACK = "rb"  # redemption id: the resident gives an unused code back (refunded)
 
 
 @dataclass(frozen=True)
@@ -69,3 +86,4 @@ class Button:
     url: str | None = None
     text: str | None = None
     names: dict[str, str] | None = None  # `text` in other languages, keyed by locale (a grid's names)
+    web_app: str | None = None  # an https address opened as a Telegram Mini App

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
 from bot.errors import BadInput, Conflict, NotAllowed, NotFound
-from bot.services.context import Actor
-from storage.db import Database
+from bot.services.context import Actor, memberships_of
+from storage.db import Database, locked
 from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Grid, Invitation, Membership,
                             Role, User, utcnow)
 
@@ -25,6 +25,7 @@ DEFAULT_SETTINGS = {
     "dept_remind_hours": 24,
     "signoff_remind_hours": 24,
     "signoff_close_hours": 72,
+    "order_remind_before_hours": 24,  # an ordered service's provider is reminded this long before its slot
     "vote_hours": 72,  # a proposal's default voting time
     "vote_quorum_pct": 50,  # quorum as a share of eligible council members
     "categories": ["repair", "sanitation", "safety", "care", "dispute", "errand", "wish",
@@ -215,6 +216,7 @@ class CommunityService:
                 actor_id = ref.id
             else:
                 community, actor_id = await find_community(s, ref), None
+            await locked(s, Community, community.id)  # names are a JSON map: one writer at a time
             return await self._set_name(s, community, kind, target, locale, text, actor_id)
 
     async def missing_names(self, actor: Actor, locales: tuple[str, ...]) -> list[tuple[str, list[str]]]:
@@ -239,11 +241,11 @@ class CommunityService:
     @staticmethod
     def _new_invite(s: AsyncSession, community_id: int, role: str, grid_id: int | None,
                     department: str | None, by: int | None, *, uses: int, hours: int,
-                    for_user_id: int | None = None) -> str:
+                    for_user_id: int | None = None, partner_id: int | None = None) -> str:
         token = secrets.token_urlsafe(12)
         s.add(Invitation(token=token, community_id=community_id, role=role, grid_id=grid_id,
                          department=department, created_by=by, uses_left=uses, for_user_id=for_user_id,
-                         expires_at=utcnow() + timedelta(hours=hours)))
+                         partner_id=partner_id, expires_at=utcnow() + timedelta(hours=hours)))
         return token
 
     async def invite(self, actor: Actor, role: str, target: str | None) -> tuple[str, str, str | None, int | None]:
@@ -281,7 +283,7 @@ class CommunityService:
 
     async def accept_invite(self, user_id: int, token: str) -> Joined:
         async with self.db.write() as s:
-            inv = await s.get(Invitation, token)
+            inv = await locked(s, Invitation, token)  # its uses are counted one at a time
             if inv is None:
                 raise NotFound("invite_invalid")
             if inv.expires_at and inv.expires_at < utcnow():
@@ -292,7 +294,8 @@ class CommunityService:
                 raise NotAllowed("invite_not_yours")
             community = await s.get(Community, inv.community_id)
             assert community is not None
-            membership = await self._grant(s, user_id, community.id, inv.role, inv.grid_id, inv.department)
+            membership = await self._grant(s, user_id, community.id, inv.role, inv.grid_id, inv.department,
+                                           inv.partner_id)
             inv.uses_left -= 1
             s.add(inv)
             user = await s.get(User, user_id)
@@ -306,18 +309,20 @@ class CommunityService:
 
     @staticmethod
     async def _grant(s: AsyncSession, user_id: int, community_id: int, role: str,
-                     grid_id: int | None, department: str | None = None) -> Membership:
+                     grid_id: int | None, department: str | None = None,
+                     partner_id: int | None = None) -> Membership:
         existing = (await s.execute(select(Membership).where(
             Membership.user_id == user_id, Membership.community_id == community_id,
             Membership.role == role))).scalars().all()
-        same = next((m for m in existing if m.grid_id == grid_id or (role == Role.RESIDENT)), None)
+        same = next((m for m in existing if (m.grid_id == grid_id and m.partner_id == partner_id)
+                     or (role == Role.RESIDENT)), None)
         if same is not None:
             if role == Role.RESIDENT and grid_id and same.grid_id != grid_id:
                 same.grid_id = grid_id
                 s.add(same)
             return same
         m = Membership(user_id=user_id, community_id=community_id, role=role, grid_id=grid_id,
-                       department=department)
+                       department=department, partner_id=partner_id)
         s.add(m)
         await s.flush()
         return m
@@ -334,6 +339,22 @@ class CommunityService:
                 user.community_id = community_id
                 s.add(user)
         return Joined(community, m, m.grid_id is None)
+
+    async def set_quiet_feed(self, actor: Actor, on: bool) -> Community:
+        """Quiet feed: the staff group gets one message per request, edited as it moves, instead of
+        a line per change. Staff of the community only (in its staff group or in private)."""
+        if actor.community is None:
+            raise NotAllowed("no_community")
+        async with self.db.write() as s:
+            community = await s.get(Community, actor.community.id, with_for_update=True)
+            assert community is not None
+            if not policy.is_staff(await memberships_of(s, actor.id, community.id), community.id):
+                raise NotAllowed("staff_only")
+            community.settings = {**(community.settings or {}), "quiet_feed": on}  # a new dict: JSON change seen
+            s.add(community)
+            audit(s, community_id=community.id, actor_id=actor.id, entity="community", entity_id=community.id or 0,
+                  action="quiet_feed", note="on" if on else "off")
+            return community
 
     async def set_grid(self, actor: Actor, grid_id: int) -> Grid:
         if actor.community is None:
@@ -392,3 +413,4 @@ class CommunityService:
             binding = await self._own_binding(s, actor, chat_id)
             binding.locale, binding.secondary_locale = locale, secondary if secondary != locale else None
             s.add(binding)
+

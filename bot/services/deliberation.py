@@ -32,14 +32,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.privacy import PublicRequest
 from bot.services import queries
 from bot.services.buttons import Act, Button, press
 from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
 from bot.services.context import Actor, system_actor
+from bot.services.execution import ExecutionService, open_execution
 from bot.services.notify import INTERACTIVE, Notifier
 from bot.services.points import award
 from bot.services.requests import MAX_DESCRIPTION, RequestService, View, number
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import (Ballot, ChatBinding, ChatKind, Community, Convention, Elector, Membership, Outbox,
                             Outcome, Proposal, ProposalStatus, Request, Role, Turnout, User, Vote, VoteLog,
                             utcnow)
@@ -240,10 +242,14 @@ class DeliberationService:
         self.db = db
         self.n = notifier
         self.r = requests
+        self.executions = ExecutionService(db, notifier)  # decisions carried out (决议落实)
 
     # ----------------------------------------------------------------- reading
-    async def _load(self, s: AsyncSession, pid: int) -> Proposal:
-        p = await s.get(Proposal, pid)
+    async def _load(self, s: AsyncSession, pid: int, *, lock: bool = False) -> Proposal:
+        """`lock` in units of work: the proposal row is locked (PostgreSQL) before its status is
+        checked, so votes, closing, opening, editing and withdrawing one proposal happen one at
+        a time, and each sees the others' committed effects (a vote's tally, a closed status)."""
+        p = await (locked(s, Proposal, pid) if lock else s.get(Proposal, pid))
         if p is None:
             raise Stale()
         return p
@@ -370,6 +376,7 @@ class DeliberationService:
 
     # ----------------------------------------------------------------- drafts
     async def _next_number(self, s: AsyncSession, community_id: int) -> int:
+        await locked(s, Community, community_id)  # two drafts at once: the second waits for the first's number
         top = (await s.execute(select(func.max(Proposal.number))
                                .where(Proposal.community_id == community_id))).scalar()
         return (top or 0) + 1
@@ -380,7 +387,9 @@ class DeliberationService:
         async with self.db.write() as s:
             request_view = await self.r.to_council(s, actor, req_id)
             req, c = request_view.req, request_view.community
-            text = req.description
+            # The draft goes to the staff group and, once opened, to the council group: it copies
+            # the request's public form (phone, ID and room numbers masked), never its raw text.
+            text = PublicRequest(req).description
             p = Proposal(community_id=c.id, number=await self._next_number(s, c.id), request_id=req.id,
                          proposer_id=actor.id, title=text.splitlines()[0][:MAX_TITLE], text=text,
                          hours=settings_of(c).get("vote_hours", DEFAULT_VOTE_HOURS),
@@ -410,7 +419,7 @@ class DeliberationService:
                              title=d.title, text=d.text)
                 action = "drafted"
             else:
-                p = await self._load(s, pid)
+                p = await self._load(s, pid, lock=True)
                 if not await self._may_manage(s, actor, p):
                     raise NotAllowed("not_yours_proposal")
                 if p.status != ProposalStatus.DRAFT:
@@ -443,7 +452,7 @@ class DeliberationService:
     # ----------------------------------------------------------------- opening
     async def open(self, actor: Actor, pid: int) -> PView:
         async with self.db.write() as s:
-            v = await self._open(s, actor, await self._load(s, pid))
+            v = await self._open(s, actor, await self._load(s, pid, lock=True))
         self.n.wake()
         return v
 
@@ -500,7 +509,7 @@ class DeliberationService:
         linked request goes back to triage."""
         reason = (reason or "").strip() or None
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             if not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
             if p.status not in (ProposalStatus.DRAFT, ProposalStatus.OPEN):
@@ -548,7 +557,7 @@ class DeliberationService:
         """One press. Open ballots: cast, change, or a harmless repeat. Secret ballots: cast once,
         in private chat only; a repeat is answered and counts nothing."""
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             self._check_open(p)
             if not await self._is_elector(s, p, actor.id):
                 raise NotAllowed("not_elector")
@@ -595,7 +604,7 @@ class DeliberationService:
         """Staff close a vote early once every elector has voted (or at any time after the
         deadline, should the sweep not have run yet)."""
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             if not await self._has(s, actor.id, p.community_id, Role.STAFF):
                 raise NotAllowed("staff_only")
             if p.status != ProposalStatus.OPEN:
@@ -648,6 +657,7 @@ class DeliberationService:
             v.task_no = request_view.no if request_view else None
         if outcome == Outcome.PASSED:
             await award(s, v.community, p.proposer_id, "proposal_passed", f"proposal:{p.id}")
+        open_execution(s, p)  # a passed decision is followed until it is carried out
         if outcome == Outcome.PASSED and p.kind == "convention":
             s.add(Convention(community_id=p.community_id, proposal_id=p.id or 0, title=p.title, text=p.text,
                              adopted_at=now))
@@ -674,7 +684,7 @@ class DeliberationService:
             raise BadInput("statement_empty")
         check_length(text, MAX_STATEMENT)
         async with self.db.write() as s:
-            p = await self._load(s, pid)
+            p = await self._load(s, pid, lock=True)
             if not await self._has(s, actor.id, p.community_id, Role.STAFF):
                 raise NotAllowed("staff_only")
             if p.status != ProposalStatus.CLOSED:
@@ -710,7 +720,7 @@ class DeliberationService:
                 Proposal.status == ProposalStatus.OPEN, Proposal.remind_at <= now).limit(batch))).scalars())
             due = list((await s.execute(select(Proposal.id).where(
                 Proposal.status == ProposalStatus.OPEN, Proposal.closes_at <= now).limit(batch))).scalars())
-        fired = 0
+        fired = await self.executions.sweep(now)  # owners of decisions due soon (same scheduler job)
         for fire, pid in [(self._remind, pid) for pid in remind] + [(self._close_due, pid) for pid in due]:
             try:
                 fired += await fire(pid, now)
@@ -722,7 +732,7 @@ class DeliberationService:
 
     async def _close_due(self, pid: int, now: datetime) -> int:
         async with self.db.write() as s:
-            p = await s.get(Proposal, pid)
+            p = await locked(s, Proposal, pid)  # another sweep: once
             if p is None or p.status != ProposalStatus.OPEN or p.closes_at is None or p.closes_at > now:
                 return 0
             await self._close(s, p, None)
@@ -730,7 +740,7 @@ class DeliberationService:
 
     async def _remind(self, pid: int, now: datetime) -> int:
         async with self.db.write() as s:
-            p = await s.get(Proposal, pid)
+            p = await locked(s, Proposal, pid)  # another sweep: once
             if p is None or p.status != ProposalStatus.OPEN or p.remind_at is None or p.remind_at > now:
                 return 0
             if p.closes_at is not None and p.closes_at <= now:
@@ -817,3 +827,8 @@ class DeliberationService:
                 self.n.to_user(s, person, v.community, "proposal_outcome", key=f"req:{request_view.req.id}",
                                fallback_chat_id=request_view.req.source_chat_id if uid == request_view.req.requester_id else None,
                                **v.ctx(audience="requester", request_no=request_view.no))
+
+    # What other stage services (the needs list's problem of the month) build on, by public names.
+    next_number = _next_number
+    view_of = _view
+    to_staff = _to_staff

@@ -25,6 +25,9 @@ class Notifier(Protocol):
     def label(self, key: str, locale: str) -> str:
         """A short string of `labels.j2` in `locale` (a poll's options are sent as plain text)."""
 
+    def text(self, template: str, locale: str, /, **ctx: Any) -> str:
+        """A template's text in `locale`, for text kept with a record (a drafted proposal's title)."""
+
     def translated(self, text: str, language: str) -> bool:
         """Whether a machine translation of `text` into `language` is known already."""
 
@@ -59,3 +62,6 @@ class Notifier(Protocol):
 
     async def supersede(self, s: AsyncSession, chat_id: int, key: str) -> None:
         """A newer feed line replaces one about the same matter not sent yet."""
+
+    async def supersede_edits(self, s: AsyncSession, original: Outbox) -> None:
+        """Pending edits of a post are replaced by a newer one (a card's count, a quiet feed line)."""

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import Community, Membership, PointEntry, Role, User, utcnow
 
-DEFAULT_RULES = {"task_done": 10, "five_stars": 5, "vote_cast": 1, "proposal_passed": 3, "request_accepted": 1}
+DEFAULT_RULES = {"task_done": 10, "five_stars": 5, "vote_cast": 1, "proposal_passed": 3, "request_accepted": 1,
+                 "wish_fulfilled": 10}
 
 
 def rule(community: Community, reason: str) -> int:
@@ -81,6 +82,7 @@ class PointsService:
             user = (await s.execute(q)).scalars().first()
             if user is None:
                 raise NotFound("member_not_found", name=who)
+            await locked(s, User, user.id)  # two redemptions at once: the second sees the first's
             balance = await self._balance(s, actor.community.id, user.id)
             if amount > balance:
                 raise BadInput("not_enough_points", balance=balance, amount=amount)

@@ -32,11 +32,13 @@ from __future__ import annotations
 
 
 import csv
+import json
 import logging
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,14 +46,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotAllowed
-from bot.services import queries
-from bot.services.community import find_community, grids_of, settings_of
+from bot.privacy import scrub
+from bot.services import queries, rates
+from bot.services.community import audit, find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
+from bot.services.partners import partner_figures
+from bot.services.wishes import wish_figures
 from storage.db import Database, locked
 from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Membership, Outbox,
-                            Outcome, PointEntry, Proposal, Rating, Request, Role, Survey, SurveyPoll, SurveyStatus,
-                            User, Vote, utcnow)
+                            Outcome, PartnerItem, PointEntry, Proposal, Rating, Redemption, Request, Role, Survey,
+                            SurveyPoll, SurveyStatus, User, Vote, Wish, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +130,11 @@ def month(first: date, tz: str) -> Period:
 def quarter(first: date, tz: str) -> Period:
     start = date(first.year, (first.month - 1) // 3 * 3 + 1, 1)
     return Period("quarter", start, _add_months(start, 3) - timedelta(days=1), tz)
+
+
+def trend_months(period: Period, n: int = TREND_MONTHS) -> list[Period]:
+    """The `n` months up to the one `period` starts in, oldest first."""
+    return [month(_add_months(period.first, -back), period.tz) for back in range(n - 1, -1, -1)]
 
 
 def due_periods(community: Community, now: datetime) -> list[Period]:
@@ -299,6 +309,31 @@ async def decisions_passed(db: Database, community_id: int, start: datetime, end
             Proposal.closed_at >= start, Proposal.closed_at < end))).scalar_one()
 
 
+@dataclass
+class Accountability:
+    """Households affected by the requests filed in a period ("me too" included) and the council
+    decisions overdue now (#18)."""
+
+    households: int = 0
+    metoo: int = 0
+    overdue: list[tuple[str, str]] = field(default_factory=list)  # (proposal number, title)
+
+
+async def accountability(s: AsyncSession, community: Community, start: datetime, end: datetime,
+                         now: datetime | None = None) -> Accountability:
+    from bot.services.execution import overdue
+    from storage.models import MeToo
+
+    filed = select(Request.id).where(Request.community_id == community.id, Request.created_at >= start,
+                                     Request.created_at < end)
+    n = int((await s.execute(select(func.count()).select_from(filed.subquery()))).scalar_one())
+    metoo = int((await s.execute(select(func.count()).select_from(MeToo).join(Request, Request.id == MeToo.request_id)
+                                 .where(MeToo.request_id.in_(filed), MeToo.user_id != Request.requester_id)))
+                .scalar_one())
+    late = [(f"{community.code}-P{p.number:03d}", p.title) for _, p in await overdue(s, community.id, now)]
+    return Accountability(n + metoo, metoo, late)
+
+
 # ----------------------------------------------------------------- the service
 @dataclass
 class Stats:
@@ -307,12 +342,17 @@ class Stats:
     total: Figures
     grids: list[Figures]
     open_now: int
+    acc: Accountability | None = None
+    rates: rates.View | None = None
 
 
 class ReportService:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
         self.n = notifier
+        # Monthly work of other services, run with the monthly report: (community id, period) ->
+        # what it made. Each must be idempotent (it runs every quarter hour) and must not raise.
+        self.on_month: list[Callable[[int, Period], Awaitable[int]]] = []
 
     async def stats(self, actor: Actor, now: datetime | None = None) -> Stats:
         """/stats: this month so far, for staff (in private or in the staff group)."""
@@ -329,7 +369,9 @@ class ReportService:
             total, grids = await figures(s, c, period.start, min(now, period.end))
             open_now = (await s.execute(select(func.count()).select_from(Request).where(
                 Request.community_id == c.id, Request.status.in_(list(OPEN_STATUSES))))).scalar_one()
-        return Stats(c, period, total, ranked(grids), int(open_now))
+            acc = await accountability(s, c, period.start, min(now, period.end), now)
+            rv = await rates.view(s, c, period.start, period.end, now)
+        return Stats(c, period, total, ranked(grids), int(open_now), acc, rv)
 
     # ------------------------------------------------------------- scheduled posts
     async def run_due(self, now: datetime | None = None) -> int:
@@ -353,6 +395,8 @@ class ReportService:
                         posted += await self.weekly_digest(c.id, period)
                     elif period.kind == "month":
                         posted += await self.monthly_report(c.id, period)
+                        for hook in self.on_month:  # e.g. the needs list's problem of the month (it
+                            await hook(c.id, period)  # wakes delivery itself; not a report post)
                     else:
                         posted += await self.quarterly_ranking(c.id, period)
                 except Exception:  # one community's failure must not stop the others
@@ -390,9 +434,10 @@ class ReportService:
                 return 0
             total, _ = await figures(s, c, period.start, period.end)
             surveys = await self._surveys_closed(s, c.id, period)
+            rv = await rates.view(s, c, period.start, period.end, utcnow(), grids=[])
             for g in groups:
                 self.n.to_chat(s, g, "digest", key=key, priority=BULK, community=c, p=period, f=total,
-                               passed=passed, surveys=surveys)
+                               passed=passed, surveys=surveys, rv=rv)
         return 1
 
     async def _surveys_closed(self, s: AsyncSession, community_id: int, period: Period) -> int:
@@ -414,15 +459,27 @@ class ReportService:
                 return 0
             categories = await self._categories(s, c, period)
             trend = await self._trend(s, c, period)
-        png = charts.monthly_chart([n for _, n in categories], [v for _, v in trend], [m for m, _ in trend])
+            rv = await rates.view(s, c, period.start, period.end, utcnow(), months=trend_months(period))
+        png = charts.monthly_chart([n for _, n in categories], [v for _, v in trend], [m for m, _ in trend],
+                                   rates_trend=rv.trend)
         async with self.db.write() as s:
             await locked(s, Community, community_id)
             groups = await self._groups(s, community_id, ChatKind.STAFF)
             if not groups or await self._sent(s, key):
                 return 0
             total, grids = await figures(s, c, period.start, period.end)
+            from bot.services.needs import collect, summarise  # the needs list reads requests too
+
+            needs = summarise(await collect(s, c, period.start, period.end),
+                              {g.id: g for g in await grids_of(s, c.id)})
+            # The ten partners that contributed most this month (the full list: /partners, the export).
+            partners = sorted(((p, t) for p, t, _ in await partner_figures(s, c.id or 0, period.start, period.end)
+                               if any(t.values())), key=lambda pt: -sum(pt[1].values()))[:10]
+            wishes = await wish_figures(s, c.id, period.start, period.end)
             ctx: dict[str, Any] = dict(community=c, p=period, f=total, grids=ranked(grids), categories=categories,
-                                       trend=trend, codes=charts.codes(len(categories)))
+                                       trend=trend, codes=charts.codes(len(categories)), partners=partners,
+                                       wishes=wishes, acc=await accountability(s, c, period.start, period.end),
+                                       needs=needs[:3], orders=sum(r.orders for r in needs), rv=rv)
             for g in groups:
                 if png is not None:
                     self.n.photo_to_chat(s, g, "report_chart", png, key=key, priority=BULK, **ctx)
@@ -443,8 +500,7 @@ class ReportService:
     async def _trend(self, s: AsyncSession, c: Community, period: Period) -> list[tuple[str, float | None]]:
         """Average stars per month, the last months up to the report's month (oldest first)."""
         out = []
-        for back in range(TREND_MONTHS - 1, -1, -1):
-            m = month(_add_months(period.first, -back), c.timezone)
+        for m in trend_months(period):
             avg = (await s.execute(select(func.avg(Rating.stars)).join(Request, Request.id == Rating.request_id).where(
                 Request.community_id == c.id, Rating.stars.is_not(None), Rating.at >= m.start,
                 Rating.at < m.end))).scalar_one()
@@ -463,9 +519,11 @@ class ReportService:
                 return 0
             _, grids = await figures(s, c, period.start, period.end)
             volunteers = await volunteer_ranking(s, c.id, period.start, period.end)
+            rv = await rates.view(s, c, period.start, period.end, utcnow())
+            rv.grids = rates.ranked(rv.grids)
             for g in groups:
                 self.n.to_chat(s, g, "ranking", key=key, priority=BULK, community=c, p=period, grids=ranked(grids),
-                               volunteers=volunteers)
+                               volunteers=volunteers, rv=rv)
         return 1
 
 
@@ -474,16 +532,51 @@ REQUEST_COLUMNS = ["number", "grid", "category", "status", "reason", "department
                    "created_at", "triaged_at", "done_at", "closed_at", "description"]
 
 
+RATE_COLUMNS = ["month", "scope", "name", "responded", "response_due", "response_rate", "resolved", "resolution_due",
+                "resolution_rate", "satisfied", "rated", "satisfaction_rate", "closed_without_rating"]
+
+
+async def _rate_rows(s: AsyncSession, c: Community, first: date, last: date) -> list[list[Any]]:
+    """The three rates of each month the range touches: the street's (when the community has one
+    with other communities), the community's and each micro-grid's."""
+    months, m = [], month(first, c.timezone)
+    while m.first <= last:
+        months.append(m)
+        m = month(_add_months(m.first, 1), c.timezone)
+    rows: list[list[Any]] = []
+    for p in months:
+        rv = await rates.view(s, c, p.start, p.end, utcnow())
+        scoped = ([("street", rv.street or "", rv.street_rates)] if rv.street_rates is not None else []) + \
+            [("community", c.name, rv.rates)] + [("grid", g.name or "", g) for g in rv.grids]
+        for scope, name, r in scoped:
+            assert r is not None
+            rows.append([p.label, scope, name, *r.as_row().values()])
+    return rows
+
+
+WISH_COLUMNS = ["number", "grid", "category", "status", "budget", "public_text", "fulfiller_id", "fulfiller_role",
+                "partner_id", "created_at", "approved_at", "claimed_at", "delivered_at", "fulfilled_at"]
+
+
 def _iso(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else ""
 
 
-async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: Path) -> dict[str, int]:
+async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: Path, *,
+                     include_restricted: bool = False, by: str | None = None) -> dict[str, int]:
     """CSV files for one community and date range (local days, inclusive): requests with their
     timeline, sign-offs, council votes, points and surveys.
     Returns file name -> data rows. Contact notes, locations and photos are never exported;
-    people appear by Telegram id only."""
+    people appear by Telegram id only. Restricted free text (answers, reopen and rating comments,
+    decline, progress and department notes) is left out, and descriptions are written in their
+    public (scrubbed) form, unless `include_restricted`: that export is recorded in the audit
+    log (`by`: who asked for it) before anything is written."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if include_restricted:
+        async with db.write() as s:
+            c = await find_community(s, ref)
+            audit(s, community_id=c.id, actor_id=None, entity="export", entity_id=c.id or 0,
+                  action="export_restricted", note=f"{first}..{last} {out_dir} by {by or 'unknown'}")
     written: dict[str, int] = {}
 
     def write(name: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -505,17 +598,18 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
         write("requests", REQUEST_COLUMNS, [
             [numbers[r.id], grids.get(r.grid_id, ""), r.category or "", r.status, r.reason or "", r.department or "",
              r.round, r.breaches, _iso(r.created_at), _iso(r.triaged_at), _iso(r.done_at), _iso(r.closed_at),
-             r.description] for r in reqs])
+             r.description if include_restricted else scrub(r.description)[0]] for r in reqs])
         events = (await s.execute(select(AuditEvent).where(
             AuditEvent.entity == "request", AuditEvent.entity_id.in_(list(numbers) or [-1]))
             .order_by(AuditEvent.entity_id, AuditEvent.id))).scalars().all()
         write("timeline", ["number", "at", "action", "from_state", "to_state", "actor_id", "note"], [
             [numbers[e.entity_id], _iso(e.at), e.action, e.from_state or "", e.to_state or "", e.actor_id or "",
-             e.note or ""] for e in events])
+             (e.note or "") if include_restricted or e.audience == "public" else ""] for e in events])
         ratings = (await s.execute(select(Rating, Request).join(Request, Request.id == Rating.request_id).where(
             Request.community_id == c.id, Rating.at >= start, Rating.at < end).order_by(Rating.at))).all()
         write("ratings", ["number", "round", "resolved", "stars", "comment", "at"], [
-            [f"{c.code}-{r.number:04d}", g.round, int(g.resolved), g.stars or "", g.comment or "", _iso(g.at)]
+            [f"{c.code}-{r.number:04d}", g.round, int(g.resolved), g.stars or "",
+             (g.comment or "") if include_restricted else "", _iso(g.at)]
             for g, r in ratings])
         points = (await s.execute(select(PointEntry).where(PointEntry.community_id == c.id, PointEntry.at >= start,
                                                            PointEntry.at < end).order_by(PointEntry.id))).scalars().all()
@@ -531,6 +625,55 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
                                 _iso(sv.created_at), _iso(sv.closes_at), " | ".join(map(str, totals)), sum(totals)])
         write("surveys", ["id", "question", "options", "status", "created_at", "closes_at", "totals", "total"],
               survey_rows)
+        # The services list (点单): services with their slots' seats, and orders (no notes, no people).
+        from bot.services.needs import collect
+        from storage.models import Service, ServiceOrder, ServiceSlot
+
+        services = (await s.execute(select(Service).where(Service.community_id == c.id)
+                                    .order_by(Service.id))).scalars().all()
+        seats = {sid: (cap, taken) for sid, cap, taken in (await s.execute(
+            select(ServiceSlot.service_id, func.sum(ServiceSlot.capacity), func.sum(ServiceSlot.taken))
+            .where(ServiceSlot.service_id.in_([x.id for x in services] or [-1]))
+            .group_by(ServiceSlot.service_id))).all()}
+        write("services", ["id", "name", "names", "category", "provider", "languages", "grid", "active", "capacity",
+                           "taken"], [
+            [f"S{x.id}", x.name, json.dumps(x.names or {}, ensure_ascii=False), x.category, x.provider_kind,
+             " ".join(x.languages), grids.get(x.grid_id, ""), int(x.active), *seats.get(x.id, (0, 0))]
+            for x in services])
+        orders = (await s.execute(select(ServiceOrder, ServiceSlot, Request)
+                                  .join(ServiceSlot, ServiceSlot.id == ServiceOrder.slot_id)
+                                  .join(Request, Request.id == ServiceOrder.request_id)
+                                  .where(Request.community_id == c.id, Request.created_at >= start,
+                                         Request.created_at < end).order_by(Request.number))).all()
+        write("orders", ["number", "service", "slot_starts_at", "status", "seat_held", "assignee_id", "ordered_at",
+                         "done_at", "closed_at"], [
+            [f"{c.code}-{r.number:04d}", f"S{o.service_id}", _iso(sl.starts_at), r.status, int(o.held),
+             r.assignee_id or "", _iso(o.created_at), _iso(r.done_at), _iso(r.closed_at)] for o, sl, r in orders])
+        needs = sorted(await collect(s, c, start, end), key=lambda n: (n.month, n.category, n.grid_id or 0, n.source))
+        write("needs", ["month", "category", "grid", "source", "total", "unmet"], [
+            [n.month, n.category, grids.get(n.grid_id, ""), n.source, n.total, n.unmet] for n in needs])
+        write("rates", RATE_COLUMNS, await _rate_rows(s, c, first, last))
+        # Partner organisations (共建单位): their contribution in the range, and redemptions of
+        # points at them (no codes: a pending one could still be used).
+        write("partners", ["partner_id", "name", "kind", "members", "hours", "services_delivered", "wishes_fulfilled",
+                           "points_redeemed"], [
+            [p.id, p.name, p.kind, members, t.get("hours", 0), t.get("service", 0), t.get("wish", 0),
+             t.get("points", 0)] for p, t, members in await partner_figures(s, c.id or 0, start, end)])
+        reds = (await s.execute(select(Redemption, PartnerItem).join(PartnerItem, PartnerItem.id == Redemption.item_id)
+                                .where(Redemption.community_id == c.id, Redemption.created_at >= start,
+                                       Redemption.created_at < end).order_by(Redemption.id))).all()
+        write("redemptions", ["id", "partner_id", "item", "user_id", "points", "status", "created_at", "confirmed_at",
+                              "confirmed_by"], [
+            [r.id, r.partner_id, i.title, r.user_id, r.points, r.status, _iso(r.created_at), _iso(r.confirmed_at),
+             r.confirmed_by or ""] for r, i in reds])
+        wishes = (await s.execute(select(Wish).where(Wish.community_id == c.id, Wish.created_at >= start,
+                                                     Wish.created_at < end).order_by(Wish.number))).scalars().all()
+        # The board's screened text only: never the wisher's own words, name, contact or photo.
+        write("wishes", WISH_COLUMNS, [
+            [f"{c.code}-W{w.number:03d}", grids.get(w.grid_id, ""), w.category, w.status, w.budget,
+             w.public_text if w.approved_at else "", w.fulfiller_id or "", w.fulfiller_role or "", w.partner_id or "",
+             _iso(w.created_at), _iso(w.approved_at), _iso(w.claimed_at), _iso(w.delivered_at),
+             _iso(w.fulfilled_at)] for w in wishes])
     write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",
                     "option", "totals"], await _export_votes(db, c.id, start, end))
     return written

@@ -7,7 +7,7 @@ together. Invalid transitions and people without the role raise a typed error an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import policy
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.policy import Audience
-from bot.privacy import PublicRequest, Restricted
+from bot.privacy import PublicRequest, Restricted, scrub_kinds
 from bot.services import points, queries
 from bot.services.buttons import Act, Button, press
 from bot.services.keys import OutboxKey
@@ -26,15 +26,16 @@ from bot.services.community import audit, in_working_hours, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import BULK, INTERACTIVE, Notifier
-from storage.db import Database
-from storage.models import (OPEN_STATUSES, ChatBinding, ChatKind, Community, Follower, Grid, Membership,
-                            Outbox, Outcome, Request, Role, Status, User, utcnow)
+from storage.db import Database, locked
+from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Follower, Grid,
+                            Membership, MeToo, Outbox, Outcome, Request, Role, Status, User, utcnow)
 
 MAX_DESCRIPTION = 2000
 MAX_NOTE = 1000
 MAX_PHOTOS = 3
 DECLINE_REASONS = ("not_community", "no_action", "referred", "other")
 DUE_DAYS = (1, 3, 7, 14)
+CARD_EDIT_GAP = timedelta(seconds=20)  # at most three edits a minute of a triage card (a "me too" count)
 
 
 class Op:
@@ -71,6 +72,7 @@ class View:
     requester: User | None
     assignee: User | None = None
     clearance: Audience | None = None  # set by `view`: the widest text its reader may see
+    affected: int = 1  # households affected: the requester's and every "me too" (附议)
 
     @property
     def no(self) -> str:
@@ -78,12 +80,12 @@ class View:
 
     def ctx(self, **more: Any) -> dict[str, Any]:
         return {"r": self.req, "no": self.no, "grid": self.grid, "community": self.community,
-                "requester": self.requester, "assignee": self.assignee, **more}
+                "requester": self.requester, "assignee": self.assignee, "affected": self.affected, **more}
 
     def public_ctx(self, **more: Any) -> dict[str, Any]:
         """What a group (or a follower) may read: public fields, free text scrubbed."""
         return {"r": PublicRequest(self.req), "no": self.no, "grid": self.grid, "community": self.community,
-                "requester": None, "assignee": self.assignee, **more}
+                "requester": None, "assignee": self.assignee, "affected": self.affected, **more}
 
 
 def number(community: Community, req: Request) -> str:
@@ -95,7 +97,33 @@ def triage_buttons(req_id: int) -> list[list[Button]]:
     return [[t("accept", Op.ACCEPT), t("handle", Op.HANDLE)],
             [t("duplicate", Op.DUPLICATE), t("ask_info", Op.ASK)],
             [t("decline", Op.DECLINE), t("escalate", Op.ESCALATE)],
-            [Button("to_council", press(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)]]
+            [Button("to_council", press(Act.TO_COUNCIL, req_id)), t("categorise", Op.CATEGORY)],
+            [Button("to_partner", press(Act.ROUTE, req_id, 0))]]  # the resources list (资源清单), page 0
+
+
+def metoo_buttons(req_id: int) -> list[list[Button]]:
+    """"Me too" (附议) under a public request post: one tap, counted once per household."""
+    return [[Button("metoo", press(Act.METOO, req_id))]]
+
+
+async def affected_households(s: AsyncSession, req: Request) -> int:
+    """The requester's household and every other one that said "me too"."""
+    others = (await s.execute(select(func.count()).select_from(MeToo).where(
+        MeToo.request_id == req.id, MeToo.user_id != req.requester_id))).scalar_one()
+    return 1 + int(others)
+
+
+async def add_metoo(s: AsyncSession, req_id: int, user_id: int) -> bool:
+    """Count a household once: an insert that does nothing when it is there already (also when
+    two taps race on PostgreSQL: the loser waits for the winner, then inserts nothing). True if
+    it was new."""
+    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(MeToo).values(request_id=req_id, user_id=user_id, at=utcnow()).on_conflict_do_nothing()
+    return (await s.execute(stmt)).rowcount == 1
 
 
 def claim_buttons(req_id: int) -> list[list[Button]]:
@@ -109,7 +137,7 @@ def assignee_buttons(req: Request) -> list[list[Button]]:
         return [first + [li("done", Op.DEPT_DONE)], [li("return", Op.DEPT_RETURN)]]
     tk = lambda label, op: Button(label, press(Act.TASK, req.id or 0, op))  # noqa: E731
     rows = [[tk("progress", Op.PROGRESS), tk("done", Op.DONE)]]
-    if req.status != Status.HANDLING:
+    if req.status not in (Status.HANDLING, Status.PARTNER_ACCEPTED):
         rows.append([tk("release", Op.RELEASE)])
     return rows
 
@@ -119,6 +147,11 @@ class RequestService:
         self.db = db
         self.n = notifier
         self.translator = translator or NoTranslator()
+        # Other services' part in a transition, inside its unit of work: `on_close(s, req, to)` runs
+        # on every move (the services list frees an order's seat on cancel/decline), `reminders[who]`
+        # sends a timer's reminder to people only that service knows (an order's provider).
+        self.on_close: list[Callable[[AsyncSession, Request, str], Awaitable[None]]] = []
+        self.reminders: dict[str, Callable[[AsyncSession, Request, str], Awaitable[None]]] = {}
 
     async def prepare(self, text: str | None, source: str | None = None) -> None:
         """Machine-translate what a person wrote into every shipped language but its own, before
@@ -144,7 +177,7 @@ class RequestService:
         grid = await s.get(Grid, req.grid_id) if req.grid_id else None
         requester = await s.get(User, req.requester_id)
         assignee = await s.get(User, req.assignee_id) if req.assignee_id else None
-        return View(req, community, grid, requester, assignee)
+        return View(req, community, grid, requester, assignee, affected=await affected_households(s, req))
 
     async def _views(self, s: AsyncSession, reqs: Sequence[Request]) -> list[View]:
         """Views of a list of requests in four queries, whatever its length."""
@@ -161,7 +194,7 @@ class RequestService:
                      users.get(r.assignee_id or 0)) for r in reqs]
 
     async def _load(self, s: AsyncSession, req_id: int) -> Request:
-        req = await s.get(Request, req_id, with_for_update=True)  # PostgreSQL: no two transitions at once
+        req = await locked(s, Request, req_id)  # PostgreSQL: no two transitions at once
         if req is None:
             raise Stale()
         return req
@@ -210,7 +243,7 @@ class RequestService:
         if mine:
             cond = [Request.assignee_id == actor.id,
                     Request.status.in_([Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING,
-                                        Status.ESCALATED, Status.DEPT_ACCEPTED])]
+                                        Status.ESCALATED, Status.DEPT_ACCEPTED, Status.PARTNER_ACCEPTED])]
         else:
             if not (actor.has(Role.VOLUNTEER) or actor.is_staff):
                 raise NotAllowed("volunteers_only")
@@ -291,7 +324,7 @@ class RequestService:
                 grid = await s.get(Grid, draft.grid_id)
                 if grid is None or grid.community_id != community.id:
                     raise BadInput("grid_not_found", name=str(draft.grid_id))
-            c = await s.get(Community, community.id, with_for_update=True)  # numbers stay unique
+            c = await locked(s, Community, community.id)  # numbers stay unique
             assert c is not None
             num = c.next_number
             c.next_number = num + 1
@@ -313,6 +346,7 @@ class RequestService:
             v = await self._view(s, req)
             await self._post_card(s, v)
             await self._feed(s, v, "filed")
+            await self._tell_scrubbed(s, v, actor.user, description)
             if draft.source_chat_id is not None and v.requester is not None and v.requester.started:
                 # Filed in a group: the details continue in private chat.
                 self.n.to_user(s, v.requester, c, "filed", priority=INTERACTIVE, from_group=True, **v.ctx())
@@ -331,7 +365,62 @@ class RequestService:
                 s.add(Follower(request_id=req.id, user_id=actor.id))
                 audit(s, community_id=req.community_id, actor_id=actor.id, entity="request",
                       entity_id=req.id or 0, action="followed")
-            return await self._view(s, req)
+            if await add_metoo(s, req.id or 0, actor.id):  # the same matter: one more household
+                v = await self._view(s, req)
+                await self._redraw_cards(s, v)
+            else:
+                v = await self._view(s, req)
+        self.n.wake()
+        return v
+
+    async def metoo(self, actor: Actor, req_id: int) -> tuple[View, bool]:
+        """"Me too" (附议) on a public request post: the tapper's household counts once (a second
+        tap changes nothing), never the requester's own a second time; the triage card's count is
+        edited. Tappers hear the outcome (see `_apply`); no group learns who they are. Returns
+        the view and whether the tap was new."""
+        async with self.db.write() as s:
+            req = await self._load(s, req_id)  # FOR UPDATE: counts and card edits in order
+            ms = await memberships_of(s, actor.id, req.community_id)
+            in_group = actor.binding is not None and actor.binding.community_id == req.community_id
+            if policy.is_requester(actor.id, req):
+                raise NotAllowed("metoo_own")
+            if not policy.may_metoo(actor.id, ms, req, in_community_group=in_group, open_statuses=OPEN_STATUSES):
+                raise Stale("already_handled", status=req.status) if req.status not in OPEN_STATUSES else NotAllowed()
+            new = await add_metoo(s, req.id or 0, actor.id)
+            if new:
+                audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
+                      action="metoo")
+            v = await self._view(s, req)
+            if new:
+                await self._redraw_cards(s, v)
+        self.n.wake()
+        return v, new
+
+    async def _redraw_cards(self, s: AsyncSession, v: View) -> None:
+        """An open triage card shows what changed (category, households affected), each in its
+        chat's language; a group's passes the privacy gate. Edits coalesce: at most one pending
+        per card, so a burst of taps is one edit, never a message more."""
+        if v.req.status != Status.NEW:
+            return
+        now = utcnow()
+        latest = {p.chat_id: p for p in sorted(await self._posts(s, v, "card"), key=lambda p: p.id or 0)}
+        for post in latest.values():  # a card posted again (reopened, returned) replaced the old one
+            # A group's budget is 20 messages a minute: a card's edits keep a gap between them; one
+            # still waiting is replaced and keeps its time.
+            last = (await s.execute(select(Outbox).where(
+                Outbox.edit_of == post.id, Outbox.method == "edit", Outbox.status.in_(("pending", "sent")))
+                .order_by(Outbox.id.desc()).limit(1))).scalars().first()
+            not_before = now if last is None else (
+                last.not_before if last.status == "pending" else max(now, (last.sent_at or now) + CARD_EDIT_GAP))
+            await self.n.supersede_edits(s, post)
+            if post.chat_id < 0:
+                row = await self.n.edit_post(s, post, v.community, "triage_card", both_languages=True,
+                                             buttons=triage_buttons(v.req.id or 0) + metoo_buttons(v.req.id or 0),
+                                             **v.public_ctx())
+                row.not_before = not_before
+            else:
+                await self.n.edit_post(s, post, v.community, "triage_card", buttons=triage_buttons(v.req.id or 0),
+                                       private=True, **v.ctx())
 
     # ----------------------------------------------------------------- triage
     async def _triage_target(self, s: AsyncSession, actor: Actor, req_id: int,
@@ -367,10 +456,7 @@ class RequestService:
             audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
                   action="categorised", note=f"{before or ''}→{category}")
             v = await self._view(s, req)
-            if req.status == Status.NEW:
-                for post in await self._posts(s, v, "card"):
-                    await self.n.edit_post(s, post, v.community, "triage_card", buttons=triage_buttons(req.id or 0),
-                                           **(v.public_ctx() if post.chat_id < 0 else v.ctx()))
+            await self._redraw_cards(s, v)
         self.n.wake()
         return v
 
@@ -391,7 +477,7 @@ class RequestService:
                            description: str) -> Request:
         """A passed proposal with no request behind it becomes one, filed for its proposer and
         waiting in `council` so that `after_council` posts it like any other."""
-        c = await s.get(Community, community_id)
+        c = await locked(s, Community, community_id)  # numbered like any other request
         assert c is not None
         req = Request(community_id=c.id, number=c.next_number, requester_id=requester_id, category="public",
                       description=description[:MAX_DESCRIPTION], status=Status.COUNCIL)
@@ -453,17 +539,22 @@ class RequestService:
         if req_id == original_id:
             raise BadInput("same_request")
         async with self.db.write() as s:
-            original = await s.get(Request, original_id)
             req = await self._triage_target(s, actor, req_id)
+            original = await locked(s, Request, original_id)  # still open when merged into
             if original is None or original.community_id != req.community_id or original.status not in OPEN_STATUSES:
                 raise Stale()
             for uid in {req.requester_id} | set((await s.execute(select(Follower.user_id).where(
                     Follower.request_id == req.id))).scalars()):
                 if uid != original.requester_id and await s.get(Follower, (original.id, uid)) is None:
                     s.add(Follower(request_id=original.id, user_id=uid))
+            # The duplicate's households (its requester's and its "me too"s) are the original's now.
+            tappers = set((await s.execute(select(MeToo.user_id).where(MeToo.request_id == req.id))).scalars())
+            for uid in ({req.requester_id} | tappers) - {original.requester_id}:
+                await add_metoo(s, original.id or 0, uid)
             ov = await self._view(s, original)
             v = await self._apply(s, actor, req, Status.DUPLICATE, "merged", public_note=True,
                                   fields={"duplicate_of_id": original.id}, note=ov.no, extra={"original": ov.no})
+            await self._redraw_cards(s, await self._view(s, original))
         self.n.wake()
         return v
 
@@ -565,6 +656,7 @@ class RequestService:
                                       fields={"assignee_id": None, "department": None, "dept_due_at": None,
                                               "timer_kind": "triage_remind",
                                               "timer_at": utcnow() + timedelta(hours=settings_of(c)["triage_hours"])})
+                await self.retract_brief(s, v, actor.user)
                 await self._post_card(s, v, "returned", note)
             else:
                 raise Stale()
@@ -624,7 +716,7 @@ class RequestService:
     def _check_assignee(actor: Actor, req: Request) -> None:
         if req.assignee_id != actor.id:
             raise NotAllowed("not_assignee")
-        if req.status not in (Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING):
+        if req.status not in (Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING, Status.PARTNER_ACCEPTED):
             raise Stale("already_handled", status=req.status)
 
     async def check_task(self, actor: Actor, req_id: int) -> View:
@@ -632,6 +724,28 @@ class RequestService:
         async with self.db.read() as s:
             req = await self._load(s, req_id)
             self._check_assignee(actor, req)
+            return await self._view(s, req)
+
+    async def check_liaison(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor is the liaison of this escalated request now (before asking
+        them to type a note)."""
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            if req.assignee_id != actor.id:
+                raise NotAllowed("not_assignee")
+            if req.status not in (Status.ESCALATED, Status.DEPT_ACCEPTED):
+                raise Stale("already_handled", status=req.status)
+            return await self._view(s, req)
+
+    async def check_answer(self, actor: Actor, req_id: int) -> View:
+        """Validate that the actor is the requester and a question waits for them (before asking
+        them to type the answer)."""
+        async with self.db.read() as s:
+            req = await self._load(s, req_id)
+            if actor.id != req.requester_id:
+                raise NotAllowed("not_yours")
+            if req.status != Status.WAITING_INFO:
+                raise Stale("already_handled", status=req.status)
             return await self._view(s, req)
 
     async def task_op(self, actor: Actor, req_id: int, op: int, note: str | None = None,
@@ -645,7 +759,7 @@ class RequestService:
             if op == Op.PROGRESS:
                 if not note:
                     raise BadInput("note_required")
-                to = Status.HANDLING if req.status == Status.HANDLING else Status.IN_PROGRESS
+                to = req.status if req.status in (Status.HANDLING, Status.PARTNER_ACCEPTED) else Status.IN_PROGRESS
                 v = await self._apply(s, actor, req, to, "progress", note=note)
             elif op == Op.DONE:
                 if photo:
@@ -653,9 +767,10 @@ class RequestService:
                 v = await self._apply(s, actor, req, Status.DONE, "done", note=note, extra={"photo": photo})
                 if photo and v.requester is not None:
                     self.n.to_user(s, v.requester, v.community, "done_photo", photo=photo, **v.ctx())
-            elif op == Op.RELEASE and req.status != Status.HANDLING:
+            elif op == Op.RELEASE and req.status not in (Status.HANDLING, Status.PARTNER_ACCEPTED):
                 v = await self._apply(s, actor, req, Status.ACCEPTED, "released",
                                       fields={"assignee_id": None}, timer=("claim_remind", "claim_remind_hours"))
+                await self.retract_brief(s, v, actor.user)
                 await self._update_task_post(s, v, released=True)
             else:
                 raise Stale()
@@ -675,6 +790,7 @@ class RequestService:
             if assignee is not None and assignee.id != actor.id:
                 self.n.to_user(s, assignee, v.community, "status_changed", **v.ctx(action="cancelled", note=None,
                                                                                      actor_name=actor.user.first_name))
+            await self.retract_brief(s, v, assignee)
             await self._close_posts(s, v, "task")
         self.n.wake()
         return v
@@ -730,6 +846,8 @@ class RequestService:
         elif to == Status.ACCEPTED and before == Status.NEW:
             await points.award(s, community, req.requester_id, "request_accepted", f"accepted:{req.id}")
         s.add(req)
+        for hook in self.on_close:
+            await hook(s, req, to)
         audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
               action=action, from_state=before, to_state=to, note=note, public=public_note)
         v = await self._view(s, req)
@@ -739,7 +857,7 @@ class RequestService:
         follower_ctx = v.public_ctx(action=action, note=note if public_note else "",
                                     actor_name=actor.user.first_name, **(extra or {}))
         if tell_requester:
-            for uid in await self._audience(s, req):
+            for uid in await queries.audience(s, req):
                 if uid == actor.id:
                     continue  # the person acting gets a direct reply instead
                 person = await s.get(User, uid)
@@ -752,10 +870,27 @@ class RequestService:
                                    fallback_chat_id=req.source_chat_id, **ctx)
                 else:
                     self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}", **follower_ctx)
+        if to not in OPEN_STATUSES or action == "reopened":
+            await self._tell_tappers(s, req, v, actor, follower_ctx)
         if before == Status.NEW and to != Status.NEW:
             await self._close_posts(s, v, "card", actor_name=actor.user.first_name)
         await self._feed(s, v, action, note=note if public_note else None)
         return v
+
+    async def _tell_tappers(self, s: AsyncSession, req: Request, v: View, actor: Actor,
+                            ctx: dict[str, Any]) -> None:
+        """Households that said "me too" hear the outcome (done, not taken up, merged, cancelled,
+        closed) and a reopening, in their language, through the outbox; only public fields and
+        notes. Those who follow the request hear every change already."""
+        told = set(await queries.audience(s, req)) | {actor.id}
+        tappers = (await s.execute(select(MeToo.user_id).where(MeToo.request_id == req.id)
+                                   .order_by(MeToo.at))).scalars().all()
+        for uid in tappers:
+            if uid in told:
+                continue
+            person = await s.get(User, uid)
+            if person is not None:
+                self.n.to_user(s, person, v.community, "status_changed", key=f"req:{req.id}", **ctx)
 
     def ask_signoff(self, s: AsyncSession, v: View, requester: User, template: str = "signoff_ask",
                     note: str | None = None) -> None:
@@ -783,12 +918,13 @@ class RequestService:
         the group's card says there is one, and the grid's leaders (else staff) get it privately."""
         req, buttons = v.req, triage_buttons(v.req.id or 0)
         key = f"card:{req.id}"
-        groups = await self._bindings(s, req.community_id, ChatKind.GRID, req.grid_id) if req.grid_id else []
-        people = await self._members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
-        people = people or await self._members(s, req.community_id, Role.STAFF)
+        groups = await queries.bindings(s, req.community_id, ChatKind.GRID, req.grid_id) if req.grid_id else []
+        people = await queries.members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
+        people = people or await queries.members(s, req.community_id, Role.STAFF)
         if groups:
-            for g in groups:
-                self.n.to_chat(s, g, "triage_card", buttons=buttons, key=key, **v.public_ctx(note_kind=note_kind))
+            for g in groups:  # a micro-grid's residents read the card: "me too" is one tap
+                self.n.to_chat(s, g, "triage_card", buttons=buttons + metoo_buttons(req.id or 0), key=key,
+                               **v.public_ctx(note_kind=note_kind))
             if note:
                 for p in people:
                     self.n.to_user(s, p, v.community, "card_note", note_kind=note_kind, note=Restricted(note),
@@ -806,17 +942,18 @@ class RequestService:
         """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
         the request."""
         for post in await self._posts(s, v, kind):
+            await self.n.supersede_edits(s, post)  # e.g. a "me too" count still waiting: closed now
             await self.n.edit_post(s, post, v.community, "card_closed", **v.public_ctx(**more))
 
     async def _post_task(self, s: AsyncSession, v: View, decision: str | None = None) -> None:
         """The task as volunteers see it: no contact note, no location, no photos; with the
         council's chosen option when a multiple-choice decision is behind it."""
         ctx = v.public_ctx(**({"decision": decision} if decision else {}))
-        groups = await self._bindings(s, v.req.community_id, ChatKind.VOLUNTEERS)
+        groups = await queries.bindings(s, v.req.community_id, ChatKind.VOLUNTEERS)
         for g in groups:
             self.n.to_chat(s, g, "task_post", buttons=claim_buttons(v.req.id or 0), key=f"task:{v.req.id}", **ctx)
         if not groups:  # no volunteer group: every volunteer privately, still only what is public
-            for p in await self._members(s, v.req.community_id, Role.VOLUNTEER):
+            for p in await queries.members(s, v.req.community_id, Role.VOLUNTEER):
                 self.n.to_user(s, p, v.community, "task_post", buttons=claim_buttons(v.req.id or 0),
                                key=f"task:{v.req.id}", **ctx)
 
@@ -839,11 +976,68 @@ class RequestService:
             s.add(Outbox(chat_id=v.assignee.id, method="location", text=f"{v.req.latitude},{v.req.longitude}",
                          key=f"brief:{v.req.id}"))
 
+    async def _tell_scrubbed(self, s: AsyncSession, v: View, writer: User, text: str) -> None:
+        """The person who wrote `text` learns, privately, that the groups read it shortened and
+        what was taken out in kind (a phone number, a flat number…); the full text reaches only
+        those who act on it. Nothing when nothing was taken out or no group reads it."""
+        kinds = scrub_kinds(text)[1]
+        if not kinds or not writer.started or writer.blocked:
+            return
+        groups = await queries.bindings(s, v.req.community_id, ChatKind.STAFF)
+        if v.req.grid_id is not None:
+            groups += await queries.bindings(s, v.req.community_id, ChatKind.GRID, v.req.grid_id)
+        if groups:
+            self.n.to_user(s, writer, v.community, "scrubbed_notice", kinds=kinds, **v.ctx())
+
+    async def retract_brief(self, s: AsyncSession, v: View, previous: User | None) -> None:
+        """The task left `previous` (released, returned, reopened for another round, cancelled):
+        their private brief loses the contact note and buttons (edited), and what of it was not
+        sent yet (the brief, its photos and location) is never sent."""
+        if previous is None:
+            return
+        key = f"brief:{v.req.id}"
+        await s.execute(update(Outbox).where(Outbox.chat_id == previous.id, Outbox.key == key,
+                                             Outbox.status == "pending").values(status="superseded"))
+        sent = (await s.execute(select(Outbox).where(Outbox.chat_id == previous.id, Outbox.key == key,
+                                                     Outbox.method == "send", Outbox.status == "sent"))).scalars()
+        for post in list(sent):
+            await self.n.edit_post(s, post, v.community, "assignee_brief", retracted=True, **v.ctx())
+
     async def _feed(self, s: AsyncSession, v: View, action: str, note: str | None = None) -> None:
-        for g in await self._bindings(s, v.req.community_id, ChatKind.STAFF):
-            await self.n.supersede(s, g.chat_id, f"feed:{v.req.id}")
-            self.n.to_chat(s, g, "staff_feed", key=f"feed:{v.req.id}", priority=BULK, action=action, note=note,
-                           **v.public_ctx())
+        """A line to the staff group per change; with the community's quiet feed on, one message
+        per request instead, edited as it moves (its trail of states in it)."""
+        key = f"feed:{v.req.id}"
+        quiet = bool(settings_of(v.community).get("quiet_feed"))
+        trail = await self._trail(s, v.req) if quiet else []
+        for g in await queries.bindings(s, v.req.community_id, ChatKind.STAFF):
+            root = await self._feed_post(s, g.chat_id, key) if quiet else None
+            if root is not None:
+                await self.n.supersede_edits(s, root)
+                await self.n.edit_post(s, root, v.community, "staff_feed", both_languages=True,
+                                       **v.public_ctx(action=action, note=note, quiet=True, trail=trail))
+                continue
+            await self.n.supersede(s, g.chat_id, key)
+            self.n.to_chat(s, g, "staff_feed", key=key, priority=BULK, action=action, note=note, quiet=quiet,
+                           trail=trail, **v.public_ctx())
+
+    @staticmethod
+    async def _feed_post(s: AsyncSession, chat_id: int, key: str) -> Outbox | None:
+        """The staff group's message about a request, sent or on its way (not one replaced)."""
+        return (await s.execute(select(Outbox).where(
+            Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
+            Outbox.status.in_(("pending", "sent"))).order_by(Outbox.id).limit(1))).scalars().first()
+
+    @staticmethod
+    async def _trail(s: AsyncSession, req: Request, limit: int = 8) -> list[str]:
+        """The states a request went through, oldest first (the last `limit`), repeats folded."""
+        states = (await s.execute(select(AuditEvent.to_state).where(
+            AuditEvent.entity == "request", AuditEvent.entity_id == req.id, AuditEvent.to_state.is_not(None))
+            .order_by(AuditEvent.id))).scalars().all()
+        trail: list[str] = []
+        for st in [*states, req.status]:
+            if not trail or trail[-1] != st:
+                trail.append(st)
+        return trail[-limit:]
 
     # The steps other stage services (sign-off, timers, council, group migration) build on, by their
     # public names; inside this module the underscore names stay (fewer conflicting lines while other
@@ -852,6 +1046,9 @@ class RequestService:
     view_of = _view
     apply = _apply
     post_card = _post_card
+    posts = _posts
+    brief_assignee = _brief_assignee
+    triage_target = _triage_target
 
 
 def _note(text: str | None) -> str | None:

@@ -110,6 +110,7 @@ class SignOffService:
                 "timer_at": utcnow() + timedelta(hours=settings_of(community)["triage_hours"])})
             if previous is not None and previous.id != actor.id:
                 self.n.to_user(s, previous, community, "reopened_notice", comment=comment, **v.ctx())
+            await self.r.retract_brief(s, v, previous)
             await self.r.post_card(s, v, "reopened", comment)
         self.n.wake()
         return v

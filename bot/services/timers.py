@@ -12,6 +12,7 @@ from bot.services.community import after_quiet_hours, audit, settings_of
 from bot.services import queries
 from bot.services.requests import RequestService
 from bot.services.context import system_actor
+from storage.db import locked
 from storage.models import ChatKind, Community, Request, Role, Status, utcnow
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ STAGES: dict[str, tuple[str, str | None, str | None]] = {
     "dept_overdue": ("staff", None, None),
     "signoff_remind": ("requester", "signoff_close", None),
     "signoff_close": ("nobody", None, None),
+    # Orders from the services list (bot.services.menu): staff dispatch them, the provider accepts
+    # them, and whoever accepted is reminded before the slot.
+    "dispatch_remind": ("staff", None, None),
+    "order_remind": ("provider", "claim_staff", "claim_staff_hours"),
+    "slot_remind": ("provider", "done_remind", "done_remind_hours"),
 }
 STAFF_LEVEL = frozenset({"triage_staff", "claim_staff", "done_staff", "dept_overdue"})  # deadline breaches
 
@@ -51,7 +57,9 @@ async def sweep(svc: RequestService, now: datetime | None = None, batch: int = 2
 
 async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
     async with svc.db.write() as s:
-        req = await s.get(Request, req_id)
+        # Locked before the due check: a sweep in another worker, or the person acting at the
+        # deadline (a sign-off as it closes unrated), goes first or second, never both at once.
+        req = await locked(s, Request, req_id)
         if req is None or req.timer_at is None or req.timer_at > now or req.timer_kind not in STAGES:
             return 0
         community = await s.get(Community, req.community_id)
@@ -71,7 +79,9 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
             await svc.apply(s, system_actor(), req, Status.CLOSED_UNRATED, "closed_unrated",
                              fields={"closed_at": now})
             return 1
-        if who == "requester":
+        if who in svc.reminders:
+            await svc.reminders[who](s, req, kind)
+        elif who == "requester":
             if v.requester is not None:
                 svc.ask_signoff(s, v, v.requester, "signoff_remind")
         elif who == "volunteers":

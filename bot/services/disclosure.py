@@ -1,0 +1,204 @@
+"""What the web pages show (信息公开 and the staff dashboard), as plain values.
+
+The public page holds no personal data by construction: counts (by category and micro-grid), the
+three rates, and council decisions and conventions with their free text scrubbed
+(`bot.privacy.scrub`). It never loads a request's description, contact note, location, photos
+or anyone's name. The staff dashboard is for staff of one community (`bot.policy.is_staff`,
+checked here, inside the read): its queue shows public fields of requests (number, category,
+micro-grid, status, dates) and the scrubbed description, never a contact note.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import policy
+from bot.errors import NotAllowed, NotFound
+from bot.privacy import scrub
+from bot.services import rates
+from bot.services.community import find_community, grids_of, settings_of
+from bot.services.reports import Period, month, trend_months, _add_months
+from storage.db import Database
+from storage.models import OPEN_STATUSES, Community, Convention, Grid, Membership, Proposal, Request, Status, utcnow
+
+DECISIONS = 20  # the latest council decisions shown
+
+
+@dataclass
+class Decision:
+    number: int
+    title: str  # scrubbed
+    kind: str
+    outcome: str | None
+    status: str
+    closed_at: datetime | None
+    execution: dict[str, Any] | None = None  # decision execution (决议落实), where recorded
+
+
+@dataclass
+class PublicPage:
+    community: Community
+    street: str | None
+    period: Period  # the last complete month: the monthly report's
+    rates: rates.View
+    categories: list[tuple[str, int]]  # (category code, requests filed in the period)
+    grids: list[tuple[Grid | None, int, int, rates.Rates | None]]  # (micro-grid, filed, resolved, its rates)
+    decisions: list[Decision]
+    conventions: list[tuple[str, str, datetime]]  # (title, text) scrubbed, adopted at
+    generated_at: datetime = field(default_factory=utcnow)
+
+
+def _clean(value: str | None) -> str:
+    return scrub(value or "")[0]
+
+
+async def public_page(db: Database, code: str, now: datetime | None = None) -> PublicPage:
+    """The figures of the community with this code (or name): the last complete month, a
+    six-month trend, decisions and conventions. NotFound if there is no such community."""
+    now = now or utcnow()
+    async with db.read() as s:
+        c = await find_community(s, code)
+        today = now.astimezone(ZoneInfo(c.timezone)).date()
+        period = month(_add_months(today.replace(day=1), -1), c.timezone)
+        rv = await rates.view(s, c, period.start, period.end, now, months=trend_months(period))
+        cats = await _categories(s, c, period)
+        by_grid = {r.key: r for r in rv.grids}
+        grid_rows = [(g, filed, done, by_grid.get(g.id) if g is not None else None)
+                     for g, filed, done in await _grid_counts(s, c, period)]
+        decisions = await _decisions(s, c)
+        conventions = [(_clean(v.title), _clean(v.text), v.adopted_at) for v in (await s.execute(
+            select(Convention).where(Convention.community_id == c.id).order_by(Convention.adopted_at)))
+            .scalars()]
+    return PublicPage(c, rates.street_of(c), period, rv, cats, grid_rows, decisions, conventions)
+
+
+async def _categories(s: AsyncSession, c: Community, period: Period) -> list[tuple[str, int]]:
+    rows = dict((await s.execute(select(Request.category, func.count()).where(
+        Request.community_id == c.id, Request.created_at >= period.start, Request.created_at < period.end)
+        .group_by(Request.category))).all())
+    known = list(settings_of(c)["categories"])
+    out = [(cat, int(rows.pop(cat, 0))) for cat in known]
+    unset = sum(int(n) for n in rows.values())  # none yet, or a category since removed
+    if unset:
+        out.append(("unset", unset))
+    return [(cat, n) for cat, n in out if n]
+
+
+async def _grid_counts(s: AsyncSession, c: Community, period: Period) -> list[tuple[Grid | None, int, int]]:
+    rows = (await s.execute(select(Request.grid_id, func.count(),
+                                   func.sum(case((Request.status == Status.CLOSED, 1), else_=0))).where(
+        Request.community_id == c.id, Request.created_at >= period.start, Request.created_at < period.end)
+        .group_by(Request.grid_id))).all()
+    counts = {gid: (int(n), int(done or 0)) for gid, n, done in rows}
+    out: list[tuple[Grid | None, int, int]] = [(g, *counts.pop(g.id, (0, 0))) for g in await grids_of(s, c.id)]
+    if None in counts:
+        out.append((None, *counts[None]))
+    return out
+
+
+async def _decisions(s: AsyncSession, c: Community) -> list[Decision]:
+    props = (await s.execute(select(Proposal).where(
+        Proposal.community_id == c.id, Proposal.status == "closed", Proposal.outcome.is_not(None)).order_by(
+        Proposal.closed_at.desc(), Proposal.number.desc()).limit(DECISIONS))).scalars().all()
+    return [Decision(p.number, _clean(p.title), p.kind, p.outcome, p.status, p.closed_at) for p in props]
+
+
+# ----------------------------------------------------------------- the staff dashboard
+QUEUES = ("open", "overdue", "waiting", "escalated")
+WAITING = frozenset({Status.WAITING_INFO, Status.DONE})  # a question, or "is it resolved?"
+ESCALATED = frozenset({Status.ESCALATED, Status.DEPT_ACCEPTED})
+QUEUE_LIMIT = 50
+
+
+@dataclass
+class QueueItem:
+    number: str  # JMS-0042
+    category: str | None
+    grid: Grid | None
+    status: str
+    created_at: datetime
+    due_at: datetime | None
+    overdue: bool
+    summary: str  # the description, scrubbed and shortened
+
+
+@dataclass
+class Dashboard:
+    community: Community
+    communities: list[Community]  # every community this person is staff of
+    period: Period  # this month so far
+    rates: rates.View
+    queues: dict[str, list[QueueItem]]
+    counts: dict[str, int]
+    exports: list[str] = field(default_factory=lambda: ["requests", "timeline", "ratings", "rates", "votes"])
+
+
+async def staff_communities(db: Database, user_id: int) -> list[Community]:
+    async with db.read() as s:
+        ms = list((await s.execute(select(Membership).where(Membership.user_id == user_id))).scalars())
+        ids = sorted({m.community_id for m in ms if policy.is_staff(ms, m.community_id)})
+        return [c for c in [await s.get(Community, i) for i in ids] if c is not None]
+
+
+async def dashboard(db: Database, user_id: int, community_id: int | None = None,
+                    now: datetime | None = None) -> Dashboard:
+    """The queue and the rates of one community, for one of its staff. NotAllowed for anyone
+    else (staff of another community included); without `community_id`, the first community
+    the person is staff of."""
+    now = now or utcnow()
+    mine = await staff_communities(db, user_id)
+    if community_id is None and mine:
+        community_id = mine[0].id
+    async with db.read() as s:
+        ms = list((await s.execute(select(Membership).where(Membership.user_id == user_id))).scalars())
+        if community_id is None or not policy.is_staff(ms, community_id):  # the final check, tenant first
+            raise NotAllowed("staff_only")
+        c = await s.get(Community, community_id)
+        if c is None:
+            raise NotFound("community_not_found", ref=str(community_id))
+        period = month(now.astimezone(ZoneInfo(c.timezone)).date(), c.timezone)
+        rv = await rates.view(s, c, period.start, period.end, now)
+        grids = {g.id: g for g in await grids_of(s, c.id)}
+        resolve_h = rates.resolve_hours(settings_of(c))
+        reqs = (await s.execute(select(Request).where(
+            Request.community_id == c.id, Request.status.in_(list(OPEN_STATUSES | WAITING)))
+            .order_by(Request.created_at))).scalars().all()
+        queues: dict[str, list[QueueItem]] = {q: [] for q in QUEUES}
+        for r in reqs:
+            created = rates._aware(r.created_at)
+            due = rates._aware(r.dept_due_at) if r.dept_due_at else created + timedelta(hours=resolve_h)
+            item = QueueItem(f"{c.code}-{r.number:04d}", r.category, grids.get(r.grid_id), r.status, created, due,
+                             due < now and r.status != Status.DONE, _clean(r.description)[:140])
+            if r.status in OPEN_STATUSES:
+                queues["open"].append(item)
+            if item.overdue:
+                queues["overdue"].append(item)
+            if r.status in WAITING:
+                queues["waiting"].append(item)
+            if r.status in ESCALATED:
+                queues["escalated"].append(item)
+    counts = {q: len(items) for q, items in queues.items()}
+    return Dashboard(c, mine, period, rv, {q: items[:QUEUE_LIMIT] for q, items in queues.items()}, counts)
+
+
+async def export_files(db: Database, user_id: int, community_id: int, out_dir: Any,
+                       now: datetime | None = None) -> dict[str, int]:
+    """This month's CSV export for a staff member of that community (the same files as
+    `gongzhi export`)."""
+    from bot.services.reports import export_csv
+
+    now = now or utcnow()
+    async with db.read() as s:
+        ms = list((await s.execute(select(Membership).where(Membership.user_id == user_id))).scalars())
+        if not policy.is_staff(ms, community_id):
+            raise NotAllowed("staff_only")
+        c = await s.get(Community, community_id)
+        if c is None:
+            raise NotFound("community_not_found", ref=str(community_id))
+        today = now.astimezone(ZoneInfo(c.timezone)).date()
+    return await export_csv(db, c.code, today.replace(day=1), today, out_dir)

@@ -1,0 +1,186 @@
+"""The web pages over HTTP (bot/web): the public page's figures, language, cache and privacy; the
+staff Mini App's authentication (Telegram init data, freshness) and authorisation (staff of that
+community only); the export links. The same pages in a real browser: tests/test_browser.py."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+import bot.web
+from bot.sandbox.webapp import sign_init_data
+from storage.models import Community, Convention, Membership, Proposal, User
+from tests.conftest import RESIDENT, STAFF, Harness
+from tests.test_rates import at, seed
+
+WEB_NOW = at(4, 10)  # the public page shows the last complete month: March 2025, the fixture's
+OTHER_STAFF = 900
+SECRETS = ("13800138000", "1203", "Room 1203")
+
+
+@dataclass
+class Site:
+    h: Harness
+    base: str
+    c1: Community
+    c2: Community
+    http: aiohttp.ClientSession
+
+    async def get(self, path: str, **headers: str) -> tuple[int, str, Any]:
+        async with self.http.get(self.base + path, headers=headers) as r:
+            return r.status, await r.text(), r.headers.copy()
+
+    def init_data(self, user_id: int, *, token: str | None = None, age: timedelta = timedelta(minutes=1),
+                  first_name: str = "王芳", language_code: str = "en") -> str:
+        return sign_init_data(token or self.h.app.bot.token, {"id": user_id, "first_name": first_name,
+                                                              "language_code": language_code}, WEB_NOW - age)
+
+    async def staff(self, init_data: str, community: int | None = None) -> tuple[int, str]:
+        form = {"init_data": init_data, "community": str(community or "")}
+        async with self.http.post(self.base + "/staff/api?lang=en", data=form) as r:
+            return r.status, await r.text()
+
+
+async def seed_site(h: Harness) -> tuple[Community, Community]:
+    c1, c2, _ = await seed(h)
+    async with h.app.db.write() as s:
+        p = Proposal(community_id=c1.id, number=3, proposer_id=STAFF.id, title="Bike shed, call 13800138000",
+                     text="x", status="closed", outcome="passed", closed_at=at(3, 20), kind="convention")
+        s.add(p)
+        await s.flush()
+        s.add(Convention(community_id=c1.id, proposal_id=p.id, title="Quiet hours",
+                         text="No noise after 22:00; complaints to room 1203", adopted_at=at(3, 20)))
+        s.add(User(id=OTHER_STAFF, first_name="Olga", language_code="ru"))
+        s.add(Membership(user_id=OTHER_STAFF, community_id=c2.id, role="staff"))
+    return c1, c2
+
+
+@pytest.fixture
+async def site(harness: Harness) -> AsyncIterator[Site]:
+    c1, c2 = await seed_site(harness)
+    runner, base = await bot.web.start(harness.app, "127.0.0.1", 0, clock=lambda: WEB_NOW)
+    async with aiohttp.ClientSession() as http:
+        yield Site(harness, base, c1, c2, http)
+    await runner.cleanup()
+
+
+async def test_public_page_shows_the_months_rates_without_personal_data(site: Site):
+    status, page, headers = await site.get("/c/JMS?lang=en")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert '<html lang="en" dir="ltr">' in page
+    assert "The three rates, <bdi>2025-03</bdi>" in page
+    assert '<div class="big">60%</div><div>Response rate</div><div class="small">3 of 5 answered in time' in page
+    assert '<div class="big">40%</div><div>Resolution rate</div>' in page
+    assert '<div class="big">33%</div><div>Satisfaction rate</div>' in page
+    assert '<div class="card" id="rate-unrated"><div class="big">1</div>' in page
+    assert "<svg" in page and "<script" not in page  # the chart is inline SVG; one request per page
+    assert "<tr><td><bdi>2025-03</bdi></td><td class=\"n\">60%</td><td class=\"n\">40%</td><td class=\"n\">33%</td>" in page
+    assert "Not yet categorised" in page
+    assert "Bike shed, call […]" in page and "passed" in page  # decisions: scrubbed title, outcome
+    assert "Quiet hours" in page and "complaints to […]" in page
+    assert "Street: 稠城街道" in page
+    for secret in SECRETS:
+        assert secret not in page, secret
+    assert "Lift" not in page  # no request's description at all
+
+
+async def test_public_page_language_cache_and_unknown_code(site: Site):
+    _, page, _ = await site.get("/c/JMS", **{"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"})
+    assert '<html lang="fr" dir="ltr">' in page
+    _, page, _ = await site.get("/c/jms?lang=ar")
+    assert '<html lang="ar" dir="rtl">' in page
+    _, page, _ = await site.get("/c/JMS")  # no preference: the community's language
+    assert '<html lang="zh-Hans" dir="ltr">' in page
+    for code in ("zh_Hans", "en", "ar", "ru", "ko", "es", "fr", "fa"):  # the switcher offers all eight
+        assert f'href="?lang={code}"' in page
+    status, first, headers = await site.get("/c/JMS?lang=en")
+    assert headers["Cache-Control"] == "public, max-age=60" and headers["ETag"]
+    status, _, again = await site.get("/c/JMS?lang=en", **{"If-None-Match": headers["ETag"]})
+    assert status == 304 and again["ETag"] == headers["ETag"]
+    status, page, _ = await site.get("/c/NOPE?lang=en")
+    assert status == 404 and "No community has the code NOPE." in page
+
+
+async def test_staff_dashboard_needs_fresh_genuine_init_data_of_that_communitys_staff(site: Site):
+    status, board = await site.staff(site.init_data(STAFF.id))
+    assert status == 200, board
+    assert "<h1><bdi>鸡鸣山社区</bdi></h1>" in board
+    assert 'id="q-overdue"' in board and "JMS-0003" in board  # request 3: open and long overdue
+    assert "Lift […]" in board
+    for secret in SECRETS:
+        assert secret not in board, secret
+    assert "/staff/export/" in board
+
+    status, text = await site.staff(site.init_data(STAFF.id, token="123:forged"))
+    assert status == 401 and 'data-code="forged"' in text
+    tampered = site.init_data(STAFF.id).replace("%E7%8E%8B", "%E6%9D%8E")  # another name, same hash
+    status, text = await site.staff(tampered)
+    assert status == 401 and 'data-code="forged"' in text
+    status, text = await site.staff(site.init_data(STAFF.id, age=timedelta(hours=2)))
+    assert status == 401 and 'data-code="stale"' in text and "expired" in text
+    status, text = await site.staff(site.init_data(STAFF.id, age=-timedelta(hours=1)))  # from the future
+    assert status == 401 and 'data-code="stale"' in text
+    status, text = await site.staff("")
+    assert status == 401 and 'data-code="forged"' in text
+
+    status, text = await site.staff(site.init_data(RESIDENT.id, first_name="Anna"))
+    assert status == 403 and 'data-code="not_staff"' in text
+    status, text = await site.staff(site.init_data(OTHER_STAFF, language_code="ru"), site.c1.id)
+    assert status == 403 and 'data-code="not_staff"' in text  # staff, but of the other community
+    status, own = await site.staff(site.init_data(OTHER_STAFF, language_code="ru"))
+    assert status == 200 and "<bdi>Other</bdi>" in own and "JMS-" not in own
+
+
+async def test_exports_download_by_signed_link_only(site: Site):
+    import re
+
+    _, board = await site.staff(site.init_data(STAFF.id))
+    link = re.search(r'href="(/staff/export/\d+/rates\.csv\?[^"]+)"', board).group(1).replace("&amp;", "&")
+    status, body, headers = await site.get(link)
+    assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="rates.csv"'
+    assert body.lstrip("\ufeff").startswith("month,scope,name,responded")
+    status, _, _ = await site.get(link.replace("rates.csv", "requests.csv"))
+    assert status == 403  # the signature names the file
+    status, _, _ = await site.get(link[:-4] + "0000")
+    assert status == 403
+
+
+async def test_dashboard_button_for_staff_in_private_chat(harness: Harness):
+    from tests.conftest import community
+
+    h = harness
+    await community(h)
+    h.app.settings.web_base_url = "https://gongzhi.example.org"
+    await h.send(STAFF, "/dashboard")
+    reply = h.session.last(STAFF.id)
+    [[button]] = reply.method.reply_markup.inline_keyboard
+    assert button.web_app is not None and button.web_app.url == "https://gongzhi.example.org/staff?lang=zh_Hans"
+    await h.send(RESIDENT, "/dashboard")
+    assert "Only community staff" in h.session.last(RESIDENT.id).text
+    h.app.settings.web_base_url = None  # no https address: said, no button Telegram would refuse
+    await h.send(STAFF, "/dashboard")
+    assert h.session.last(STAFF.id).method.reply_markup is None
+    assert "WEB_BASE_URL" in h.session.last(STAFF.id).text
+
+
+def test_web_settings_are_validated():
+    from pydantic import ValidationError
+
+    from bot.config import Settings, problems
+
+    ok = Settings(_env_file=None, web_port="8081", web_base_url="https://gongzhi.example.org/")
+    assert ok.web_port == 8081 and ok.web_address() == "https://gongzhi.example.org"
+    assert Settings(_env_file=None).web_port is None and Settings(_env_file=None).web_address() is None
+    assert Settings(_env_file=None, web_port=8081).web_address() == "http://127.0.0.1:8081"
+    for bad, said in [({"web_port": "eighty"}, "WEB_PORT 'eighty' is not a port number"),
+                      ({"web_port": 70000}, "WEB_PORT 70000 is not a port number"),
+                      ({"web_base_url": "gongzhi.example.org"}, "WEB_BASE_URL 'gongzhi.example.org' is not"),
+                      ({"webapp_max_age": 5}, "WEBAPP_MAX_AGE 5 must be between")]:
+        with pytest.raises(ValidationError) as e:
+            Settings(_env_file=None, **bad)
+        assert said in problems(e.value), problems(e.value)
