@@ -17,7 +17,7 @@ import logging
 import time
 from contextvars import ContextVar
 from collections import defaultdict, deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -34,7 +34,7 @@ from aiogram.exceptions import (
 from aiogram.methods import EditMessageReplyMarkup, EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from bot import limits
 from bot.loops import Loop
@@ -138,10 +138,18 @@ class PacingMiddleware(BaseRequestMiddleware):
                 raise
 
 
-# Per chat, what goes next: the most urgent first (an answer to a person, a triage card before a
-# feed line), in the order they were written within one priority.
-_HEADS = select(Outbox.id, func.row_number().over(partition_by=Outbox.chat_id, order_by=(Outbox.priority, Outbox.id))
-                .label("rank")).where(Outbox.status == "pending").subquery()
+def _heads(now: datetime) -> Any:
+    """Per chat, what goes next: the most urgent first (an answer to a person, a triage card before
+    a feed line), in the order they were written within one priority. An edit held back on purpose
+    (a tally or a card spaced from its previous edit) waits aside: it must not hold up the chat's
+    other messages, and edits of a post need no order against other posts."""
+    rank = func.row_number().over(partition_by=Outbox.chat_id, order_by=(Outbox.priority, Outbox.id))
+    return select(Outbox.id, rank.label("rank")).where(_in_line(now)).subquery()
+
+
+def _in_line(now: datetime) -> Any:
+    """Pending rows that hold their chat's place in line (not an edit held back on purpose)."""
+    return (Outbox.status == "pending") & or_(Outbox.method != "edit", Outbox.not_before <= now)
 
 
 def markup(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -183,9 +191,10 @@ class Delivery(Loop):
         now_wall = utcnow()
         began = time.monotonic()
         self._settled = {k: v for k, v in self._settled.items() if v > began - 60}
+        ranked = _heads(now_wall)
         async with self.db.read() as s:  # the next pending row of each chat, and only those
             heads = {row.chat_id: row for row in (await s.execute(select(Outbox).where(
-                Outbox.id.in_(select(_HEADS.c.id).where(_HEADS.c.rank == 1))))).scalars()}
+                Outbox.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))))).scalars()}
         wait = self.idle
         now = time.monotonic()
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
@@ -219,7 +228,7 @@ class Delivery(Loop):
         try:
             for _ in range(len(ids) + 8):  # bounded: older urgent rows of the chat may go first
                 async with self.db.read() as s:
-                    head = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, Outbox.status == "pending")
+                    head = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()))
                                             .order_by(Outbox.priority, Outbox.id).limit(1))).scalars().first()
                 if head is not None and head.id in self._sent:
                     await self.mark_sent()

@@ -81,6 +81,24 @@ async def test_messages_to_one_chat_keep_their_order_through_failures(harness: H
     assert [c.text for c in h.session.to(7)] == [f"m{i}" for i in range(5)]
 
 
+async def test_an_edit_held_back_does_not_hold_up_its_chat(harness: Harness):
+    """A tally edit spaced from the previous one waits aside: the group's next message and the
+    final result of another vote (more urgent) go meanwhile; the held edit follows once due."""
+    h = harness
+    a, b = await _queue(h, Outbox(chat_id=-7, text="vote A: 1 for", status="sent", message_id=11),
+                        Outbox(chat_id=-7, text="vote B: 1 for", status="sent", message_id=12))
+    later = utcnow() + timedelta(seconds=20)
+    [held] = await _queue(h, Outbox(chat_id=-7, method="edit", edit_of=a, text="vote A: 2 for", not_before=later))
+    await _queue(h, Outbox(chat_id=-7, text="a new request"))  # each its own transaction (its own cause)
+    await _queue(h, Outbox(chat_id=-7, method="edit", edit_of=b, text="vote B: passed", priority=1))
+    await h.deliver()
+    assert [c.text for c in h.session.to(-7)] == ["vote B: passed", "a new request"]
+    assert (await _rows(h))[held].status == "pending"
+    await _make_due(h)
+    await h.deliver()
+    assert [c.text for c in h.session.to(-7)][-1] == "vote A: 2 for"
+
+
 def test_pacer_never_exceeds_telegram_limits():
     pacer = Pacer()
     now, sent = 0.0, {1: [], -5: []}

@@ -68,8 +68,8 @@ async def _stop(proc: Any) -> None:
 async def _filed_once(url: str, emu: BotAPIEmulator, group: Any) -> None:
     """Exactly one request, numbered once, and its one answer in the group."""
     await emu.wait_until(lambda: [m for m in emu.bot_messages(group) if "KT-0001" in (m.text or "")],
-                         timeout=30, description="the answer in the group")
-    await emu.wait_idle(quiet=1.0, timeout=30)
+                         timeout=90, description="the answer in the group")
+    await emu.wait_idle(quiet=1.0, timeout=60)
     texts = [m.text or "" for m in emu.bot_messages(group)]
     assert len(texts) == len(set(texts)) == 2, texts  # the answer and the triage card, once each
     assert not [m for m in emu.bot_messages(group) if "KT-0002" in (m.text or "")]
@@ -120,7 +120,8 @@ async def _post(port: int, update: dict[str, Any]) -> int | None:
 
 
 async def _until_listening(port: int, proc: Any) -> None:
-    for _ in range(600):
+    # Bounded, generously: a cold start imports aiogram's types (seconds of CPU on a busy machine).
+    for _ in range(2400):
         if proc.returncode is not None:
             raise AssertionError("the bot exited")
         try:

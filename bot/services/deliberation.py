@@ -793,7 +793,7 @@ class DeliberationService:
                 not_before = max(now, edits[0].not_before + TALLY_GAP) if edits else now
             if final:
                 row = await self.n.edit_post(s, post, v.community, "proposal_final", both_languages=True, **v.ctx())
-                row.not_before = now
+                row.not_before, row.priority = now, INTERACTIVE  # the result goes before other posts' tallies
             else:
                 row = await self.n.edit_post(s, post, v.community, "proposal_post", buttons=post_buttons(p),
                                              both_languages=True, **v.ctx())
