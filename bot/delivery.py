@@ -31,7 +31,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import EditMessageReplyMarkup, EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
+from aiogram.methods import DeleteMessage, EditMessageReplyMarkup, EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy import func, or_, select, update
@@ -290,13 +290,15 @@ class Delivery(Loop):
     async def _call(self, row: Outbox) -> tuple[int | None, str | None]:
         """Send one row; returns the message id and, for polls, the poll id."""
         kb = markup(row.buttons)
-        if row.method in ("edit", "markup", "stop_poll"):
+        if row.method in ("edit", "markup", "stop_poll", "delete"):
             message_id = row.target_message_id or await self._original_id(row)
             m: TelegramMethod[Any]
             if row.method == "edit" and row.edit_of and await self._unchanged(row):
                 return message_id, None  # the post already reads so: an edit would change nothing
             if row.method == "stop_poll":
                 m = StopPoll(chat_id=row.chat_id, message_id=message_id)
+            elif row.method == "delete":
+                m = DeleteMessage(chat_id=row.chat_id, message_id=message_id)
             elif row.method == "markup":
                 m = EditMessageReplyMarkup(chat_id=row.chat_id, message_id=message_id, reply_markup=kb)
             else:

@@ -179,6 +179,14 @@ class Notifier:
         return row
 
 
+    def delete(self, s: AsyncSession, original: Outbox) -> Outbox:
+        """Take back a message sent earlier (Telegram allows it within 48 hours)."""
+        row = Outbox(chat_id=original.chat_id, method="delete", text="", edit_of=original.id, key=original.key,
+                     priority=original.priority)
+        s.add(row)
+        return row
+
+
 async def in_every_language(db: Database, ref: int) -> dict[str, str] | None:
     """The texts kept with a group post too long to carry two languages (see `Notifier.to_chat`)."""
     async with db.read() as s:

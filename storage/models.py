@@ -305,7 +305,7 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_pending", "status", "chat_id", "id"), {"sqlite_autoincrement": True})
     id: Optional[int] = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
-    method: str = "send"  # send | edit | markup | photo | location | poll | stop_poll
+    method: str = "send"  # send | edit | markup | delete | photo | location | poll | stop_poll
     text: str
     buttons: Optional[list[Any]] = Field(default=None, sa_column=Column(JSON))
     photo: Optional[str] = None

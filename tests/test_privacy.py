@@ -149,6 +149,34 @@ async def test_10_a_released_volunteers_brief_loses_the_contact_note(harness: Ha
     assert not edits[-1].buttons()
 
 
+async def test_10_a_released_volunteer_loses_the_home_photo_and_location(harness: Harness):
+    """Photos and the location went to the volunteer who claimed it; released, they are deleted
+    from that chat (the next volunteer gets them afresh)."""
+    from sqlalchemy import update
+
+    from storage.models import Request
+    from tests.conftest import VOL_GROUP, VOLUNTEER
+    h = harness
+    await community(h)
+    req = await file_privately(h)
+    async with h.app.db.write() as s:
+        await s.execute(update(Request).where(Request.id == req.id).values(
+            photos=["AgAD-home-photo"], latitude=29.31, longitude=120.07))
+    await h.deliver()
+    await h.press(LEADER, (await _card(h)).buttons()[0]["callback_data"], chat_id=GRID_GROUP)  # accept
+    await h.deliver()
+    task = h.session.last_with_button(VOL_GROUP, "tk:")
+    await h.press(VOLUNTEER, task.buttons()[0]["callback_data"], chat_id=VOL_GROUP, message_id=task.message_id)
+    await h.deliver()
+    sent = {c.name: c.message_id for c in h.session.to(VOLUNTEER.id) if c.name in ("SendPhoto", "SendLocation")}
+    assert set(sent) == {"SendPhoto", "SendLocation"}
+    await h.press(VOLUNTEER, f"tk:{req.id}:3")  # release
+    await h.deliver()
+    deleted = {c.method.message_id for c in h.session.calls
+               if c.name == "DeleteMessage" and c.chat_id == VOLUNTEER.id}
+    assert deleted == set(sent.values())
+
+
 async def test_10_a_brief_not_sent_yet_is_never_sent_after_release(harness: Harness):
     from tests.conftest import VOL_GROUP, VOLUNTEER
     from tests.test_requests_flow import CONTACT

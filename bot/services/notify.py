@@ -60,6 +60,9 @@ class Notifier(Protocol):
                         **ctx: Any) -> Outbox:
         """Replace the text and buttons of a post sent earlier."""
 
+    def delete(self, s: AsyncSession, original: Outbox) -> Outbox:
+        """Take back a message sent earlier (a photo or location that must not stay with someone)."""
+
     async def supersede(self, s: AsyncSession, chat_id: int, key: str) -> None:
         """A newer feed line replaces one about the same matter not sent yet."""
 

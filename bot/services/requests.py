@@ -991,17 +991,21 @@ class RequestService:
 
     async def retract_brief(self, s: AsyncSession, v: View, previous: User | None) -> None:
         """The task left `previous` (released, returned, reopened for another round, cancelled):
-        their private brief loses the contact note and buttons (edited), and what of it was not
-        sent yet (the brief, its photos and location) is never sent."""
+        their private brief loses the contact note and buttons (edited), its photos and location are
+        taken back (deleted), and what of it was not sent yet is never sent."""
         if previous is None:
             return
         key = f"brief:{v.req.id}"
         await s.execute(update(Outbox).where(Outbox.chat_id == previous.id, Outbox.key == key,
                                              Outbox.status == "pending").values(status="superseded"))
         sent = (await s.execute(select(Outbox).where(Outbox.chat_id == previous.id, Outbox.key == key,
-                                                     Outbox.method == "send", Outbox.status == "sent"))).scalars()
+                                                     Outbox.method.in_(("send", "photo", "location")),
+                                                     Outbox.status == "sent"))).scalars()
         for post in list(sent):
-            await self.n.edit_post(s, post, v.community, "assignee_brief", retracted=True, **v.ctx())
+            if post.method == "send":
+                await self.n.edit_post(s, post, v.community, "assignee_brief", retracted=True, **v.ctx())
+            else:
+                self.n.delete(s, post)
 
     async def _feed(self, s: AsyncSession, v: View, action: str, note: str | None = None) -> None:
         """A line to the staff group per change; with the community's quiet feed on, one message
