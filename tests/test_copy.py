@@ -21,7 +21,7 @@ from storage.models import Outbox, Request
 from tests.conftest import POSTGRES, Harness, database_url
 from tests.test_council import COUNCIL_GROUP, MEMBERS, council, data, to_council_and_open
 
-pytestmark = pytest.mark.skipif(not POSTGRES, reason="the copy's target is PostgreSQL (GONGZHI_TEST_POSTGRES)")
+needs_pg = pytest.mark.skipif(not POSTGRES, reason="the copy's target is PostgreSQL (GONGZHI_TEST_POSTGRES)")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,6 +67,7 @@ async def _rows(url: str) -> dict[str, list[dict]]:
         await db.dispose()
 
 
+@needs_pg
 async def test_copy_moves_every_row_and_new_ids_continue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     source = await _sqlite_deployment(tmp_path, monkeypatch)
     target = database_url(tmp_path / "new.db")  # a new, empty PostgreSQL database (not even migrated)
@@ -94,6 +95,7 @@ async def test_copy_moves_every_row_and_new_ids_continue(tmp_path: Path, monkeyp
     assert again.returncode == 2 and "not empty" in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 
+@needs_pg
 @pytest.mark.parametrize("to, says", [
     ("sqlite+aiosqlite:///elsewhere.db", "the target must be postgresql+asyncpg"),
     ("postgresql+asyncpg://gongzhi@127.0.0.1:1/nowhere", "cannot open the database"),
@@ -103,3 +105,20 @@ def test_copy_refuses_wrong_targets_in_one_line(tmp_path: Path, to: str, says: s
     done = _cli(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", "--to", to)
     assert done.returncode == 2 and says in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_count_that_differs_is_named_and_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Should a table come out short (a trigger, a full disk, a bug), the command says which, exit 1."""
+    import bot.cli
+    import storage.copy
+    from storage.copy import Counted
+
+    async def short(_source: str, _target: str) -> list[Counted]:
+        return [Counted("requests", 10, 10), Counted("outbox", 7, 6)]
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///old.db")
+    monkeypatch.setattr(bot.cli, "_upgrade", lambda *_a: None)
+    monkeypatch.setattr(storage.copy, "copy", short)
+    assert bot.cli.main(["db", "copy", "--to", "postgresql+asyncpg://u@127.0.0.1/new"]) == 1
+    out, err = capsys.readouterr()
+    assert "outbox" in out and "MISMATCH" in out and "differ in outbox" in err
