@@ -17,7 +17,7 @@ when run as root, 127.0.0.1 only, removed at the end), with synchronous_commit=o
 counterpart of the bot's SQLite setting (WAL, synchronous=NORMAL): a crash may lose the last
 commits, never corrupt.
 
-    python -m bench.workers [--people 200] [--groups 40] [--workers 1 2 4] [--postgres URL]
+    python -m bench.workers [--people 60] [--groups 15] [--workers 1 2 4] [--postgres URL]
 """
 from __future__ import annotations
 
@@ -257,8 +257,8 @@ async def main(people: int, groups: int, counts: list[int], pg: str | None, dire
 
 if __name__ == "__main__":
     p = parser(__doc__)
-    p.add_argument("--people", type=int, default=200)
-    p.add_argument("--groups", type=int, default=40)
+    p.add_argument("--people", type=int, default=60)
+    p.add_argument("--groups", type=int, default=15)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--postgres", help="a PostgreSQL server URL, e.g. postgresql+asyncpg://user@host:5432")
     a = p.parse_args()
