@@ -86,8 +86,36 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"backup: {e}") from None
         print(f"backup written to {args.file} ({how})")
         return 0
+    if args.db_command == "copy":
+        return _copy(args, settings)
     _upgrade(settings.database_url, args.revision)
     print(f"database at {args.revision}")
+    return 0
+
+
+def _copy(args: argparse.Namespace, settings: Settings) -> int:
+    """Every table of the SQLite deployment into an empty PostgreSQL database; counts compared."""
+    from storage.copy import CopyError, check_urls, copy
+
+    try:
+        check_urls(settings.database_url, args.to)
+    except CopyError as e:
+        raise ConfigError(f"copy: {e}") from None
+    _upgrade(settings.database_url)
+    _upgrade(args.to)  # an empty database gets the schema; a migrated one is left as it is
+    try:
+        counts = asyncio.run(copy(settings.database_url, args.to))
+    except CopyError as e:
+        raise ConfigError(f"copy: {e}") from None
+    width = max(len(c.table) for c in counts)
+    for c in counts:
+        print(f"{c.table:<{width}}  {c.source:>9}  {c.target:>9}" + ("" if c.ok else "  MISMATCH"))
+    wrong = [c.table for c in counts if not c.ok]
+    if wrong:
+        print(f"gongzhi: copy: row counts differ in {', '.join(wrong)}", file=sys.stderr)
+        return 1
+    print(f"copied {sum(c.source for c in counts)} rows in {len(counts)} tables; counts match. "
+          "Point DATABASE_URL at the new database and start the bot.")
     return 0
 
 
@@ -222,6 +250,9 @@ def parser() -> argparse.ArgumentParser:
     bk = db_sub.add_parser("backup", help="a consistent copy of the database while the bot runs")
     bk.add_argument("file", help="where to write it (a new file)")
     bk.set_defaults(func=_db)
+    cp = db_sub.add_parser("copy", help="copy this (SQLite) database into an empty PostgreSQL database")
+    cp.add_argument("--to", required=True, metavar="POSTGRES_URL", help="postgresql+asyncpg://user:password@host/db")
+    cp.set_defaults(func=_db)
     com = sub.add_parser("community", help="communities")
     com_sub = com.add_subparsers(dest="community_command", required=True)
     create = com_sub.add_parser("create", help="create a community and a staff invitation")

@@ -322,7 +322,11 @@ class Delivery(Loop):
 
     async def _mark_soon(self) -> None:
         await asyncio.sleep(0.02)  # let the sends finishing together share the write
-        await self.mark_sent()
+        # Sends that finish while a write is under way are not in it, and start no task of their
+        # own (this one is running): write them too, or the last of a burst stays pending in the
+        # database (the loop skips it as sent) until some later send comes along.
+        while self._sent:
+            await self.mark_sent()
 
     async def mark_sent(self) -> None:
         """Write the sent marks gathered so far in one transaction. Rows stay known as sent in
