@@ -1,6 +1,8 @@
 """Issue #12: personal data only where it belongs, no way across communities (through the real Dispatcher)."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from bot.privacy import scrub
@@ -121,10 +123,17 @@ def test_the_group_scan_finds_private_text_and_numbers():
     assert len(leaks) == 3 and "-1001" in leaks[0] and "-1002" in leaks[1] and "-1003" in leaks[2]
 
 
-async def _claimed(h: Harness):
+async def _claimed(h: Harness, **fields: Any):
+    """A request filed privately (with `fields` written onto it), accepted and claimed."""
+    from sqlalchemy import update
+
+    from storage.models import Request
     from tests.conftest import VOL_GROUP, VOLUNTEER
     from tests.test_requests_flow import CONTACT
     req = await file_privately(h)
+    if fields:
+        async with h.app.db.write() as s:
+            await s.execute(update(Request).where(Request.id == req.id).values(**fields))
     await h.deliver()
     await h.press(LEADER, (await _card(h)).buttons()[0]["callback_data"], chat_id=GRID_GROUP)  # accept
     await h.deliver()
@@ -152,22 +161,10 @@ async def test_10_a_released_volunteers_brief_loses_the_contact_note(harness: Ha
 async def test_10_a_released_volunteer_loses_the_home_photo_and_location(harness: Harness):
     """Photos and the location went to the volunteer who claimed it; released, they are deleted
     from that chat (the next volunteer gets them afresh)."""
-    from sqlalchemy import update
-
-    from storage.models import Request
-    from tests.conftest import VOL_GROUP, VOLUNTEER
+    from tests.conftest import VOLUNTEER
     h = harness
     await community(h)
-    req = await file_privately(h)
-    async with h.app.db.write() as s:
-        await s.execute(update(Request).where(Request.id == req.id).values(
-            photos=["AgAD-home-photo"], latitude=29.31, longitude=120.07))
-    await h.deliver()
-    await h.press(LEADER, (await _card(h)).buttons()[0]["callback_data"], chat_id=GRID_GROUP)  # accept
-    await h.deliver()
-    task = h.session.last_with_button(VOL_GROUP, "tk:")
-    await h.press(VOLUNTEER, task.buttons()[0]["callback_data"], chat_id=VOL_GROUP, message_id=task.message_id)
-    await h.deliver()
+    req, _ = await _claimed(h, photos=["AgAD-home-photo"], latitude=29.31, longitude=120.07)
     sent = {c.name: c.message_id for c in h.session.to(VOLUNTEER.id) if c.name in ("SendPhoto", "SendLocation")}
     assert set(sent) == {"SendPhoto", "SendLocation"}
     await h.press(VOLUNTEER, f"tk:{req.id}:3")  # release
