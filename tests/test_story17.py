@@ -1,0 +1,369 @@
+"""Issue #17 end to end over the Bot API: the real bot (polling over HTTP, outbox, background
+workers) against the local Bot API emulator, people scripted as Telegram users.
+
+Partners (共建单位), the resources list (资源清单), the services menu (点单、下单、接单、签单), the
+needs list (需求清单) with the problem of the month (每月一题), micro-wishes (微心愿) and points
+redeemed at a partner (积分兑换); each person reads the bot in their own language, and no phone
+number or flat reaches a group. Every wait is bounded and waits for messages, never for time."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.sandbox import BotAPIEmulator, ChatMessage, SimUser
+from bot.sandbox.demo import Cast, Story, cast_of, data_of, has, labelled, onboard, token_in, with_button
+from storage.models import Partner, PointEntry, Proposal, Redemption, Request, ResourceRoute, ServiceOrder, Wish
+from tests.conftest import database_url
+
+WAIT = 20.0
+RTL = "\u200f"
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+ARABIC = re.compile(r"[\u0600-\u06ff]")
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+# What must never reach a group: the order note's flat and phone, the wish's resident and contact.
+ORDER_NOTE = "أحتاج كرسيًا متحركًا، الشقة 302، الهاتف 13900001111"
+ELDER = "陈奶奶"
+CONTACT = "3栋2单元501室，电话 13800001234，下午在家"
+SECRETS = ("13900001111", "الشقة 302", ELDER, "13800001234", "501室")
+
+
+@contextlib.asynccontextmanager
+async def running_bot(tmp_path: Path) -> AsyncIterator[tuple[BotAPIEmulator, Any, Story, Cast, SimUser]]:
+    """The emulator, the demo's cast (staff, leader, volunteer, council, Anna in English, Karim in
+    Arabic, five bound groups) onboarded through the bot, and 민준, a partner's future member."""
+    from bot.app import create_app, start_background, stop_background
+    from bot.config import Settings
+    from bot.inbox import Poller
+    from bot.services.community import CommunityService
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    url = database_url(tmp_path / "story17.db")
+    async with BotAPIEmulator(bot_username="gongzhi_story_bot") as emu:
+        c = cast_of(emu)
+        minjun = emu.add_user("김민준", username="minjun", language_code="ko")
+        await asyncio.to_thread(upgrade, url)
+        setup = Database(url)
+        _, staff_token = await CommunityService(setup).create("鸡鸣山社区", admin_id=c.staff.id, code="JMS",
+                                                              locale="zh_Hans")
+        await CommunityService(setup).add_grids("JMS", ["一网格", "二网格"])
+        await setup.dispose()
+        bot, dp, app = create_app(Settings(_env_file=None, bot_token=emu.token, telegram_api_base=emu.base_url,
+                                           database_url=url, sweep_seconds=2.0, delivery_idle_seconds=0.2))
+        await start_background(app)
+        poller = Poller(bot, app.db, app.inbox, allowed_updates=dp.resolve_used_update_types(), timeout=1)
+        polling = asyncio.create_task(poller.run())
+        story = Story(emu)
+        try:
+            await onboard(story, c, staff_token)
+            yield emu, app, story, c, minjun
+        finally:
+            poller.stop()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await polling
+            await stop_background(app)
+            await bot.session.close()
+            await app.db.dispose()
+
+
+def bot_events(emu: BotAPIEmulator, chat: Any) -> int:
+    return sum(1 for e in emu.history(chat.id) if e.actor == "bot" and e.kind in ("message", "edit"))
+
+
+async def then(emu: BotAPIEmulator, chat: Any, action: Awaitable[Any], what: str = "an answer") -> None:
+    """Do `action` and wait until the bot sent or edited something in `chat` afterwards."""
+    before = bot_events(emu, chat)
+    await action
+    await emu.wait_until(lambda: bot_events(emu, chat) > before, timeout=WAIT, description=what)
+
+
+def texts(emu: BotAPIEmulator, chat: Any) -> list[str]:
+    """Every version of every bot message in a chat (edits included)."""
+    return [v.get("text", v.get("caption")) or "" for m in emu.bot_messages(chat) for v in m.versions]
+
+
+async def answered(emu: BotAPIEmulator, queries: list[dict]) -> list[dict]:
+    """The answers to callback queries, once all of them are answered."""
+    states = [emu.world.callback_queries[q["id"]] for q in queries]
+    await emu.wait_until(lambda: all(s.answer is not None for s in states), timeout=WAIT,
+                         description="every press answered")
+    return [s.answer or {} for s in states]
+
+
+async def db_one(app: Any, model: Any, *where: Any) -> Any:
+    async with app.db.read() as s:
+        return (await s.execute(select(model).where(*where).order_by(model.id.desc()))).scalars().first()
+
+
+# ----------------------------------------------------------------- the story, step by step
+async def partner_registered_and_invited(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser,
+                                         app: Any) -> Partner:
+    async with story.step("staff register a partner, name it in Korean and invite a member by deep link"):
+        await c.staff.send("/partner add social 义乌市法律援助中心")
+        registered = await story.reply(c.staff, has("义乌市法律援助中心"))
+        assert HAN.search(registered.text or "")  # staff read Chinese
+        partner = await db_one(app, Partner)
+        assert partner is not None and partner.kind == "social"
+        await then(emu, c.staff, c.staff.send(f"/name partner {partner.id} ko 이우시 법률지원센터"))
+        await c.staff.send(f"/invite partner {partner.id} {minjun.id}")
+        link = token_in(await story.reply(c.staff, has("start=")))
+        await minjun.send(f"/start {link}")
+        welcome = await story.reply(minjun)
+        assert HANGUL.search(welcome.text or ""), welcome.text  # welcomed in Korean
+    return partner
+
+
+async def partner_lists_offers(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser) -> None:
+    async with story.step("the partner's member lists a professional service and a venue (资源清单)"):
+        await minjun.send("/resource add service 免费法律咨询 | 每周三 14:00-17:00")
+        listed = await story.reply(minjun, has("免费法律咨询"))
+        assert "이우시 법률지원센터" in (listed.text or "")  # her partner's name, in Korean
+        await minjun.send("/resource add venue 调解室 | 工作日")
+        await story.reply(minjun, has("调解室"))
+        await c.leader.send("/resources")
+        browse = await story.reply(c.leader, has("免费法律咨询"))
+        assert "调解室" in (browse.text or "") and "每周三" in (browse.text or "")
+
+
+async def arabic_resident_orders(emu: BotAPIEmulator, story: Story, c: Cast, app: Any) -> Request:
+    async with story.step("staff put a service on the menu with an Arabic name and a slot"):
+        await c.staff.send("/addservice care volunteers all 陪同就医")
+        await story.reply(c.staff, has("S1"))
+        await c.staff.send("/servicename 1 ar مرافقة إلى الطبيب")
+        await story.reply(c.staff, has("مرافقة"))
+        day = (date.today() + timedelta(days=2)).isoformat()
+        await c.staff.send(f"/addslot 1 {day} 09:30 2")
+        await story.reply(c.staff, has("S1"))
+    async with story.step("Karim orders it from /services in Arabic, a slot and a note (点单)"):
+        await c.karim.send("/services")
+        menu = await story.reply(c.karim, with_button("sc:"))
+        assert (menu.text or "").startswith(RTL) and ARABIC.search(menu.text or "")
+        await c.karim.press(menu, data=data_of(menu, "sc:"))
+        await emu.wait_until(lambda: with_button("sv:")(menu), timeout=WAIT, description="services")
+        assert "مرافقة إلى الطبيب" in (menu.text or "") + str(menu.button_labels)
+        await c.karim.press(menu, data=labelled(menu, "مرافقة"))
+        await emu.wait_until(lambda: with_button("sl:")(menu), timeout=WAIT, description="slots")
+        await c.karim.press(menu, data=data_of(menu, "sl:"))
+        await emu.wait_until(lambda: with_button("sk")(menu), timeout=WAIT, description="the note prompt")
+        await c.karim.send(ORDER_NOTE)
+        placed = await story.reply(c.karim, has("JMS-0001"))
+        assert (placed.text or "").startswith(RTL)
+    async with story.step("staff dispatch it (下单); the volunteer accepts it (接单) and gets the note privately"):
+        card = await story.reply(c.staff_group, with_button("od:"))
+        assert "JMS-0001" in (card.text or "")
+        await c.staff.press(card, data=data_of(card, "od:", 0))
+        post = await story.reply(c.volunteers, with_button("od:"))
+        await c.volunteer.press(post, data=data_of(post, "od:"))
+        brief = await story.reply(c.volunteer, lambda m: "13900001111" in (m.text or "") and with_button("tk:")(m))
+        assert HAN.search(brief.text or "")  # the volunteer reads Chinese
+    async with story.step("the volunteer marks it done; Karim signs off and rates five stars (签单)"):
+        await c.volunteer.press(brief, data=data_of(brief, "tk:", 1))
+        await story.reply(c.volunteer, with_button("sk"))
+        await c.volunteer.send("已陪同就医")
+        ask = await story.reply(c.karim, lambda m: "JMS-0001" in (m.text or "") and with_button("so:")(m))
+        assert (ask.text or "").startswith(RTL)
+        await c.karim.press(ask, data=labelled(ask, "👍"))
+        await emu.wait_until(lambda: ask.edited and with_button("st:")(ask), timeout=WAIT, description="the stars")
+        await c.karim.press(ask, data=labelled(ask, "⭐⭐⭐⭐⭐"))
+        await story.reply(c.volunteer, has("⭐⭐⭐⭐⭐"))
+        req = await db_one(app, Request, Request.number == 1)
+        assert req.status == "closed" and req.requester_id == c.karim.id and req.assignee_id == c.volunteer.id
+    return req
+
+
+async def leader_routes_to_partner(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser,
+                                   app: Any) -> None:
+    async with story.step("a grid leader routes Anna's request to the partner's resource; the member accepts"):
+        await c.anna.send("/new My landlord keeps the deposit of my flat, I need legal advice", chat=c.grid_group)
+        card = await story.reply(c.grid_group, lambda m: "JMS-0002" in (m.text or "") and with_button("ro:")(m))
+        await c.leader.press(card, data=data_of(card, "ro:"))
+        pick = await story.reply(c.leader, with_button("rt:"))
+        assert "JMS-0002" in (pick.text or "") and "免费法律咨询" in str(pick.button_labels)
+        await c.leader.press(pick, data=labelled(pick, "免费法律咨询"))
+        ask = await story.reply(minjun, with_button("pa:"))
+        assert "JMS-0002" in (ask.text or "") and HANGUL.search(ask.text or "")
+        told = await story.reply(c.anna, has("JMS-0002", "义乌市法律援助中心"))  # told where it went
+        assert "request" in (told.text or "").lower(), told.text  # in English (the partner has no English name)
+        accept = next(b["callback_data"] for row in ask.inline_keyboard for b in row
+                      if b.get("callback_data", "").endswith(":1"))
+        await minjun.press(ask, data=accept)
+        await emu.wait_until(lambda: ask.edited, timeout=WAIT, description="her answer recorded")
+        route = await db_one(app, ResourceRoute)
+        req = await db_one(app, Request, Request.number == 2)
+        assert (route.status, route.member_id) == ("accepted", minjun.id)
+        assert (req.status, req.assignee_id) == ("partner_accepted", minjun.id)
+
+
+async def wish_for_an_elder(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser, app: Any) -> Wish:
+    leader = c.leader
+    async with story.step("the grid leader submits a wish on behalf of an elderly resident (微心愿)"):
+        await leader.send(f"/wishfor {ELDER}")
+        ask = await story.reply(leader, with_button("wc:"))
+        assert ELDER in (ask.text or "")
+        await then(emu, leader, leader.press(ask, data=data_of(ask, "wc:")), "the title prompt")
+        await then(emu, leader, leader.send("想要一台收音机听越剧"), "the reason prompt")
+        await then(emu, leader, leader.send("独居，眼睛不好"), "the budget prompt")
+        await then(emu, leader, leader.send("80"), "the photo prompt")
+        await then(emu, leader, leader.send_photo(), "the contact prompt")
+        await leader.send(CONTACT)
+        summary = await story.reply(leader, with_button("cf"))
+        assert CONTACT in (summary.text or "")
+        await leader.press(summary, data=data_of(summary, "cf"))
+        await emu.wait_until(lambda: any("JMS-W001" in t for t in texts(emu, leader)), timeout=WAIT,
+                             description="the wish number")
+        wish = await db_one(app, Wish)
+        assert (wish.status, wish.on_behalf_name, wish.filed_by_id) == ("submitted", ELDER, leader.id)
+    async with story.step("staff screen it and write the public text; it goes on the board"):
+        screen = await story.reply(c.staff, with_button(f"wi:{wish.id}:"))
+        assert ELDER in (screen.text or "") and CONTACT in (screen.text or "")  # staff see all, privately
+        await then(emu, c.staff, c.staff.press(screen, data=f"wi:{wish.id}:1"), "the public text prompt")
+        await c.staff.send("一位独居老人想要一台收音机")
+        await story.reply(c.volunteers, with_button(f"wi:{wish.id}:"))
+        board = await story.reply(minjun, with_button(f"wi:{wish.id}:"))  # partners get the board privately
+        assert "JMS-W001" in (board.text or "") and HANGUL.search(board.text or "")
+        assert ELDER not in (board.text or "") and "13800001234" not in (board.text or "")
+    async with story.step("the Korean partner member claims it, gets the details privately, delivers with a photo"):
+        await minjun.press(board, data=data_of(board, "wi:"))
+        brief = await story.reply(minjun, with_button(f"wi:{wish.id}:4"))
+        assert CONTACT in (brief.text or "") and ELDER in (brief.text or "")
+        await then(emu, minjun, minjun.press(brief, data=f"wi:{wish.id}:4"), "the photo prompt")
+        await minjun.send_photo()
+        confirm = await story.reply(leader, with_button(f"wi:{wish.id}:6"))
+        assert confirm.data.get("photo")  # the delivery photo reaches the wisher's side
+    async with story.step("the leader confirms for the resident; points go to the fulfiller"):
+        await leader.press(confirm, data=f"wi:{wish.id}:6")
+        thanks = await story.reply(minjun, has("JMS-W001", "10"))
+        assert HANGUL.search(thanks.text or "")
+        wish = await db_one(app, Wish)
+        assert (wish.status, wish.fulfiller_id, wish.fulfiller_role) == ("fulfilled", minjun.id, "partner")
+        async with app.db.read() as s:
+            paid = (await s.execute(select(PointEntry).where(PointEntry.user_id == minjun.id))).scalars().all()
+        assert [(p.reason, p.delta) for p in paid] == [("wish_fulfilled", 10)]
+    return wish
+
+
+async def points_redeemed_at_partner(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser,
+                                     app: Any) -> None:
+    """张伟 lives here and volunteers: serving Karim's order earned him 10 + 5 (five stars)."""
+    async with story.step("the partner lists an item; a resident redeems points; the member confirms the code"):
+        await minjun.send("/item add 15 洗衣券 | 3")
+        await story.reply(minjun, has("洗衣券"))
+        await c.volunteer.send("/items")
+        shop = await story.reply(c.volunteer, with_button("rd:"))
+        await c.volunteer.press(shop, data=labelled(shop, "洗衣券"))
+        code_msg = await story.reply(c.volunteer, with_button("rb:"))
+        red = await db_one(app, Redemption)
+        assert red is not None and red.code in (code_msg.text or "") and red.status == "pending"
+        await c.leader.send(f"/confirm {red.code}")  # not the partner's member: refused
+        refused = await story.reply(c.leader)
+        assert red.code not in (refused.text or "") or "✅" not in (refused.text or "")
+        await minjun.send(f"/confirm {red.code}")
+        checked = await story.reply(minjun, has(red.code))
+        assert HANGUL.search(checked.text or "")
+        await story.reply(c.volunteer, has(red.code))  # the resident is told
+        red = await db_one(app, Redemption)
+        assert (red.status, red.confirmed_by) == ("confirmed", minjun.id)
+        async with app.db.read() as s:
+            ledger = (await s.execute(select(PointEntry).where(PointEntry.user_id == c.volunteer.id))).scalars().all()
+        assert sorted(e.delta for e in ledger) == [-15, 5, 10] and sum(e.delta for e in ledger) == 0
+
+
+async def needs_and_problem_of_the_month(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser,
+                                         app: Any) -> None:
+    async with story.step("the needs list reads without personal data; the problem of the month is drafted"):
+        for who, pattern in ((c.staff, HAN), (c.council[0], HAN), (minjun, HANGUL)):
+            await who.send("/needs")
+            needs = await story.reply(who)
+            assert pattern.search(needs.text or ""), needs.text
+            for secret in (*SECRETS, "Anna", "landlord", "كريم"):
+                assert secret not in (needs.text or ""), (secret, needs.text)
+        # The 1st of next month at 09:30 in the community: the monthly report is due, and with it
+        # the month's most frequent unmet need becomes a draft for the council (每月一题).
+        local = datetime.now(ZoneInfo("Asia/Shanghai"))
+        first = (local.replace(day=1) + timedelta(days=32)).replace(day=1, hour=9, minute=30)
+        await app.reports.run_due(first.astimezone(ZoneInfo("UTC")))
+        app.notifier.wake()
+        draft = await story.reply(c.staff_group, lambda m: "每月一题" in (m.text or "") and with_button("pp:")(m))
+        proposal = await db_one(app, Proposal)
+        assert proposal.status == "draft" and proposal.title in (draft.text or "")
+
+
+async def capacity_race(emu: BotAPIEmulator, story: Story, c: Cast, app: Any) -> None:
+    async with story.step("ten residents race for three seats: exactly three are admitted"):
+        await c.staff.send("/addservice care volunteers all 理发上门")
+        await story.reply(c.staff, has("S2"))
+        day = (date.today() + timedelta(days=3)).isoformat()
+        await c.staff.send(f"/addslot 2 {day} 10:00 3")
+        await story.reply(c.staff, has("S2"))
+        await c.staff.send("/invite resident")
+        link = token_in(await story.reply(c.staff, has("start=")))
+        racers = [emu.add_user(f"Racer{i}", language_code="en") for i in range(10)]
+
+        async def to_the_note(p: SimUser) -> ChatMessage:
+            await p.send(f"/start {link}")
+            joined = await emu.wait_for_message(p, with_button("gr:"), timeout=WAIT)
+            await p.press(joined, data=labelled(joined, "一网格"))
+            await emu.wait_until(lambda: joined.edited, timeout=WAIT, description="grid chosen")
+            await p.send("/services")
+            menu = await emu.wait_for_message(p, with_button("sc:"), timeout=WAIT)
+            await p.press(menu, data=data_of(menu, "sc:"))
+            await emu.wait_until(lambda: with_button("sv:")(menu), timeout=WAIT, description="services")
+            await p.press(menu, data=labelled(menu, "理发上门"))
+            await emu.wait_until(lambda: with_button("sl:")(menu), timeout=WAIT, description="slots")
+            await p.press(menu, data=data_of(menu, "sl:"))
+            await emu.wait_until(lambda: with_button("sk")(menu), timeout=WAIT, description="the note prompt")
+            return menu
+
+        menus = await asyncio.gather(*(to_the_note(p) for p in racers))
+        # All ten confirm at once (the note skipped): ten conditional updates for three seats.
+        presses = await asyncio.gather(*(p.press(m, data="sk") for p, m in zip(racers, menus, strict=True)))
+        answers = await answered(emu, list(presses))
+        await emu.wait_until(lambda: sum(1 for m in menus if re.search(r"JMS-\d{4}", m.text or "")) >= 3,
+                             timeout=WAIT, description="three orders placed")
+        placed = [m for m in menus if re.search(r"JMS-\d{4}", m.text or "")]
+        refused = [a for a in answers if a.get("show_alert")]
+        async with app.db.read() as s:
+            orders = (await s.execute(select(ServiceOrder).where(ServiceOrder.held))).scalars().all()
+            from storage.models import ServiceSlot
+            slot = (await s.execute(select(ServiceSlot).where(ServiceSlot.service_id == 2))).scalars().one()
+        race_orders = [o for o in orders if o.slot_id == slot.id]
+        assert len(placed) == 3 and len(race_orders) == 3 and slot.taken == 3, (len(placed), len(race_orders))
+        assert len(refused) == 7, [a.get("text") for a in answers]
+        assert all(HAN.search(a.get("text") or "") is None for a in refused)  # told in English
+
+
+def no_personal_data_in_groups(emu: BotAPIEmulator, c: Cast) -> None:
+    for group in (c.grid_group, c.volunteers, c.council_group, c.staff_group, c.community_group):
+        for text in texts(emu, group):
+            for secret in SECRETS:
+                assert secret not in text, (group.title, secret, text)
+
+
+async def test_issue_17_story_over_the_bot_api(tmp_path: Path):
+    async with asyncio.timeout(420):
+        async with running_bot(tmp_path) as (emu, app, story, c, minjun):
+            try:
+                await partner_registered_and_invited(emu, story, c, minjun, app)
+                await partner_lists_offers(emu, story, c, minjun)
+                await arabic_resident_orders(emu, story, c, app)
+                await leader_routes_to_partner(emu, story, c, minjun, app)
+                await wish_for_an_elder(emu, story, c, minjun, app)
+                await points_redeemed_at_partner(emu, story, c, minjun, app)
+                await needs_and_problem_of_the_month(emu, story, c, minjun, app)
+                await capacity_race(emu, story, c, app)
+                await emu.wait_idle(quiet=0.5, timeout=WAIT)
+                no_personal_data_in_groups(emu, c)
+            except BaseException:
+                print(emu.render_transcripts())
+                raise
+            assert emu.internal_errors == []
+            assert [c_.method for c_ in emu.calls if c_.status == 400] == []
