@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.sandbox import BotAPIEmulator, ChatMessage, SimUser
-from bot.sandbox.demo import Cast, Story, cast_of, data_of, has, labelled, onboard, token_in, with_button
+from bot.sandbox.demo import (ELDER, ELDER_CONTACT as CONTACT, Cast, Story, cast_of, data_of, has, labelled, onboard,
+                              partner_joins, token_in, wish_fulfilled, with_button)
 from storage.models import Partner, PointEntry, Proposal, Redemption, Request, ResourceRoute, ServiceOrder, Wish
 from tests.conftest import database_url
 
@@ -31,15 +32,13 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 
 # What must never reach a group: the order note's flat and phone, the wish's resident and contact.
 ORDER_NOTE = "أحتاج كرسيًا متحركًا، الشقة 302، الهاتف 13900001111"
-ELDER = "陈奶奶"
-CONTACT = "3栋2单元501室，电话 13800001234，下午在家"
 SECRETS = ("13900001111", "الشقة 302", ELDER, "13800001234", "501室")
 
 
 @contextlib.asynccontextmanager
 async def running_bot(tmp_path: Path) -> AsyncIterator[tuple[BotAPIEmulator, Any, Story, Cast, SimUser]]:
     """The emulator, the demo's cast (staff, leader, volunteer, council, Anna in English, Karim in
-    Arabic, five bound groups) onboarded through the bot, and 민준, a partner's future member."""
+    Arabic, five bound groups) onboarded through the bot, and 김민준, a partner's future member."""
     from bot.app import create_app, start_background, stop_background
     from bot.config import Settings
     from bot.inbox import Poller
@@ -50,7 +49,6 @@ async def running_bot(tmp_path: Path) -> AsyncIterator[tuple[BotAPIEmulator, Any
     url = database_url(tmp_path / "story17.db")
     async with BotAPIEmulator(bot_username="gongzhi_story_bot") as emu:
         c = cast_of(emu)
-        minjun = emu.add_user("김민준", username="minjun", language_code="ko")
         await asyncio.to_thread(upgrade, url)
         setup = Database(url)
         _, staff_token = await CommunityService(setup).create("鸡鸣山社区", admin_id=c.staff.id, code="JMS",
@@ -65,7 +63,7 @@ async def running_bot(tmp_path: Path) -> AsyncIterator[tuple[BotAPIEmulator, Any
         story = Story(emu)
         try:
             await onboard(story, c, staff_token)
-            yield emu, app, story, c, minjun
+            yield emu, app, story, c, c.partner
         finally:
             poller.stop()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
@@ -77,13 +75,6 @@ async def running_bot(tmp_path: Path) -> AsyncIterator[tuple[BotAPIEmulator, Any
 
 def bot_events(emu: BotAPIEmulator, chat: Any) -> int:
     return sum(1 for e in emu.history(chat.id) if e.actor == "bot" and e.kind in ("message", "edit"))
-
-
-async def then(emu: BotAPIEmulator, chat: Any, action: Awaitable[Any], what: str = "an answer") -> None:
-    """Do `action` and wait until the bot sent or edited something in `chat` afterwards."""
-    before = bot_events(emu, chat)
-    await action
-    await emu.wait_until(lambda: bot_events(emu, chat) > before, timeout=WAIT, description=what)
 
 
 def texts(emu: BotAPIEmulator, chat: Any) -> list[str]:
@@ -105,28 +96,16 @@ async def db_one(app: Any, model: Any, *where: Any) -> Any:
 
 
 # ----------------------------------------------------------------- the story, step by step
-async def partner_registered_and_invited(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser,
-                                         app: Any) -> Partner:
-    async with story.step("staff register a partner, name it in Korean and invite a member by deep link"):
-        await c.staff.send("/partner add social 义乌市法律援助中心")
-        registered = await story.reply(c.staff, has("义乌市法律援助中心"))
-        assert HAN.search(registered.text or "")  # staff read Chinese
-        partner = await db_one(app, Partner)
-        assert partner is not None and partner.kind == "social"
-        await then(emu, c.staff, c.staff.send(f"/name partner {partner.id} ko 이우시 법률지원센터"))
-        await c.staff.send(f"/invite partner {partner.id} {minjun.id}")
-        link = token_in(await story.reply(c.staff, has("start=")))
-        await minjun.send(f"/start {link}")
-        welcome = await story.reply(minjun)
-        assert HANGUL.search(welcome.text or ""), welcome.text  # welcomed in Korean
+async def partner_registered_and_invited(story: Story, c: Cast, app: Any) -> Partner:
+    await partner_joins(story, c)  # the demo's steps: registered, named in Korean, invited, a resource
+    partner = await db_one(app, Partner)
+    assert (partner.kind, partner.name, partner.names) == ("social", "义乌市法律援助中心", {"ko": "이우시 법률지원센터"})
+    assert all(HAN.search(t) for t in texts(story.emu, c.staff)[-3:])  # staff read Chinese
     return partner
 
 
 async def partner_lists_offers(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser) -> None:
-    async with story.step("the partner's member lists a professional service and a venue (资源清单)"):
-        await minjun.send("/resource add service 免费法律咨询 | 每周三 14:00-17:00")
-        listed = await story.reply(minjun, has("免费法律咨询"))
-        assert "이우시 법률지원센터" in (listed.text or "")  # her partner's name, in Korean
+    async with story.step("the partner's member lists a venue too; a grid leader browses the list (资源清单)"):
         await minjun.send("/resource add venue 调解室 | 工作日")
         await story.reply(minjun, has("调解室"))
         await c.leader.send("/resources")
@@ -203,51 +182,22 @@ async def leader_routes_to_partner(emu: BotAPIEmulator, story: Story, c: Cast, m
         assert (req.status, req.assignee_id) == ("partner_accepted", minjun.id)
 
 
-async def wish_for_an_elder(emu: BotAPIEmulator, story: Story, c: Cast, minjun: SimUser, app: Any) -> Wish:
-    leader = c.leader
-    async with story.step("the grid leader submits a wish on behalf of an elderly resident (微心愿)"):
-        await leader.send(f"/wishfor {ELDER}")
-        ask = await story.reply(leader, with_button("wc:"))
-        assert ELDER in (ask.text or "")
-        await then(emu, leader, leader.press(ask, data=data_of(ask, "wc:")), "the title prompt")
-        await then(emu, leader, leader.send("想要一台收音机听越剧"), "the reason prompt")
-        await then(emu, leader, leader.send("独居，眼睛不好"), "the budget prompt")
-        await then(emu, leader, leader.send("80"), "the photo prompt")
-        await then(emu, leader, leader.send_photo(), "the contact prompt")
-        await leader.send(CONTACT)
-        summary = await story.reply(leader, with_button("cf"))
-        assert CONTACT in (summary.text or "")
-        await leader.press(summary, data=data_of(summary, "cf"))
-        await emu.wait_until(lambda: any("JMS-W001" in t for t in texts(emu, leader)), timeout=WAIT,
-                             description="the wish number")
-        wish = await db_one(app, Wish)
-        assert (wish.status, wish.on_behalf_name, wish.filed_by_id) == ("submitted", ELDER, leader.id)
-    async with story.step("staff screen it and write the public text; it goes on the board"):
-        screen = await story.reply(c.staff, with_button(f"wi:{wish.id}:"))
-        assert ELDER in (screen.text or "") and CONTACT in (screen.text or "")  # staff see all, privately
-        await then(emu, c.staff, c.staff.press(screen, data=f"wi:{wish.id}:1"), "the public text prompt")
-        await c.staff.send("一位独居老人想要一台收音机")
-        await story.reply(c.volunteers, with_button(f"wi:{wish.id}:"))
-        board = await story.reply(minjun, with_button(f"wi:{wish.id}:"))  # partners get the board privately
-        assert "JMS-W001" in (board.text or "") and HANGUL.search(board.text or "")
-        assert ELDER not in (board.text or "") and "13800001234" not in (board.text or "")
-    async with story.step("the Korean partner member claims it, gets the details privately, delivers with a photo"):
-        await minjun.press(board, data=data_of(board, "wi:"))
-        brief = await story.reply(minjun, with_button(f"wi:{wish.id}:4"))
-        assert CONTACT in (brief.text or "") and ELDER in (brief.text or "")
-        await then(emu, minjun, minjun.press(brief, data=f"wi:{wish.id}:4"), "the photo prompt")
-        await minjun.send_photo()
-        confirm = await story.reply(leader, with_button(f"wi:{wish.id}:6"))
-        assert confirm.data.get("photo")  # the delivery photo reaches the wisher's side
-    async with story.step("the leader confirms for the resident; points go to the fulfiller"):
-        await leader.press(confirm, data=f"wi:{wish.id}:6")
-        thanks = await story.reply(minjun, has("JMS-W001", "10"))
-        assert HANGUL.search(thanks.text or "")
-        wish = await db_one(app, Wish)
-        assert (wish.status, wish.fulfiller_id, wish.fulfiller_role) == ("fulfilled", minjun.id, "partner")
-        async with app.db.read() as s:
-            paid = (await s.execute(select(PointEntry).where(PointEntry.user_id == minjun.id))).scalars().all()
-        assert [(p.reason, p.delta) for p in paid] == [("wish_fulfilled", 10)]
+async def wish_for_an_elder(story: Story, c: Cast, app: Any) -> Wish:
+    emu, minjun = story.emu, c.partner
+    await wish_fulfilled(story, c)  # the demo's steps: wished for, screened, claimed, delivered, confirmed
+    wish = await db_one(app, Wish)
+    assert (wish.status, wish.on_behalf_name, wish.filed_by_id) == ("fulfilled", ELDER, c.leader.id)
+    assert (wish.fulfiller_id, wish.fulfiller_role, wish.partner_id) == (minjun.id, "partner", 1)
+    assert wish.photo and wish.delivered_photo and "13800001234" not in (wish.public_text or "")
+    # Staff screened the whole wish privately; only the winner got the contact, privately.
+    assert any(CONTACT in t and ELDER in t for t in texts(emu, c.staff))
+    assert any(CONTACT in t for t in texts(emu, minjun))
+    assert not any(CONTACT in t for t in texts(emu, c.volunteer))
+    assert any(m.data.get("photo") for m in emu.bot_messages(c.leader))  # the delivery photo reached the wisher
+    assert all(HANGUL.search(t) for t in texts(emu, minjun) if "W001" in t)
+    async with app.db.read() as s:
+        paid = (await s.execute(select(PointEntry).where(PointEntry.user_id == minjun.id))).scalars().all()
+    assert [(p.reason, p.delta) for p in paid] == [("wish_fulfilled", 10)]
     return wish
 
 
@@ -352,11 +302,11 @@ async def test_issue_17_story_over_the_bot_api(tmp_path: Path):
     async with asyncio.timeout(420):
         async with running_bot(tmp_path) as (emu, app, story, c, minjun):
             try:
-                await partner_registered_and_invited(emu, story, c, minjun, app)
+                await partner_registered_and_invited(story, c, app)
                 await partner_lists_offers(emu, story, c, minjun)
                 await arabic_resident_orders(emu, story, c, app)
                 await leader_routes_to_partner(emu, story, c, minjun, app)
-                await wish_for_an_elder(emu, story, c, minjun, app)
+                await wish_for_an_elder(story, c, app)
                 await points_redeemed_at_partner(emu, story, c, minjun, app)
                 await needs_and_problem_of_the_month(emu, story, c, minjun, app)
                 await capacity_race(emu, story, c, app)
@@ -367,3 +317,36 @@ async def test_issue_17_story_over_the_bot_api(tmp_path: Path):
                 raise
             assert emu.internal_errors == []
             assert [c_.method for c_ in emu.calls if c_.status == 400] == []
+
+
+async def test_gongzhi_demo_tells_the_partner_service_and_wish_part(tmp_path: Path):
+    """`gongzhi demo` (the CLI, as a user runs it) plays a service ordered from the menu, a partner
+    registered and invited, and a wish fulfilled by the partner's member; no group reads the
+    elderly resident's name or anyone's phone or flat."""
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DATABASE_URL": database_url(tmp_path / "demo.db")}
+    env.pop("BOT_TOKEN", None)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "demo", cwd=root, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=360)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    report = out.decode()
+    assert proc.returncode == 0 and "the story completed" in report, report[-3000:]
+    for step in ("Karim orders it from /services in Arabic (点单)", "staff register a partner",
+                 "the partner's member claims it", "the leader confirms for her"):
+        assert step in report, step
+    chats = re.split(r"^== ", report, flags=re.M)
+    partner_chat = next(chat for chat in chats if chat.startswith("private chat with 김민준"))
+    assert "이우시 법률지원센터" in partner_chat and "JMS-W001" in partner_chat and "10" in partner_chat
+    assert CONTACT in partner_chat  # the winner got the delivery details privately
+    for chat in chats:
+        if chat.startswith("supergroup"):
+            for secret in ("13900001111", *SECRETS):
+                assert secret not in chat, (chat.splitlines()[0], secret)
