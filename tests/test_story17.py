@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
+from bot.services.menu import MenuService
 from bot.sandbox import BotAPIEmulator, ChatMessage, SimUser
 from bot.sandbox.demo import (ELDER, ELDER_CONTACT as CONTACT, Cast, Story, cast_of, data_of, has, labelled, onboard,
                               partner_joins, token_in, wish_fulfilled, with_button)
@@ -113,9 +115,14 @@ async def partner_lists_offers(emu: BotAPIEmulator, story: Story, c: Cast, minju
         assert "调解室" in (browse.text or "") and "每周三" in (browse.text or "")
 
 
-async def arabic_resident_orders(emu: BotAPIEmulator, story: Story, c: Cast, app: Any) -> Request:
+async def arabic_resident_orders(emu: BotAPIEmulator, story: Story, c: Cast, app: Any,
+                                 provider: str = "volunteers") -> Request:
+    """The volunteer team provides it, or (provider `partner:1`) the partner: its member, not a
+    group, is asked to accept, privately, in Korean."""
+    partner = provider.startswith("partner:")
+    server = c.partner if partner else c.volunteer
     async with story.step("staff put a service on the menu with an Arabic name and a slot"):
-        await c.staff.send("/addservice care volunteers all 陪同就医")
+        await c.staff.send(f"/addservice care {provider} all 陪同就医")
         await story.reply(c.staff, has("S1"))
         await c.staff.send("/servicename 1 ar مرافقة إلى الطبيب")
         await story.reply(c.staff, has("مرافقة"))
@@ -136,26 +143,27 @@ async def arabic_resident_orders(emu: BotAPIEmulator, story: Story, c: Cast, app
         await c.karim.send(ORDER_NOTE)
         placed = await story.reply(c.karim, has("JMS-0001"))
         assert (placed.text or "").startswith(RTL)
-    async with story.step("staff dispatch it (下单); the volunteer accepts it (接单) and gets the note privately"):
+    async with story.step("staff dispatch it (下单); the provider accepts it (接单) and gets the note privately"):
         card = await story.reply(c.staff_group, with_button("od:"))
         assert "JMS-0001" in (card.text or "")
         await c.staff.press(card, data=data_of(card, "od:", 0))
-        post = await story.reply(c.volunteers, with_button("od:"))
-        await c.volunteer.press(post, data=data_of(post, "od:"))
-        brief = await story.reply(c.volunteer, lambda m: "13900001111" in (m.text or "") and with_button("tk:")(m))
-        assert HAN.search(brief.text or "")  # the volunteer reads Chinese
-    async with story.step("the volunteer marks it done; Karim signs off and rates five stars (签单)"):
-        await c.volunteer.press(brief, data=data_of(brief, "tk:", 1))
-        await story.reply(c.volunteer, with_button("sk"))
-        await c.volunteer.send("已陪同就医")
+        post = await story.reply(server if partner else c.volunteers, with_button("od:"))
+        assert "13900001111" not in (post.text or "")  # the note waits for whoever accepts
+        await server.press(post, data=data_of(post, "od:"))
+        brief = await story.reply(server, lambda m: "13900001111" in (m.text or "") and with_button("tk:")(m))
+        assert (HANGUL if partner else HAN).search(brief.text or "")  # in the provider's language
+    async with story.step("the provider marks it done; Karim signs off and rates five stars (签单)"):
+        await server.press(brief, data=data_of(brief, "tk:", 1))
+        await story.reply(server, with_button("sk"))
+        await server.send("已陪同就医")
         ask = await story.reply(c.karim, lambda m: "JMS-0001" in (m.text or "") and with_button("so:")(m))
         assert (ask.text or "").startswith(RTL)
         await c.karim.press(ask, data=labelled(ask, "👍"))
         await emu.wait_until(lambda: ask.edited and with_button("st:")(ask), timeout=WAIT, description="the stars")
         await c.karim.press(ask, data=labelled(ask, "⭐⭐⭐⭐⭐"))
-        await story.reply(c.volunteer, has("⭐⭐⭐⭐⭐"))
+        await story.reply(server, has("⭐⭐⭐⭐⭐"))
         req = await db_one(app, Request, Request.number == 1)
-        assert req.status == "closed" and req.requester_id == c.karim.id and req.assignee_id == c.volunteer.id
+        assert req.status == "closed" and req.requester_id == c.karim.id and req.assignee_id == server.id
     return req
 
 
@@ -350,3 +358,27 @@ async def test_gongzhi_demo_tells_the_partner_service_and_wish_part(tmp_path: Pa
         if chat.startswith("supergroup"):
             for secret in ("13900001111", *SECRETS):
                 assert secret not in chat, (chat.splitlines()[0], secret)
+
+
+@pytest.mark.skipif(not hasattr(MenuService, "is_provider"),
+                    reason="services provided by a partner (/addservice … partner:N) come with branch lists17")
+async def test_a_partner_provides_a_menu_service_the_arabic_resident_orders_over_http(tmp_path: Path):
+    """The partner lists a service on the menu (provider `partner:1`); Karim orders it in Arabic;
+    staff dispatch it; the partner's Korean member accepts it privately, does it; Karim signs off;
+    it counts as a service the partner delivered. No group reads the note."""
+    from storage.models import Contribution
+
+    async with asyncio.timeout(240):
+        async with running_bot(tmp_path) as (emu, app, story, c, minjun):
+            try:
+                await partner_joins(story, c)
+                await arabic_resident_orders(emu, story, c, app, provider="partner:1")
+                await emu.wait_idle(quiet=0.5, timeout=WAIT)
+                async with app.db.read() as s:
+                    contrib = (await s.execute(select(Contribution))).scalars().all()
+                assert [(x.partner_id, x.kind) for x in contrib] == [(1, "service")]
+                assert not [t for t in texts(emu, c.volunteers) if "JMS-0001" in t]  # not the volunteers' order
+                no_personal_data_in_groups(emu, c)
+            except BaseException:
+                print(emu.render_transcripts())
+                raise
