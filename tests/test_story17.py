@@ -75,10 +75,6 @@ async def running_bot(tmp_path: Path) -> AsyncIterator[tuple[BotAPIEmulator, Any
             await app.db.dispose()
 
 
-def bot_events(emu: BotAPIEmulator, chat: Any) -> int:
-    return sum(1 for e in emu.history(chat.id) if e.actor == "bot" and e.kind in ("message", "edit"))
-
-
 def texts(emu: BotAPIEmulator, chat: Any) -> list[str]:
     """Every version of every bot message in a chat (edits included)."""
     return [v.get("text", v.get("caption")) or "" for m in emu.bot_messages(chat) for v in m.versions]
@@ -223,7 +219,7 @@ async def points_redeemed_at_partner(emu: BotAPIEmulator, story: Story, c: Cast,
         assert red is not None and red.code in (code_msg.text or "") and red.status == "pending"
         await c.leader.send(f"/confirm {red.code}")  # not the partner's member: refused
         refused = await story.reply(c.leader)
-        assert red.code not in (refused.text or "") or "✅" not in (refused.text or "")
+        assert HAN.search(refused.text or "") and (await db_one(app, Redemption)).status == "pending"
         await minjun.send(f"/confirm {red.code}")
         checked = await story.reply(minjun, has(red.code))
         assert HANGUL.search(checked.text or "")
@@ -324,8 +320,12 @@ async def test_issue_17_story_over_the_bot_api(tmp_path: Path):
                 print(emu.render_transcripts())
                 raise
             assert emu.internal_errors == []
-            rejected = [(call.method, call.params, call.response) for call in emu.calls if call.status == 400]
-            assert rejected == [], rejected  # within every Telegram limit
+            # Within every Telegram limit. "Message is not modified" is left out: an edit sent again
+            # (at-least-once delivery, e.g. after a slow answer on a loaded machine) changes nothing,
+            # and the bot counts it as done (bot/delivery.py); it was seen once in a few runs.
+            rejected = [(call.method, call.params, call.response) for call in emu.calls if call.status == 400
+                        and "not modified" not in str(call.response)]
+            assert rejected == [], rejected
 
 
 async def test_gongzhi_demo_tells_the_partner_service_and_wish_part(tmp_path: Path):
