@@ -276,3 +276,45 @@ async def test_public_page_is_served_from_the_cache_within_its_window(site: Site
     finally:
         for e in engines:
             event.remove(e.sync_engine, "before_cursor_execute", count)
+
+
+async def test_public_page_shows_the_services_menu_without_orders_or_people(site: Site):
+    from storage.models import Grid, Partner, Service, ServiceSlot
+
+    _, before, _ = await site.get("/c/JMS?lang=en")
+    assert 'id="services"' not in before  # no menu yet: no section
+    async with site.h.app.db.write() as s:
+        grid = (await s.execute(select(Grid).where(Grid.community_id == site.c1.id).order_by(Grid.id))).scalars().first()
+        partner = Partner(community_id=site.c1.id, name="仁爱诊所", names={"en": "Renai Clinic"}, kind="institution")
+        s.add(partner)
+        await s.flush()
+        haircut = Service(community_id=site.c1.id, name="义剪", names={"en": "Free haircut", "ar": "قص شعر مجاني"},
+                          category="other", provider_kind="volunteers", languages=["zh_Hans", "en"],
+                          created_by=STAFF.id, grid_id=grid.id)
+        checkup = Service(community_id=site.c1.id, name="量血压", names={"en": "Blood pressure check"},
+                          category="other", provider_kind="partner", provider_id=partner.id, languages=["zh_Hans"])
+        gone = Service(community_id=site.c1.id, name="Old service", category="other", active=False)
+        theirs = Service(community_id=site.c2.id, name="Other's yoga", category="other")
+        s.add_all([haircut, checkup, gone, theirs])
+        await s.flush()
+        s.add_all([ServiceSlot(service_id=haircut.id, starts_at=WEB_NOW + timedelta(days=1), capacity=5, taken=2),
+                   ServiceSlot(service_id=haircut.id, starts_at=WEB_NOW + timedelta(days=2), capacity=4, taken=4),
+                   ServiceSlot(service_id=haircut.id, starts_at=WEB_NOW - timedelta(days=1), capacity=9, taken=0),
+                   ServiceSlot(service_id=checkup.id, starts_at=WEB_NOW + timedelta(days=3), capacity=2, taken=0)])
+    _, page, _ = await site.get("/c/JMS?lang=fr")  # another language: not the cached English page
+    services = page[page.index('id="services"'):page.index("<footer>")]
+    assert "<bdi>义剪</bdi>" in services and "<bdi>量血压</bdi>" in services  # no French name: the community's
+    _, page, _ = await site.get("/c/JMS?lang=en")
+    assert 'id="services"' not in page  # the English page is still the cached one, for its minute
+    _, page, _ = await site.get("/c/JMS", **{"Accept-Language": "ar"})
+    services = page[page.index('id="services"'):page.index("<footer>")]
+    assert "قص شعر مجاني" in services
+    _, page, _ = await site.get("/c/JMS?lang=ko")
+    services = page[page.index('id="services"'):page.index("<footer>")]
+    rows = services.split("<tr>")
+    haircut_row = next(r for r in rows if "义剪" in r)
+    assert f"<bdi>{grid.name}</bdi>" in haircut_row and '<td class="n">3</td>' in haircut_row  # 3 seats free to come
+    checkup_row = next(r for r in rows if "量血压" in r)
+    assert "<bdi>仁爱诊所</bdi>" in checkup_row and '<td class="n">2</td>' in checkup_row
+    assert "Old service" not in page and "Other's yoga" not in page
+    assert "王芳" not in page  # who defined the service is not shown

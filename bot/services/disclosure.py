@@ -1,7 +1,7 @@
 """What the web pages show (信息公开 and the staff dashboard), as plain values.
 
 The public page holds no personal data by construction: counts (by category and micro-grid), the
-three rates, and council decisions (with how far each was carried out: percent, due date,
+three rates, the services menu (names, categories, providers, free seats), and council decisions (with how far each was carried out: percent, due date,
 overdue, and the responsible person's *role*, never a name) and conventions with their free text
 scrubbed (`bot.privacy.scrub`). It never loads a request's description, contact note, location, photos
 or anyone's name. The staff dashboard is for staff of one community (`bot.policy.is_staff`,
@@ -25,8 +25,8 @@ from bot.services import rates
 from bot.services.community import find_community, grids_of, settings_of
 from bot.services.reports import Period, month, trend_months, _add_months
 from storage.db import Database
-from storage.models import (OPEN_STATUSES, Community, Convention, Execution, Grid, Membership, Proposal, Request, Role,
-                            Status, User, utcnow)
+from storage.models import (OPEN_STATUSES, Community, Convention, Execution, Grid, Membership, Partner, Proposal,
+                            Request, Role, Service, ServiceSlot, Status, User, utcnow)
 
 DECISIONS = 20  # the latest council decisions shown
 
@@ -61,6 +61,29 @@ class Decision:
     execution: Progress | None = None  # decision execution (决议落实), where recorded
 
 
+@dataclass(frozen=True)
+class Named:
+    """A name staff gave (a service, a partner organisation, a micro-grid) and its translations:
+    what the `named` filter reads, and nothing else of the row."""
+
+    name: str
+    names: dict[str, str]
+
+
+@dataclass
+class PublicService:
+    """A service on the menu (服务清单), as the public page shows it: no person, no order."""
+
+    name: Named
+    category: str
+    provider_kind: str
+    provider: Named | None  # the partner organisation, for provider_kind == partner
+    grid: Named | None  # offered to that micro-grid only
+    languages: list[str]
+    times: int  # upcoming times with a seat free
+    free: int  # seats free at those times
+
+
 @dataclass
 class PublicPage:
     community: Community
@@ -71,6 +94,7 @@ class PublicPage:
     grids: list[tuple[Grid | None, int, int, rates.Rates | None]]  # (micro-grid, filed, resolved, its rates)
     decisions: list[Decision]
     conventions: list[tuple[str, str, datetime]]  # (title, text) scrubbed, adopted at
+    services: list[PublicService] = field(default_factory=list)  # the services menu, if the community has one
     generated_at: datetime = field(default_factory=utcnow)
 
 
@@ -95,7 +119,30 @@ async def public_page(db: Database, code: str, now: datetime | None = None) -> P
         conventions = [(_clean(v.title), _clean(v.text), v.adopted_at) for v in (await s.execute(
             select(Convention).where(Convention.community_id == c.id).order_by(Convention.adopted_at)))
             .scalars()]
-    return PublicPage(c, rates.street_of(c), period, rv, cats, grid_rows, decisions, conventions)
+        services = await _services(s, c, now)
+    return PublicPage(c, rates.street_of(c), period, rv, cats, grid_rows, decisions, conventions, services)
+
+
+async def _services(s: AsyncSession, c: Community, now: datetime) -> list[PublicService]:
+    """The active services of the menu with their upcoming free seats (two queries, three with
+    partners)."""
+    services = list((await s.execute(select(Service).where(Service.community_id == c.id, Service.active.is_(True))
+                                     .order_by(Service.category, Service.id))).scalars())
+    if not services:
+        return []
+    seats = {sid: (int(n), int(free or 0)) for sid, n, free in (await s.execute(
+        select(ServiceSlot.service_id, func.count(), func.sum(ServiceSlot.capacity - ServiceSlot.taken)).where(
+            ServiceSlot.service_id.in_([v.id for v in services]), ServiceSlot.starts_at > now,
+            ServiceSlot.taken < ServiceSlot.capacity).group_by(ServiceSlot.service_id))).all()}
+    partner_ids = {v.provider_id for v in services if v.provider_id}
+    partners = {p.id: Named(p.name, dict(p.names or {})) for p in (await s.execute(
+        select(Partner).where(Partner.community_id == c.id, Partner.id.in_(partner_ids)))).scalars()} \
+        if partner_ids else {}
+    grids = {g.id: Named(g.name, dict(g.names or {})) for g in await grids_of(s, c.id)}
+    return [PublicService(Named(v.name, dict(v.names or {})), v.category, str(v.provider_kind),
+                          partners.get(v.provider_id) if v.provider_id else None,
+                          grids.get(v.grid_id) if v.grid_id else None, list(v.languages or []),
+                          *seats.get(v.id, (0, 0))) for v in services]
 
 
 async def _categories(s: AsyncSession, c: Community, period: Period) -> list[tuple[str, int]]:
