@@ -1,12 +1,14 @@
 """What the web pages show (信息公开 and the staff dashboard), as plain values.
 
 The public page holds no personal data by construction: counts (by category and micro-grid), the
-three rates, the services menu (names, categories, providers, free seats), and council decisions (with how far each was carried out: percent, due date,
-overdue, and the responsible person's *role*, never a name) and conventions with their free text
-scrubbed (`bot.privacy.scrub`). It never loads a request's description, contact note, location, photos
-or anyone's name. The staff dashboard is for staff of one community (`bot.policy.is_staff`,
-checked here, inside the read): its queue shows public fields of requests (number, category,
-micro-grid, status, dates) and the scrubbed description, never a contact note.
+three rates, the services menu (names, categories, providers, free seats), council decisions
+(with how far each was carried out: percent, due date, overdue, and the responsible person's
+*role*, never a name) and conventions, their free text scrubbed (`bot.privacy.scrub`). It never
+loads a request's description, contact note, location, photos or anyone's name. The staff
+dashboard is for staff of one community (`bot.policy.is_staff`, checked here, inside the read):
+its queue shows public fields of requests (number, category, micro-grid, status, dates) and the
+scrubbed description, never a contact note; its decisions being carried out name who is
+responsible (staff assigned them).
 """
 from __future__ import annotations
 
