@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from babel import Locale, UnknownLocaleError
@@ -138,6 +139,14 @@ def local_name(obj: Any, locale: str) -> str:
     """What staff named (a community, a micro-grid) in the reader's language, else in the
     community's own: `obj.names` is keyed by locale (`en`, `zh_Hans`), matched by language too."""
     return in_locale(obj.name, getattr(obj, "names", None), locale)
+
+
+@dataclass(frozen=True)
+class Named:
+    """Something staff or a proposer named, with its names in other languages (`|named` in templates)."""
+
+    name: str
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def in_locale(name: str, names: dict[str, str] | None, locale: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from bot.i18n import Named
 from bot.services.context import Actor
 from storage.models import ChatBinding, Community, Grid, Membership, PointEntry, Request, User, utcnow
 
@@ -86,7 +87,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
     "group_filed": [{"aside": None}, {"aside": "Request <b>JMS-0042</b> received. Thank you!"}],
     "ask_info": [{}, {"in_group": True}],
-    "task_post": [{}, {"decision": "方案" * 49}],
+    "task_post": [{}, {"decision": Named("方案" * 49, {"en": "Plan " * 12})}],
     "staff_feed": [{"action": a} for a in ("filed", "reopened", "accepted")],
     "request_detail": [{"yours": True}, {"yours": False}],
     "assignee_brief": [{}, {"retracted": True}],

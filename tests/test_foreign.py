@@ -396,11 +396,15 @@ async def test_a_votes_own_options_reach_english_readers_by_their_english_names(
     assert [b["text"] for b in post.buttons()] == ["Bike shed", "Flower bed"], post.buttons()
     for m in MEMBERS[:2]:
         await h.press(m, f"vo:{p.id}:0", chat_id=COUNCIL_GROUP, message_id=post.message_id)
+    from tests.conftest import VOL_GROUP
+    await h.send(STAFF, "/grouplang en", chat_id=VOL_GROUP)
     await past_deadline(h, p.id)
     h.session.clear()
     await h.app.council.sweep()
     await h.deliver()
     told = "\n".join(c.text for c in h.session.to(COUNCIL_GROUP))
     assert "Bike shed" in told and "建自行车棚" not in told, told
+    task = "\n".join(c.text for c in h.session.to(VOL_GROUP))  # the decision became a volunteer task
+    assert "The council decided: Bike shed" in task, task
     from tests.conftest import COMMUNITY_GROUP
     assert "建自行车棚" in "\n".join(c.text for c in h.session.to(COMMUNITY_GROUP))  # Chinese readers: the original

@@ -32,6 +32,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.i18n import Named
 from bot.privacy import PublicRequest
 from bot.services import queries
 from bot.services.buttons import Act, Button, press
@@ -683,7 +684,9 @@ class DeliberationService:
         v = await self._view(s, p)
         system = closer or system_actor(v.community)  # the council itself
         # A multiple-choice decision: the task says which option was chosen, not only the question.
-        decision = p.options[minutes["winner"]] if p.options and minutes.get("winner") is not None else None
+        winner = minutes.get("winner") if p.options else None
+        decision = None if winner is None else Named(p.options[winner], ((p.option_names or [])[winner:winner + 1]
+                                                                        or [{}])[0])
         if p.request_id:
             request_view = await self.r.after_council(s, system, p.request_id, outcome, decision)
             if request_view is not None:
