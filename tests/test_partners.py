@@ -395,3 +395,45 @@ async def test_the_leader_takes_a_request_back_from_a_silent_partner(harness: Ha
 def _route_button(card) -> str:
     """The triage card's 🤝 Partner resource button (the card has others: me too, category…)."""
     return next(b["callback_data"] for b in card.buttons() if b.get("callback_data", "").startswith("ro:"))
+
+
+async def test_an_unused_code_expires_is_refunded_once_and_can_no_longer_be_confirmed(harness: Harness):
+    """Issue #17 item 4: a code unused for 7 days is swept: expired, the points refunded once (the
+    ledger holds the debit and the refund), the stock back, the resident told; the partner's
+    confirm is then refused with a clear message."""
+    from datetime import timedelta
+
+    from storage.models import utcnow
+
+    h = harness
+    await community(h, groups=False)
+    await partner_with_member(h, KOREAN)
+    await give_points(h, RESIDENT, 20)
+    await h.app.rewards.add_item(await actor_of(h, KOREAN), 15, "洗衣券", 1)
+    await h.send(RESIDENT, "/items")
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "洗衣券"))
+    async with h.app.db.read() as s:
+        red = (await s.execute(select(Redemption))).scalars().one()
+    issued = red.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)
+    assert timedelta(days=6, hours=23) < issued <= timedelta(days=7)
+    await h.deliver()
+    h.session.clear()
+    assert await h.app.rewards.sweep(utcnow() + timedelta(days=6)) == 0  # not yet
+    assert await h.app.rewards.sweep(utcnow() + timedelta(days=8)) == 1
+    assert await h.app.rewards.sweep(utcnow() + timedelta(days=9)) == 0  # a second sweep refunds nothing
+    await h.deliver()
+    told = h.session.last(RESIDENT.id).text
+    assert red.code in told and "15" in told and "20" in told, told  # refunded: back to 20
+    async with h.app.db.read() as s:
+        red = await s.get(Redemption, red.id)
+        ledger = (await s.execute(select(PointEntry).where(PointEntry.user_id == RESIDENT.id)
+                                  .order_by(PointEntry.id))).scalars().all()
+        item = (await s.execute(select(PartnerItemModel))).scalars().one()
+    assert red.status == "expired" and item.stock == 1
+    assert [e.delta for e in ledger] == [20, -15, 15]
+    h.session.clear()
+    await h.send(KOREAN, f"/confirm {red.code}")
+    assert h.session.last(KOREAN.id).text == h.app.renderer.render("error", "ko", code="code_expired")
+    async with h.app.db.read() as s:
+        assert (await s.get(Redemption, red.id)).status == "expired"
+        assert (await s.execute(select(Contribution))).first() is None
