@@ -291,6 +291,7 @@ def _partner_variants() -> dict[str, list[dict[str, Any]]]:
         "redeem_back": [{"code": "ABC234", "points": 15, "balance": 35}],
         "redeem_checked": [{"code": "ABC234", "item": item}],
         "redeem_confirmed": [{"code": "ABC234", "item": item, "partner": partner, "resident": None}],
+        "partner_hours": [{"partner": partner, "hours": n} for n in (1, 6)],
         "redeem_expired": [{"code": "ABC234", "item": item, "partner": partner, "points": n, "balance": 35}
                            for n in (1, 15)],
         "partner_route": [pr],
