@@ -330,6 +330,19 @@ async def test_a_partner_provides_a_service_its_members_accept_others_are_refuse
     post = h.session.last_with_button(KOREAN.id, f"od:{req.id}:")
     assert post is not None and "JMS-0001" in post.text and "١٢" not in post.text  # the note waits
     assert not h.texts(VOL_GROUP) and not h.texts(SECOND.id)  # not the volunteers, not the other partner
+    # 提醒: not accepted in time, the partner's members are reminded (privately, with the button), once
+    async with h.app.db.write() as s:  # no quiet hours: the test must not depend on the time of day
+        c = await s.get(Community, env["community"].id)
+        c.settings = {**(c.settings or {}), "quiet_hours": "00:00-00:00"}
+        s.add(c)
+    h.session.clear()
+    later = utcnow() + timedelta(hours=13)
+    assert await timers.sweep(h.app.requests, later) == 1
+    assert await timers.sweep(h.app.requests, later) == 0  # persisted: a second sweep repeats nothing
+    await h.deliver()
+    reminder = h.session.last_with_button(KOREAN.id, f"od:{req.id}:")
+    assert "JMS-0001" in reminder.text and "١٢" not in reminder.text
+    assert not h.texts(VOL_GROUP) and not h.texts(SECOND.id)
 
     h.session.clear()
     await h.press(SECOND, f"od:{req.id}:2")  # another partner's member
