@@ -137,5 +137,10 @@ def language_name(locale: str, in_locale: str | None = None) -> str:
 def local_name(obj: Any, locale: str) -> str:
     """What staff named (a community, a micro-grid) in the reader's language, else in the
     community's own: `obj.names` is keyed by locale (`en`, `zh_Hans`), matched by language too."""
-    names = getattr(obj, "names", None) or {}
-    return names.get(locale) or names.get(locale.split("_")[0]) or obj.name
+    return in_locale(obj.name, getattr(obj, "names", None), locale)
+
+
+def in_locale(name: str, names: dict[str, str] | None, locale: str) -> str:
+    """`name` as given, or its version in `names` for the reader's locale (or language)."""
+    names = names or {}
+    return names.get(locale) or names.get(locale.split("_")[0]) or name

@@ -360,6 +360,8 @@ class Proposal(SQLModel, table=True):
     text: str
     kind: str = "decision"  # decision | convention | spending
     options: Optional[list[str]] = Field(default=None, sa_column=Column(JSON))
+    # Each custom option's name in other languages, by position: [{"en": "Bike shed"}, {}].
+    option_names: Optional[list[dict[str, str]]] = Field(default=None, sa_column=Column(JSON))
     hours: int = 72
     quorum_pct: int = 50  # share of eligible voters who must vote (abstaining counts)
     threshold: str = "simple"  # simple: more For than Against | two_thirds

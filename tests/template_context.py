@@ -133,6 +133,8 @@ def _rates_view() -> Any:
 
     grids = [r(i, Grid(id=i, community_id=1, name=f"第{i}网格" * 3)) for i in range(60)]
     others = [r(i, Community(id=10 + i, name=f"社区{i}" * 4, code=f"C{i}")) for i in range(12)]
+    for i, o in enumerate(others):
+        o.overdue = i // 4  # council decisions overdue: the last communities of the street ranking
     return View(COMMUNITY, r(1, COMMUNITY), grids, street="稠城街道", street_rates=r(2, COMMUNITY),
                 street_ranking=others, trend=[(f"2025-0{m}", r(m, COMMUNITY)) for m in range(1, 7)]
                 + [("2025-07", Rates())])

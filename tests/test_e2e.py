@@ -29,8 +29,12 @@ BURST = re.compile(r"^-?\d+:\d+$")  # the burst's own messages, "<chat>:<n>"
 
 
 async def test_the_whole_story_over_http():
-    ok, report, emu = await play(story_timeout=240)
+    announced: list[str] = []
+    ok, report, emu = await play(story_timeout=240, announce=announced.append)
     assert ok, report
+    # `gongzhi demo` prints the public page's address as soon as it serves it (before the story)
+    assert len(announced) == 1 and announced[0].startswith("public page: http://127.0.0.1:"), announced
+    assert announced[0].endswith("/c/JMS") and f"(served while the story ran): {announced[0][13:]}" in report
     rejected = [c for c in emu.calls if c.status == 400]
     assert rejected == [], [(c.method, c.response) for c in rejected]  # within every Telegram limit
     assert sum(emu.stats.rate_limited.values()) == 0  # our pacing never caused a 429

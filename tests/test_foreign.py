@@ -358,3 +358,49 @@ def test_a_bilingual_group_reads_names_headings_and_tallies_in_both(harness: Har
     with r.catalogs.use_locale("fr"):
         tally = str(r._jinja_gettext("%(option)s: %(count)s", option="Pour", count=3))
     assert tally == "Pour\u00a0: 3"  # the colon belongs to the language, not to the template
+
+
+# ------------------------------------------------------------------ a vote's options, named (#16)
+async def test_a_votes_own_options_reach_english_readers_by_their_english_names(harness: Harness):
+    """Staff propose with Chinese options and name them in English before opening: the English
+    council group reads the English names in the post, on the buttons and in the result; Chinese
+    readers keep the originals; a resident cannot name them and bad input is answered."""
+    from tests.conftest import RESIDENT, STAFF
+    from tests.test_council import COUNCIL_GROUP, MEMBERS, council, past_deadline, propose
+    h = harness
+    await council(h)
+    p = await propose(h, STAFF, "车棚", "2号楼旁边的空地用来做什么？", options="建自行车棚\n修花坛", open_now=False)
+    h.session.clear()
+    await h.send(STAFF, "/name")
+    assert "建自行车棚" in h.session.last(STAFF.id).text  # missing in English (and the others)
+    await h.send(STAFF, "/name option P1 1 en Bike shed")
+    assert "Bike shed" in h.session.last(STAFF.id).text
+    await h.send(STAFF, "/name option JMS-P001 2 en Flower bed")
+    await h.send(STAFF, "/name option P1 3 en Third")  # there are two options
+    assert "1" in h.session.last(STAFF.id).text and "2" in h.session.last(STAFF.id).text
+    await h.send(STAFF, "/name option P1 x")
+    assert "/name option" in h.session.last(STAFF.id).text  # usage, in Chinese
+    await h.send(RESIDENT, "/name option P1 1 en Mine")
+    async with h.app.db.read() as s:
+        from storage.models import Proposal
+        named = (await s.get(Proposal, p.id)).option_names
+    assert named == [{"en": "Bike shed"}, {"en": "Flower bed"}], named
+
+    h.session.clear()
+    await h.send(STAFF, "/propose")  # leave no conversation behind; then open the draft from its card
+    await h.send(STAFF, "/cancel")
+    await h.press(STAFF, f"pp:{p.id}:1")
+    await h.deliver()
+    post = h.session.last(COUNCIL_GROUP)
+    assert "Bike shed" in post.text and "Flower bed" in post.text and "建自行车棚" not in post.text, post.text
+    assert [b["text"] for b in post.buttons()] == ["Bike shed", "Flower bed"], post.buttons()
+    for m in MEMBERS[:2]:
+        await h.press(m, f"vo:{p.id}:0", chat_id=COUNCIL_GROUP, message_id=post.message_id)
+    await past_deadline(h, p.id)
+    h.session.clear()
+    await h.app.council.sweep()
+    await h.deliver()
+    told = "\n".join(c.text for c in h.session.to(COUNCIL_GROUP))
+    assert "Bike shed" in told and "建自行车棚" not in told, told
+    from tests.conftest import COMMUNITY_GROUP
+    assert "建自行车棚" in "\n".join(c.text for c in h.session.to(COMMUNITY_GROUP))  # Chinese readers: the original

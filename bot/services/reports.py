@@ -508,7 +508,9 @@ class ReportService:
         return out
 
     async def quarterly_ranking(self, community_id: int, period: Period) -> int:
-        """To the staff group(s): micro-grids by grade and volunteers by tasks done and rating."""
+        """To the staff group(s): micro-grids by grade and volunteers by tasks done and rating; the
+        street's communities by the three rates, those with council decisions overdue in the
+        quarter last (`rates.ranked`); the decisions overdue now, listed."""
         key = f"ranking:{community_id}:{period.label}"
         if not await self._pending(key, community_id, ChatKind.STAFF):
             return 0
@@ -521,9 +523,10 @@ class ReportService:
             volunteers = await volunteer_ranking(s, c.id, period.start, period.end)
             rv = await rates.view(s, c, period.start, period.end, utcnow())
             rv.grids = rates.ranked(rv.grids)
+            acc = await accountability(s, c, period.start, period.end)  # decisions overdue now, listed
             for g in groups:
                 self.n.to_chat(s, g, "ranking", key=key, priority=BULK, community=c, p=period, grids=ranked(grids),
-                               volunteers=volunteers, rv=rv)
+                               volunteers=volunteers, rv=rv, acc=acc)
         return 1
 
 
