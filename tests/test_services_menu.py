@@ -368,3 +368,12 @@ async def test_a_partner_provides_a_service_its_members_accept_others_are_refuse
         req = await s.get(Request, req.id)
     assert req.status in ("done", "closed", "closed_unrated")
     assert [(c.partner_id, c.kind, c.amount, c.ref) for c in contrib] == [(partner.id, "service", 1, f"order:{req.id}")]
+    # another community's staff cannot put this community's partner on their menu
+    other_staff = Person(2100, "Olga", "ru", "olga")
+    _, token2 = await h.app.communities.create("米市社区", admin_id=other_staff.id, code="MS")
+    await h.send(other_staff, f"/start {token2}")
+    await h.send(other_staff, f"/addservice repair partner:{partner.id} all Чужое")
+    assert h.session.last(other_staff.id).text == h.app.renderer.render("error", "ru", code="partner_not_found",
+                                                                       name=str(partner.id))
+    async with h.app.db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(Service))).scalar_one() == 1
