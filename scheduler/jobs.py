@@ -44,6 +44,14 @@ async def sweep_surveys() -> int:
     return closed
 
 
+async def sweep_redemptions() -> int:
+    """Expire the points codes unused past their date: refunded once, the resident told."""
+    expired = await _app.rewards.sweep()
+    if expired:
+        log.info("redemption codes expired: %s", expired)
+    return expired
+
+
 async def post_reports() -> int:
     """The weekly digest, monthly report and quarterly ranking that are due and not yet posted."""
     posted = await _app.reports.run_due()

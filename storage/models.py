@@ -754,7 +754,7 @@ class Redemption(SQLModel, table=True):
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     points: int
     code: str = Field(max_length=12)
-    status: str = Field(default="pending", max_length=12)  # pending | confirmed | cancelled
+    status: str = Field(default="pending", max_length=12)  # pending | confirmed | cancelled | expired
     confirmed_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     expires_at: datetime
     created_at: datetime = Field(default_factory=utcnow)

@@ -39,7 +39,7 @@ def _needs_rows() -> list[Any]:
     from bot.services.needs import Row
 
     return [Row("repair", 14, 6, 4, [(GRID, 9), (Grid(id=2, community_id=1, name="二网格"), 5)]),
-            Row("care", 3, 0, 0, [])]
+            Row("care", 3, 0, 0, []), Row("wish:daily", 2, 2, 0, [(GRID, 2)], wishes=2)]
 
 
 COMMON: dict[str, Any] = {
@@ -294,6 +294,9 @@ def _partner_variants() -> dict[str, list[dict[str, Any]]]:
         "redeem_back": [{"code": "ABC234", "points": 15, "balance": 35}],
         "redeem_checked": [{"code": "ABC234", "item": item}],
         "redeem_confirmed": [{"code": "ABC234", "item": item, "partner": partner, "resident": None}],
+        "partner_hours": [{"partner": partner, "hours": n} for n in (1, 6)],
+        "redeem_expired": [{"code": "ABC234", "item": item, "partner": partner, "points": n, "balance": 35}
+                           for n in (1, 15)],
         "partner_route": [pr],
         "partner_route_closed": [{"accepted": a} for a in (True, False)],
         "status_changed": VARIANTS["status_changed"] + [{"action": a, **pr} for a in (
