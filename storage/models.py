@@ -16,6 +16,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(value: datetime) -> datetime:
+    """A stored time as UTC-aware (SQLite gives naive UTC back, PostgreSQL aware)."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 class Role(StrEnum):
     RESIDENT = "resident"
     GRID_LEADER = "grid_leader"

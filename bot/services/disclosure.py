@@ -28,7 +28,7 @@ from bot.services.community import find_community, grids_of, settings_of
 from bot.services.reports import Period, month, trend_months, _add_months
 from storage.db import Database
 from storage.models import (OPEN_STATUSES, Community, Convention, Execution, Grid, Membership, Partner, Proposal,
-                            Request, Role, Service, ServiceSlot, Status, User, utcnow)
+                            Request, Role, Service, ServiceSlot, Status, User, aware, utcnow)
 
 DECISIONS = 20  # the latest council decisions shown
 
@@ -196,11 +196,11 @@ async def _owner_roles(s: AsyncSession, community_id: int, user_ids: list[int]) 
 
 
 def _progress(e: Execution, roles: dict[int, str], now: datetime, owner_name: str | None = None) -> Progress:
-    due = rates._aware(e.due_at) if e.due_at else None
-    return Progress(e.progress, due, rates._aware(e.done_at) if e.done_at else None,
+    due = aware(e.due_at) if e.due_at else None
+    return Progress(e.progress, due, aware(e.done_at) if e.done_at else None,
                     bool(due is not None and e.done_at is None and due < now),
                     (roles.get(e.owner_id, Role.RESIDENT.value) if e.owner_id else None),
-                    rates._aware(e.updated_at), owner_name)
+                    aware(e.updated_at), owner_name)
 
 
 async def open_executions(s: AsyncSession, c: Community, now: datetime) -> list[Decision]:
@@ -282,8 +282,8 @@ async def dashboard(db: Database, user_id: int, community_id: int | None = None,
             .order_by(Request.created_at))).scalars().all()
         queues: dict[str, list[QueueItem]] = {q: [] for q in QUEUES}
         for r in reqs:
-            created = rates._aware(r.created_at)
-            due = rates._aware(r.dept_due_at) if r.dept_due_at else created + timedelta(hours=resolve_h)
+            created = aware(r.created_at)
+            due = aware(r.dept_due_at) if r.dept_due_at else created + timedelta(hours=resolve_h)
             item = QueueItem(f"{c.code}-{r.number:04d}", r.category, grids.get(r.grid_id), r.status, created, due,
                              due < now and r.status != Status.DONE, _clean(r.description)[:140])
             if r.status in OPEN_STATUSES:

@@ -31,7 +31,7 @@ from bot.services.notify import INTERACTIVE
 from bot.services.partners import contribute, find_partner, members_of
 from bot.services.requests import MAX_NOTE, RequestService, View, _note
 from storage.models import (ChatKind, Community, Grid, Partner, ProviderKind, Request, Role, Service, ServiceOrder,
-                            ServiceSlot, Status, User, utcnow)
+                            ServiceSlot, Status, User, aware, utcnow)
 
 MAX_NAME = 64
 MAX_CAPACITY = 500
@@ -80,10 +80,6 @@ def parse_when(community: Community, day: str, clock: str) -> datetime:
     except ValueError:
         raise BadInput("slot_usage") from None
     return datetime.combine(d, t, tzinfo=ZoneInfo(community.timezone)).astimezone(ZoneInfo("UTC"))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
 
 
 class MenuService:
@@ -230,7 +226,7 @@ class MenuService:
             svc = await s.get(Service, slot.service_id) if slot else None
             if slot is None or svc is None or not self._may_order(actor, svc):
                 raise Stale()
-            if _aware(slot.starts_at) <= utcnow():
+            if aware(slot.starts_at) <= utcnow():
                 raise Stale()
             if slot.taken >= slot.capacity:
                 raise Conflict("slot_full")
@@ -248,7 +244,7 @@ class MenuService:
             if slot is None or svc is None or actor.community is None or svc.community_id != actor.community.id:
                 raise Stale()
             actor.memberships = await memberships_of(s, actor.id, svc.community_id)
-            if not self._may_order(actor, svc) or _aware(slot.starts_at) <= utcnow():
+            if not self._may_order(actor, svc) or aware(slot.starts_at) <= utcnow():
                 raise Stale()
             mine = (await s.execute(select(ServiceOrder.id).join(Request, Request.id == ServiceOrder.request_id)
                                     .where(ServiceOrder.slot_id == slot.id, ServiceOrder.held,
@@ -388,12 +384,12 @@ class MenuService:
                     raise Stale("already_claimed")
                 raise Stale("already_handled", status=req.status)
             req.status = Status.DISPATCHED  # the UPDATE bypassed the ORM; _apply records the move
-            remind = _aware(ov.slot.starts_at) - timedelta(hours=settings_of(ov.v.community)["order_remind_before_hours"])
+            remind = aware(ov.slot.starts_at) - timedelta(hours=settings_of(ov.v.community)["order_remind_before_hours"])
             now = utcnow()
             ov.v = await self.r.apply(s, actor, req, Status.HANDLING, "order_accepted",
                                        fields={"assignee_id": actor.id, "timer_kind": "slot_remind" if remind > now
                                                else "done_remind",
-                                               "timer_at": remind if remind > now else _aware(ov.slot.starts_at)})
+                                               "timer_at": remind if remind > now else aware(ov.slot.starts_at)})
             for post in await self.r.posts(s, ov.v, "task"):
                 await self.n.edit_post(s, post, ov.v.community, "order_taken", **ov.public_ctx())
             await self.r.brief_assignee(s, ov.v)

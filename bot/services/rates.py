@@ -44,7 +44,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AuditEvent, Community, Rating, Request, Status
+from storage.models import AuditEvent, Community, Rating, Request, Status, aware
 
 SATISFIED_STARS = 4
 DEFAULT_RESOLVE_HOURS = 168
@@ -236,26 +236,20 @@ async def load(s: AsyncSession, communities: list[Community], start: datetime, e
         .group_by(AuditEvent.entity_id))).all())
     cases = []
     for rid, cid, gid, created, status, filed_by in reqs:
-        created = _aware(created)
-        ack = created if filed_by is not None else (_aware(acks[rid]) if rid in acks else None)
+        created = aware(created)
+        ack = created if filed_by is not None else (aware(acks[rid]) if rid in acks else None)
         cases.append(Case(rid, cid, gid, created, status, ack, response_hours(settings[cid]),
                           resolve_hours(settings[cid])))
-    verdicts = [Verdict(rid, cid, gid, _aware(at), bool(res), stars) for rid, cid, gid, at, res, stars in (
+    verdicts = [Verdict(rid, cid, gid, aware(at), bool(res), stars) for rid, cid, gid, at, res, stars in (
         await s.execute(select(Rating.request_id, Request.community_id, Request.grid_id, Rating.at, Rating.resolved,
                                Rating.stars).join(Request, Request.id == Rating.request_id).where(
             Request.community_id.in_(ids), Rating.at >= start, Rating.at < end))).all()]
-    unrated = [Unrated(rid, cid, gid, _aware(at)) for rid, cid, gid, at in (
+    unrated = [Unrated(rid, cid, gid, aware(at)) for rid, cid, gid, at in (
         await s.execute(select(AuditEvent.entity_id, Request.community_id, Request.grid_id, AuditEvent.at).join(
             Request, Request.id == AuditEvent.entity_id).where(
             AuditEvent.entity == "request", AuditEvent.to_state == Status.CLOSED_UNRATED,
             Request.community_id.in_(ids), AuditEvent.at >= start, AuditEvent.at < end))).all()]
     return Rows(cases, verdicts, unrated)
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import timezone
-
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 async def monthly(s: AsyncSession, communities: list[Community], months: list[Any], now: datetime,
