@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 
 from bot.config import ROOT
 from bot.i18n import shipped_locales
+from bot.render import plain
 from tests.conftest import Harness
 
 LOCALES = ROOT / "locales"
@@ -393,6 +394,7 @@ async def test_a_votes_own_options_reach_english_readers_by_their_english_names(
     await h.deliver()
     post = h.session.last(COUNCIL_GROUP)
     assert "Bike shed" in post.text and "Flower bed" in post.text and "建自行车棚" not in post.text, post.text
+    assert "2号楼旁边的空地用来做什么？ (written in Chinese)" in plain(post.text), post.text  # people's text, labelled
     assert [b["text"] for b in post.buttons()] == ["Bike shed", "Flower bed"], post.buttons()
     for m in MEMBERS[:2]:
         await h.press(m, f"vo:{p.id}:0", chat_id=COUNCIL_GROUP, message_id=post.message_id)
