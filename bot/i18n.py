@@ -150,6 +150,11 @@ class Named:
 
 
 def in_locale(name: str, names: dict[str, str] | None, locale: str) -> str:
-    """`name` as given, or its version in `names` for the reader's locale (or language)."""
+    """`name` as given, or its version in `names` for the reader's locale (or language): staff's
+    name, else a machine name marked 🌐."""
     names = names or {}
-    return names.get(locale) or names.get(locale.split("_")[0]) or name
+    found = names.get(locale) or names.get(locale.split("_")[0])
+    if found:
+        return found
+    machine = names.get(locale + "@mt")  # a machine name (bot.services.names), marked as such
+    return f"🌐 {machine}" if machine else name

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.services import timers
+from bot.services import names, timers
 from bot import inbox
 from storage.models import Inbox, InboxStatus, Outbox, utcnow
 
@@ -50,6 +50,14 @@ async def sweep_redemptions() -> int:
     if expired:
         log.info("redemption codes expired: %s", expired)
     return expired
+
+
+async def machine_names() -> int:
+    """Names staff gave, in the languages they have none in yet, by the translation provider."""
+    added = await names.machine_names(_app.db, _app.requests.translator, _app.renderer.locales)
+    if added:
+        log.info("machine names added: %s", added)
+    return added
 
 
 async def post_reports() -> int:

@@ -410,3 +410,35 @@ async def test_a_votes_own_options_reach_english_readers_by_their_english_names(
     assert "The council decided: Bike shed" in task, task
     from tests.conftest import COMMUNITY_GROUP
     assert "建自行车棚" in "\n".join(c.text for c in h.session.to(COMMUNITY_GROUP))  # Chinese readers: the original
+
+
+# ------------------------------------------------------------------ names by machine (#16)
+async def test_missing_names_are_machine_translated_once_marked_and_staff_names_win(harness: Harness):
+    from bot.i18n import local_name
+    from bot.services.language import NoTranslator
+    from bot.services.names import machine_names
+    from sqlalchemy import select
+    from storage.models import Grid
+    from tests.conftest import STAFF, community
+    h = harness
+    await community(h)
+    locales = h.app.renderer.locales
+    assert await machine_names(h.app.db, NoTranslator(), locales) == 0  # no provider: nothing claimed
+    translator = FakeTranslator()
+    await h.send(STAFF, "/name grid 一网格 ko 1소구역")  # staff named one already: not translated
+    added = await machine_names(h.app.db, translator, locales)
+    assert added == 3 * 7 - 1, translator.calls  # the community and two grids, seven other languages
+    assert ("一网格", "zh", "ko") not in translator.calls
+    assert await machine_names(h.app.db, translator, locales) == 0 and len(translator.calls) == added  # once
+    async with h.app.db.read() as s:
+        grid = (await s.execute(select(Grid).where(Grid.name == "一网格"))).scalars().one()
+    assert local_name(grid, "en") == "🌐 [en] 一网格" and local_name(grid, "ko") == "1소구역"
+    assert local_name(grid, "zh_Hans") == "一网格"
+    h.session.clear()
+    await h.send(STAFF, "/name")
+    listed = h.session.last(STAFF.id).text
+    assert "一网格 → 🌐 [en] 一网格" in listed and "🌐 表示机器翻译" in listed, listed
+    await h.send(STAFF, "/name grid 一网格 en Grid 1")  # staff's name wins over the machine's
+    async with h.app.db.read() as s:
+        grid = await s.get(Grid, grid.id)
+    assert local_name(grid, "en") == "Grid 1"
