@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from babel import Locale, UnknownLocaleError
@@ -137,5 +138,23 @@ def language_name(locale: str, in_locale: str | None = None) -> str:
 def local_name(obj: Any, locale: str) -> str:
     """What staff named (a community, a micro-grid) in the reader's language, else in the
     community's own: `obj.names` is keyed by locale (`en`, `zh_Hans`), matched by language too."""
-    names = getattr(obj, "names", None) or {}
-    return names.get(locale) or names.get(locale.split("_")[0]) or obj.name
+    return in_locale(obj.name, getattr(obj, "names", None), locale)
+
+
+@dataclass(frozen=True)
+class Named:
+    """Something staff or a proposer named, with its names in other languages (`|named` in templates)."""
+
+    name: str
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def in_locale(name: str, names: dict[str, str] | None, locale: str) -> str:
+    """`name` as given, or its version in `names` for the reader's locale (or language): staff's
+    name, else a machine name marked 🌐."""
+    names = names or {}
+    found = names.get(locale) or names.get(locale.split("_")[0])
+    if found:
+        return found
+    machine = names.get(locale + "@mt")  # a machine name (bot.services.names), marked as such
+    return f"🌐 {machine}" if machine else name

@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from bot.callbacks import packed
-from bot.i18n import BIDI_CONTROLS, Catalogs, is_rtl, language_name, local_name
+from bot.i18n import BIDI_CONTROLS, Catalogs, in_locale, is_rtl, language_name, local_name
 from bot.services.buttons import Button
 from bot.services.language import detect
 from bot.limits import MAX_TEXT
@@ -149,6 +149,7 @@ class Renderer:
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
         env.globals["said"] = self._said
         env.filters["named"] = lambda obj: local_name(obj, self.catalogs.current_locale)
+        env.filters["options"] = lambda p: self.options(p, self.catalogs.current_locale)
         env.filters["dept"] = lambda name, community: department_name(community, name, self.catalogs.current_locale)
         self.env = env
         self._modules: dict[tuple[str, str], Any] = {}
@@ -245,6 +246,14 @@ class Renderer:
                 self._modules[key] = self.env.get_template(f"{template}.j2").make_module()
         return self._modules[key]
 
+    def options(self, p: Any, locale: str) -> list[str]:
+        """A vote's options as the reader reads them: For / Against / Abstain translated, or the
+        proposer's options in the reader's language where staff named them (`option_names`)."""
+        if not p.options:
+            return [self.label(k, locale) for k in ("opt_for", "opt_against", "opt_abstain")]
+        names = getattr(p, "option_names", None) or []
+        return [in_locale(o, names[i] if i < len(names) else None, locale) for i, o in enumerate(p.options)]
+
     def label(self, key: str, locale: str) -> str:
         return str(self.strings("labels", locale).labels[key])
 
@@ -260,7 +269,7 @@ class Renderer:
         for row in rows:
             cells = []
             for b in row:
-                text = (b.names or {}).get(locale) or (b.names or {}).get(locale.split("_")[0]) or b.text
+                text = in_locale(b.text or "", b.names, locale)
                 cell = {"text": text if b.label is None else self.label(b.label, locale)}
                 if b.web_app:
                     cell["web_app"] = {"url": b.web_app}  # a Mini App (private chats only)

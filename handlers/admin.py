@@ -81,14 +81,24 @@ async def group_language(message: Message, command: CommandObject, actor: Actor,
 
 async def name(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
     """/name — what has no name yet in each language; /name community <lang> <name>;
-    /name grid <grid> <lang> <name>; /name department <department> <lang> <name>: a name in another
-    language, which its readers then see."""
+    /name grid <grid> <lang> <name>; /name department <department> <lang> <name>;
+    /name option <JMS-P001> <n> <lang> <name>: a name in another language, which its readers then see."""
     args = (command.args or "").split()
     if not args:
         missing = await app.communities.missing_names(actor, app.renderer.locales)
-        await say(message, app, locale, "names_missing", missing=missing)
+        options = dict(await app.council.unnamed_options(actor.community.id, app.renderer.locales))  # type: ignore[union-attr]
+        await say(message, app, locale, "names_missing", missing=[(loc, names + options[loc]) for loc, names in missing],
+                  options=any(options[loc] for loc, _ in missing))
         return
     kind = args[0].lower()
+    if kind == "option":  # /name option <JMS-P001> <position> <lang> <name>
+        if len(args) < 5 or not args[2].isdigit() or normalise(args[3], app.renderer.locales) is None:
+            raise BadInput("name_option_usage", choices=", ".join(app.renderer.locales))
+        lang = normalise(args[3], app.renderer.locales)
+        text = " ".join(args[4:])
+        was = await app.council.name_option(actor, args[1], int(args[2]), lang, text)  # type: ignore[arg-type]
+        await say(message, app, locale, "name_set", was=was, name=" ".join(text.split()), lang=lang)
+        return
     target, rest = (args[1], args[2:]) if kind in ("grid", "department", "partner") and len(args) > 1 else (None, args[1:])
     lang = normalise(rest[0], app.renderer.locales) if rest else None
     if kind == "partner" and target and lang is not None and len(rest) >= 2:  # /name partner <number> <lang> <name>

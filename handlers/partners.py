@@ -16,7 +16,7 @@ from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
-from bot.services.partners import KINDS as PARTNER_KINDS
+from bot.services.partners import KINDS as PARTNER_KINDS, MAX_HOURS
 from bot.services.resources import KINDS as RESOURCE_KINDS, parse_offer
 from bot.services.rewards import parse_item
 from handlers.common import TYPED, Cb, say, show
@@ -44,8 +44,16 @@ def pager(act: Act, key: int, page: int, total: int, size: int = PAGE) -> list[l
 
 # ----------------------------------------------------------------- partners
 async def partner_command(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
-    """/partner add <kind> <name> — staff register a partner organisation."""
+    """/partner add <kind> <name> — staff register a partner organisation;
+    /partner hours <partner> <hours> — staff record hours it gave."""
     sub, _, rest = (command.args or "").strip().partition(" ")
+    if sub.lower() == "hours":
+        ref, _, hours = rest.strip().rpartition(" ")
+        if not ref.strip() or not hours.isdigit():
+            raise BadInput("partner_hours_usage", limit=MAX_HOURS)
+        partner = await app.partners.log_hours(actor, ref, int(hours))
+        await say(message, app, locale, "partner_hours", partner=partner, hours=int(hours))
+        return
     kind, _, name = rest.strip().partition(" ")
     if sub.lower() != "add" or not name.strip():
         raise BadInput("partner_kind", kinds=", ".join(PARTNER_KINDS))

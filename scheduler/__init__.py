@@ -24,13 +24,18 @@ async def start_scheduler(app: Any) -> None:
     sched.add_job("scheduler.jobs:prune", "interval", hours=6, id="prune", max_instances=1, coalesce=True)
     sched.add_job("scheduler.jobs:sweep_surveys", "interval", minutes=1, id="sweep_surveys", max_instances=1,
                   coalesce=True)
+    sched.add_job("scheduler.jobs:sweep_redemptions", "interval", minutes=10, id="sweep_redemptions",
+                  max_instances=1, coalesce=True)
+    sched.add_job("scheduler.jobs:machine_names", "interval", minutes=30, id="machine_names",
+                  max_instances=1, coalesce=True)  # nothing to do without TRANSLATE_URL
     # Every quarter hour: each community's 09:00 (Monday / the 1st / a quarter's first day) is in its
     # own time zone, so the job asks which posts are due rather than being one cron per zone.
     sched.add_job("scheduler.jobs:post_reports", "cron", minute="*/15", id="post_reports", max_instances=1,
                   coalesce=True)
     sched.start()
     try:
-        for catch_up in (jobs.sweep_timers, jobs.sweep_council, jobs.sweep_surveys, jobs.post_reports):
+        for catch_up in (jobs.sweep_timers, jobs.sweep_council, jobs.sweep_surveys, jobs.sweep_redemptions,
+                          jobs.post_reports, jobs.machine_names):
             try:
                 await catch_up()
             except Exception:  # the interval jobs retry; a failed catch-up must not stop the scheduler

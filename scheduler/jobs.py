@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.services import timers
+from bot.services import names, timers
 from bot import inbox
 from storage.models import Inbox, InboxStatus, Outbox, utcnow
 
@@ -42,6 +42,22 @@ async def sweep_surveys() -> int:
     if closed:
         log.info("surveys closed: %s", closed)
     return closed
+
+
+async def sweep_redemptions() -> int:
+    """Expire the points codes unused past their date: refunded once, the resident told."""
+    expired = await _app.rewards.sweep()
+    if expired:
+        log.info("redemption codes expired: %s", expired)
+    return expired
+
+
+async def machine_names() -> int:
+    """Names staff gave, in the languages they have none in yet, by the translation provider."""
+    added = await names.machine_names(_app.db, _app.requests.translator, _app.renderer.locales)
+    if added:
+        log.info("machine names added: %s", added)
+    return added
 
 
 async def post_reports() -> int:

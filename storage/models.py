@@ -16,6 +16,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(value: datetime) -> datetime:
+    """A stored time as UTC-aware (SQLite gives naive UTC back, PostgreSQL aware)."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 class Role(StrEnum):
     RESIDENT = "resident"
     GRID_LEADER = "grid_leader"
@@ -360,6 +365,8 @@ class Proposal(SQLModel, table=True):
     text: str
     kind: str = "decision"  # decision | convention | spending
     options: Optional[list[str]] = Field(default=None, sa_column=Column(JSON))
+    # Each custom option's name in other languages, by position: [{"en": "Bike shed"}, {}].
+    option_names: Optional[list[dict[str, str]]] = Field(default=None, sa_column=Column(JSON))
     hours: int = 72
     quorum_pct: int = 50  # share of eligible voters who must vote (abstaining counts)
     threshold: str = "simple"  # simple: more For than Against | two_thirds
@@ -752,7 +759,7 @@ class Redemption(SQLModel, table=True):
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     points: int
     code: str = Field(max_length=12)
-    status: str = Field(default="pending", max_length=12)  # pending | confirmed | cancelled
+    status: str = Field(default="pending", max_length=12)  # pending | confirmed | cancelled | expired
     confirmed_by: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     expires_at: datetime
     created_at: datetime = Field(default_factory=utcnow)

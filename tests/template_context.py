@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from bot.i18n import Named
 from bot.services.context import Actor
 from storage.models import ChatBinding, Community, Grid, Membership, PointEntry, Request, User, utcnow
 
@@ -38,7 +39,7 @@ def _needs_rows() -> list[Any]:
     from bot.services.needs import Row
 
     return [Row("repair", 14, 6, 4, [(GRID, 9), (Grid(id=2, community_id=1, name="二网格"), 5)]),
-            Row("care", 3, 0, 0, [])]
+            Row("care", 3, 0, 0, []), Row("wish:daily", 2, 2, 0, [(GRID, 2)], wishes=2)]
 
 
 COMMON: dict[str, Any] = {
@@ -86,7 +87,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "step_hint": [{"step": s} for s in ("description", "photos", "location", "contact", "grid")],
     "group_filed": [{"aside": None}, {"aside": "Request <b>JMS-0042</b> received. Thank you!"}],
     "ask_info": [{}, {"in_group": True}],
-    "task_post": [{}, {"decision": "方案" * 49}],
+    "task_post": [{}, {"decision": Named("方案" * 49, {"en": "Plan " * 12})}],
     "staff_feed": [{"action": a} for a in ("filed", "reopened", "accepted")],
     "request_detail": [{"yours": True}, {"yours": False}],
     "assignee_brief": [{}, {"retracted": True}],
@@ -133,6 +134,8 @@ def _rates_view() -> Any:
 
     grids = [r(i, Grid(id=i, community_id=1, name=f"第{i}网格" * 3)) for i in range(60)]
     others = [r(i, Community(id=10 + i, name=f"社区{i}" * 4, code=f"C{i}")) for i in range(12)]
+    for i, o in enumerate(others):
+        o.overdue = i // 4  # council decisions overdue: the last communities of the street ranking
     return View(COMMUNITY, r(1, COMMUNITY), grids, street="稠城街道", street_rates=r(2, COMMUNITY),
                 street_ranking=others, trend=[(f"2025-0{m}", r(m, COMMUNITY)) for m in range(1, 7)]
                 + [("2025-07", Rates())])
@@ -291,6 +294,9 @@ def _partner_variants() -> dict[str, list[dict[str, Any]]]:
         "redeem_back": [{"code": "ABC234", "points": 15, "balance": 35}],
         "redeem_checked": [{"code": "ABC234", "item": item}],
         "redeem_confirmed": [{"code": "ABC234", "item": item, "partner": partner, "resident": None}],
+        "partner_hours": [{"partner": partner, "hours": n} for n in (1, 6)],
+        "redeem_expired": [{"code": "ABC234", "item": item, "partner": partner, "points": n, "balance": 35}
+                           for n in (1, 15)],
         "partner_route": [pr],
         "partner_route_closed": [{"accepted": a} for a in (True, False)],
         "status_changed": VARIANTS["status_changed"] + [{"action": a, **pr} for a in (

@@ -210,7 +210,7 @@ async def test_a_passed_decision_is_carried_out_in_the_open(harness: Harness):
     assert [u.progress for u in await rows(h, ExecutionUpdate)] == [60, 100]
 
 
-async def test_overdue_decisions_show_in_reports_and_owners_are_reminded(harness: Harness):
+async def test_overdue_decisions_show_in_reports_and_owners_are_reminded(harness: Harness, tmp_path):
     h = harness
     setup = await council(h)
     chen = MEMBERS[0]
@@ -256,6 +256,17 @@ async def test_overdue_decisions_show_in_reports_and_owners_are_reminded(harness
     await h.deliver()
     report = [t for t in h.texts(STAFF_GROUP) if "JMS-P001" in t]
     assert report and "⏰" in report[-1]
+
+    # ...and in the export: decisions.csv, one row per decision followed in the range.
+    import csv
+    from bot.services.reports import export_csv
+    out = tmp_path / "export"
+    written = await export_csv(h.app.db, "JMS", period.first, period.last, out)
+    assert written["decisions.csv"] == 1
+    with (out / "decisions.csv").open(encoding="utf-8-sig") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert (row["proposal"], row["title"], row["owner_id"], row["overdue"]) == (
+        "JMS-P001", "Paint the bike shed", str(chen.id), "1"), row
 
 
 async def test_quiet_feed_gives_one_edited_staff_message_per_request(harness: Harness):

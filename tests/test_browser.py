@@ -25,7 +25,7 @@ import pytest
 import bot.web
 from bot.i18n import language_name
 from tests.conftest import RESIDENT, STAFF, Harness
-from tests.test_web import OTHER_STAFF, SECRETS, WEB_NOW, Site, seed_site
+from tests.test_web import OTHER_STAFF, SECRETS, WEB_NOW, Site, seed_decisions, seed_site
 
 WAIT = 10  # seconds, for any one page state
 OUTPUT = Path(os.environ.get("GONGZHI_TEST_OUTPUT") or Path(__file__).resolve().parent.parent / "test-output")
@@ -103,7 +103,9 @@ async def browser(harness: Harness, driver: Any) -> AsyncIterator[tuple[Browser,
     c1, c2 = await seed_site(harness)
     runner, base = await bot.web.start(harness.app, "127.0.0.1", 0, clock=lambda: WEB_NOW)
     async with aiohttp.ClientSession() as http:
-        yield Browser(driver, base), Site(harness, base, c1, c2, http)
+        site = Site(harness, base, c1, c2, http)
+        await seed_decisions(site)  # decisions being carried out show on both pages (and their screenshots)
+        yield Browser(driver, base), site
     await runner.cleanup()
 
 
@@ -122,6 +124,9 @@ async def test_public_page_figures_and_no_personal_data(browser):
     assert await b.text("#rate-satisfaction .big") == "33%"
     assert await b.text("#rate-unrated .big") == "1"
     assert "3 of 5 answered in time" in await b.text("#rate-response")
+    decisions = await b.text("#decisions")
+    assert "Carried out: 60%" in decisions and "responsible: council member" in decisions
+    assert "Chen Jun" not in decisions  # the responsible person by role, never by name
     assert await b.until("return document.querySelector('#chart-rates svg').getBoundingClientRect().height > 50")
     # the page fits a phone: nothing wider than the screen except inside scrolling tables
     assert await b.run(b.d.execute_script, "return document.documentElement.scrollWidth <= window.innerWidth + 1")
@@ -190,6 +195,7 @@ async def test_mini_app_for_staff_and_refusals(browser):
     assert "JMS-0003" in await b.text("#q-overdue + div")  # overdue: filed 7 March, never answered
     # April so far: request 9 (filed 1 April, local time) was never answered within its 24 hours
     assert await b.text("#grid-rates tbody tr:first-child td:nth-child(2)") == "0%"
+    assert "JMS-P005" in await b.text("#decisions tr.overdue")  # a decision past its due date
     no_secrets(board)
     await b.shot("staff-dashboard")
 

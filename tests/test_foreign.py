@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 
 from bot.config import ROOT
 from bot.i18n import shipped_locales
+from bot.render import plain
 from tests.conftest import Harness
 
 LOCALES = ROOT / "locales"
@@ -358,3 +359,86 @@ def test_a_bilingual_group_reads_names_headings_and_tallies_in_both(harness: Har
     with r.catalogs.use_locale("fr"):
         tally = str(r._jinja_gettext("%(option)s: %(count)s", option="Pour", count=3))
     assert tally == "Pour\u00a0: 3"  # the colon belongs to the language, not to the template
+
+
+# ------------------------------------------------------------------ a vote's options, named (#16)
+async def test_a_votes_own_options_reach_english_readers_by_their_english_names(harness: Harness):
+    """Staff propose with Chinese options and name them in English before opening: the English
+    council group reads the English names in the post, on the buttons and in the result; Chinese
+    readers keep the originals; a resident cannot name them and bad input is answered."""
+    from tests.conftest import RESIDENT, STAFF
+    from tests.test_council import COUNCIL_GROUP, MEMBERS, council, past_deadline, propose
+    h = harness
+    await council(h)
+    p = await propose(h, STAFF, "车棚", "2号楼旁边的空地用来做什么？", options="建自行车棚\n修花坛", open_now=False)
+    h.session.clear()
+    await h.send(STAFF, "/name")
+    assert "建自行车棚" in h.session.last(STAFF.id).text  # missing in English (and the others)
+    await h.send(STAFF, "/name option P1 1 en Bike shed")
+    assert "Bike shed" in h.session.last(STAFF.id).text
+    await h.send(STAFF, "/name option JMS-P001 2 en Flower bed")
+    await h.send(STAFF, "/name option P1 3 en Third")  # there are two options
+    assert "1" in h.session.last(STAFF.id).text and "2" in h.session.last(STAFF.id).text
+    await h.send(STAFF, "/name option P1 x")
+    assert "/name option" in h.session.last(STAFF.id).text  # usage, in Chinese
+    await h.send(RESIDENT, "/name option P1 1 en Mine")
+    async with h.app.db.read() as s:
+        from storage.models import Proposal
+        named = (await s.get(Proposal, p.id)).option_names
+    assert named == [{"en": "Bike shed"}, {"en": "Flower bed"}], named
+
+    h.session.clear()
+    await h.send(STAFF, "/propose")  # leave no conversation behind; then open the draft from its card
+    await h.send(STAFF, "/cancel")
+    await h.press(STAFF, f"pp:{p.id}:1")
+    await h.deliver()
+    post = h.session.last(COUNCIL_GROUP)
+    assert "Bike shed" in post.text and "Flower bed" in post.text and "建自行车棚" not in post.text, post.text
+    assert "2号楼旁边的空地用来做什么？ (written in Chinese)" in plain(post.text), post.text  # people's text, labelled
+    assert [b["text"] for b in post.buttons()] == ["Bike shed", "Flower bed"], post.buttons()
+    for m in MEMBERS[:2]:
+        await h.press(m, f"vo:{p.id}:0", chat_id=COUNCIL_GROUP, message_id=post.message_id)
+    from tests.conftest import VOL_GROUP
+    await h.send(STAFF, "/grouplang en", chat_id=VOL_GROUP)
+    await past_deadline(h, p.id)
+    h.session.clear()
+    await h.app.council.sweep()
+    await h.deliver()
+    told = "\n".join(c.text for c in h.session.to(COUNCIL_GROUP))
+    assert "Bike shed" in told and "建自行车棚" not in told, told
+    task = "\n".join(c.text for c in h.session.to(VOL_GROUP))  # the decision became a volunteer task
+    assert "The council decided: Bike shed" in task, task
+    from tests.conftest import COMMUNITY_GROUP
+    assert "建自行车棚" in "\n".join(c.text for c in h.session.to(COMMUNITY_GROUP))  # Chinese readers: the original
+
+
+# ------------------------------------------------------------------ names by machine (#16)
+async def test_missing_names_are_machine_translated_once_marked_and_staff_names_win(harness: Harness):
+    from bot.i18n import local_name
+    from bot.services.language import NoTranslator
+    from bot.services.names import machine_names
+    from sqlalchemy import select
+    from storage.models import Grid
+    from tests.conftest import STAFF, community
+    h = harness
+    await community(h)
+    locales = h.app.renderer.locales
+    assert await machine_names(h.app.db, NoTranslator(), locales) == 0  # no provider: nothing claimed
+    translator = FakeTranslator()
+    await h.send(STAFF, "/name grid 一网格 ko 1소구역")  # staff named one already: not translated
+    added = await machine_names(h.app.db, translator, locales)
+    assert added == 3 * 7 - 1, translator.calls  # the community and two grids, seven other languages
+    assert ("一网格", "zh", "ko") not in translator.calls
+    assert await machine_names(h.app.db, translator, locales) == 0 and len(translator.calls) == added  # once
+    async with h.app.db.read() as s:
+        grid = (await s.execute(select(Grid).where(Grid.name == "一网格"))).scalars().one()
+    assert local_name(grid, "en") == "🌐 [en] 一网格" and local_name(grid, "ko") == "1소구역"
+    assert local_name(grid, "zh_Hans") == "一网格"
+    h.session.clear()
+    await h.send(STAFF, "/name")
+    listed = h.session.last(STAFF.id).text
+    assert "一网格 → 🌐 [en] 一网格" in listed and "🌐 表示机器翻译" in listed, listed
+    await h.send(STAFF, "/name grid 一网格 en Grid 1")  # staff's name wins over the machine's
+    async with h.app.db.read() as s:
+        grid = await s.get(Grid, grid.id)
+    assert local_name(grid, "en") == "Grid 1"

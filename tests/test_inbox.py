@@ -214,6 +214,7 @@ async def test_a_reply_that_fails_after_the_commit_is_retried_not_denied(harness
         assert (await s.execute(select(func.count()).select_from(Request))).scalar() == 1
 
 
+@pytest.mark.fails_on_purpose
 async def test_an_update_that_keeps_failing_is_parked_answered_once_and_blocks_nothing(
         harness: Harness, monkeypatch: pytest.MonkeyPatch):
     h = harness

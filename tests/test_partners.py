@@ -395,3 +395,90 @@ async def test_the_leader_takes_a_request_back_from_a_silent_partner(harness: Ha
 def _route_button(card) -> str:
     """The triage card's 🤝 Partner resource button (the card has others: me too, category…)."""
     return next(b["callback_data"] for b in card.buttons() if b.get("callback_data", "").startswith("ro:"))
+
+
+async def test_an_unused_code_expires_is_refunded_once_and_can_no_longer_be_confirmed(harness: Harness):
+    """Issue #17 item 4: a code unused for 7 days is swept: expired, the points refunded once (the
+    ledger holds the debit and the refund), the stock back, the resident told; the partner's
+    confirm is then refused with a clear message."""
+    from datetime import timedelta
+
+    from storage.models import utcnow
+
+    h = harness
+    await community(h, groups=False)
+    await partner_with_member(h, KOREAN)
+    await give_points(h, RESIDENT, 20)
+    await h.app.rewards.add_item(await actor_of(h, KOREAN), 15, "洗衣券", 1)
+    await h.send(RESIDENT, "/items")
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "洗衣券"))
+    async with h.app.db.read() as s:
+        red = (await s.execute(select(Redemption))).scalars().one()
+    issued = red.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)
+    assert timedelta(days=6, hours=23) < issued <= timedelta(days=7)
+    await h.deliver()
+    h.session.clear()
+    assert await h.app.rewards.sweep(utcnow() + timedelta(days=6)) == 0  # not yet
+    assert await h.app.rewards.sweep(utcnow() + timedelta(days=8)) == 1
+    assert await h.app.rewards.sweep(utcnow() + timedelta(days=9)) == 0  # a second sweep refunds nothing
+    await h.deliver()
+    told = h.session.last(RESIDENT.id).text
+    assert red.code in told and "15" in told and "20" in told, told  # refunded: back to 20
+    async with h.app.db.read() as s:
+        red = await s.get(Redemption, red.id)
+        ledger = (await s.execute(select(PointEntry).where(PointEntry.user_id == RESIDENT.id)
+                                  .order_by(PointEntry.id))).scalars().all()
+        item = (await s.execute(select(PartnerItemModel))).scalars().one()
+    assert red.status == "expired" and item.stock == 1
+    assert [e.delta for e in ledger] == [20, -15, 15]
+    h.session.clear()
+    await h.send(KOREAN, f"/confirm {red.code}")
+    assert h.session.last(KOREAN.id).text == h.app.renderer.render("error", "ko", code="code_expired")
+    async with h.app.db.read() as s:
+        assert (await s.get(Redemption, red.id)).status == "expired"
+        assert (await s.execute(select(Contribution))).first() is None
+
+
+async def test_staff_record_a_partners_hours_seen_in_partners_report_and_export(harness: Harness, tmp_path):
+    """Issue #17 item 5: each partner's contribution — hours (recorded by staff), services, wishes,
+    points — in /partners, the monthly report and the CSV export; the record is refused to other
+    roles and other communities, bad input gets the usage."""
+    import csv
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.services.reports import export_csv
+
+    h = harness
+    await community(h)
+    partner = await partner_with_member(h, KOREAN)
+    h.session.clear()
+    await h.send(STAFF, f"/partner hours {partner.id} 6")
+    assert "6" in h.session.last(STAFF.id).text and "义乌市法律援助中心" in h.session.last(STAFF.id).text
+    await h.send(STAFF, "/partner hours 义乌市法律援助中心 2")  # by name too
+    await h.send(STAFF, f"/partner hours {partner.id} lots")
+    assert h.session.last(STAFF.id).text == h.app.renderer.render("error", "zh_Hans", code="partner_hours_usage",
+                                                                 limit=1000)
+    await h.send(STAFF, f"/partner hours {partner.id} 5000")
+    assert h.session.last(STAFF.id).text == h.app.renderer.render("error", "zh_Hans", code="partner_hours_usage",
+                                                                 limit=1000)
+    await h.send(LEADER, f"/partner hours {partner.id} 9")  # not staff
+    await h.send(KOREAN, f"/partner hours {partner.id} 9")  # the partner's own member
+    await h.app.communities.create("拱墅米市社区", admin_id=OTHER_STAFF.id, code="MSX")
+    await h.send(OTHER_STAFF, f"/partner hours {partner.id} 9")  # another community's staff: not found there
+    async with h.app.db.read() as s:
+        hours = [(c.partner_id, c.kind, c.amount) for c in (await s.execute(select(Contribution))).scalars()]
+    assert sorted(hours) == [(partner.id, "hours", 2), (partner.id, "hours", 6)]
+    h.session.clear()
+    await h.send(STAFF, "/partners")
+    assert "服务时长：8" in h.session.last(STAFF.id).text
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    written = await export_csv(h.app.db, "JMS", local.date() - timedelta(days=1), local.date() + timedelta(days=1),
+                               tmp_path)
+    rows = list(csv.DictReader((tmp_path / "partners.csv").open(encoding="utf-8-sig")))
+    assert written["partners.csv"] == 1 and rows[0]["hours"] == "8"
+    # the monthly report of this month, posted on the 1st of the next, lists the partner with its hours
+    first = (local.replace(day=1) + timedelta(days=32)).replace(day=1, hour=9, minute=30)
+    await h.app.reports.run_due(first.astimezone(ZoneInfo("UTC")))
+    await h.deliver()
+    assert any("义乌市法律援助中心" in t and "服务时长：8" in t for t in h.texts(STAFF_GROUP))

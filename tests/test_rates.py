@@ -185,3 +185,81 @@ async def test_rates_in_the_monthly_report_ranking_and_export(harness: Harness, 
     assert rows[("community", "鸡鸣山社区")]["closed_without_rating"] == "1"
     assert rows[("street", "稠城街道")]["resolution_due"] == "6" and rows[("street", "稠城街道")]["resolved"] == "3"
     assert rows[("grid", "二网格")]["satisfaction_rate"] == "0.0"
+
+
+# ----------------------------------------------------------------- overdue decisions in the ranking
+def test_overdue_decisions_rank_a_community_lower_whatever_its_rates():
+    """Hand-computed: fewer decisions overdue first, then resolution (then satisfaction, response)."""
+    def community(name: str, resolved: int, overdue: int) -> rates.Rates:
+        return rates.Rates(resolved=resolved, resolution_due=4, overdue=overdue, name=name)
+
+    items = [community("X", 3, 1), community("Y", 1, 0), community("Z", 4, 2), community("W", 2, 0)]
+    assert [r.name for r in rates.ranked(items)] == ["W", "Y", "X", "Z"]
+    # without overdue decisions it is the rates' order
+    assert [r.name for r in rates.ranked([community(r.name or "", r.resolved, 0) for r in items])] == \
+        ["Z", "X", "W", "Y"]
+
+
+async def add_execution(h: Harness, community_id: int, number: int, due: datetime | None,
+                        done: datetime | None = None) -> None:
+    from storage.models import Execution, Proposal
+
+    async with h.app.db.write() as s:
+        p = Proposal(community_id=community_id, number=number, proposer_id=STAFF.id, title=f"Decision {number}",
+                     text="x", status="closed", outcome="passed", closed_at=at(1, 1))
+        s.add(p)
+        await s.flush()
+        s.add(Execution(community_id=community_id, proposal_id=p.id, due_at=due, done_at=done,
+                        progress=100 if done else 30))
+
+
+async def test_overdue_counts_decisions_late_at_some_moment_of_the_period(harness: Harness):
+    from bot.services.execution import overdue_counts
+
+    h = harness
+    c1, c2, _ = await seed(h)
+    q1_start, q1_end = at(1, 1, 0), at(4, 1, 0)
+    dec = datetime(2024, 12, 1, tzinfo=timezone.utc)
+    await add_execution(h, c1.id, 1, at(2, 1))  # late, never done: counted
+    await add_execution(h, c1.id, 2, at(2, 1), done=at(2, 5))  # done late, in the quarter: counted
+    await add_execution(h, c1.id, 3, at(2, 1), done=at(1, 30))  # done in time: not
+    await add_execution(h, c1.id, 4, dec, done=dec + timedelta(days=19))  # late, but done before: not
+    await add_execution(h, c1.id, 5, at(4, 5))  # due after the quarter: not
+    await add_execution(h, c1.id, 6, None)  # no due date yet: not
+    await add_execution(h, c1.id, 7, dec)  # late since December, still not done: counted
+    await add_execution(h, c2.id, 1, at(3, 1))
+    async with h.app.db.read() as s:
+        assert await overdue_counts(s, [c1.id, c2.id], q1_start, q1_end, at(4, 10)) == {c1.id: 3, c2.id: 1}
+        # asked in mid-January: only the one late since December was overdue yet
+        assert await overdue_counts(s, [c1.id, c2.id], q1_start, q1_end, at(1, 15)) == {c1.id: 1}
+        assert await overdue_counts(s, [c2.id], q1_start, q1_end, at(4, 10)) == {c2.id: 1}  # per community
+
+
+async def test_overdue_decisions_in_the_quarterly_ranking_and_the_digest(harness: Harness):
+    from datetime import date
+
+    from bot.services.reports import quarter, week
+    from tests.conftest import COMMUNITY_GROUP, STAFF_GROUP
+
+    h = harness
+    c1, c2, _ = await seed(h)
+    async with h.app.db.write() as s:
+        await s.execute(update(Community).values(created_at=at(1, 1)))
+    q1 = quarter(date(2025, 1, 1), "Asia/Shanghai")
+    async with h.app.db.read() as s:
+        before = await rates.view(s, await s.get(Community, c1.id), q1.start, q1.end, NOW)
+    assert [r.name for r in before.street_ranking] == ["Other", "鸡鸣山社区"]  # Other resolves more
+    await add_execution(h, c1.id, 1, at(3, 4))  # JMS: one decision overdue in the quarter
+    await add_execution(h, c2.id, 1, at(2, 1))  # Other: two
+    await add_execution(h, c2.id, 2, at(3, 1), done=at(3, 20))
+    assert await h.app.reports.quarterly_ranking(c1.id, q1) == 1
+    assert await h.app.reports.weekly_digest(c1.id, week(date(2025, 3, 3), "Asia/Shanghai")) == 1
+    await h.deliver()
+    ranking = next(t for t in h.texts(STAFF_GROUP) if "ranking for quarter 1 of 2025" in t)
+    street = ranking[ranking.index("Street: 稠城街道"):]
+    assert street.index("1. <b>鸡鸣山社区</b>") < street.index("2. <b>Other</b>"), street
+    assert "2. <b>Other</b>: 100% · 100% · 100% · ⏰ 2" in street
+    assert "a community with more of them ranks lower" in street
+    assert "Council decision overdue: JMS-P001 “Decision 1”" in ranking, ranking  # listed, as in the monthly report
+    digest = h.session.last(COMMUNITY_GROUP).text
+    assert "1 council decision went past its due date without being carried out." in digest, digest

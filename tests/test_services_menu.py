@@ -295,3 +295,85 @@ async def test_needs_list_and_problem_of_the_month(harness: Harness, tmp_path):
     assert written["needs.csv"] >= 1 and written["orders.csv"] == 1 and written["services.csv"] == 1
     orders_csv = (tmp_path / "orders.csv").read_text(encoding="utf-8-sig")
     assert "JMS-0002" in orders_csv and str(AMAL.id) not in orders_csv
+
+
+async def test_a_partner_provides_a_service_its_members_accept_others_are_refused(harness: Harness):
+    """Issue #17 item 1: a service provided by a partner (共建单位): its members receive the
+    dispatched order privately and accept it (接单); another partner's member, a volunteer and a
+    made-up partner are refused; the order carried to done counts as a service the partner delivered."""
+    from storage.models import Contribution
+    from tests.test_partners import KOREAN, SECOND, invite_member, partner_with_member, register
+
+    h = harness
+    env = await community(h)
+    partner = await partner_with_member(h, KOREAN)
+    other = await register(h, "merchant", "城东超市")
+    await h.send(SECOND, f"/start {await invite_member(h, other, SECOND)}")
+    h.session.clear()
+    await h.send(STAFF, "/addservice repair partner:999 all Nothing")
+    assert h.session.last(STAFF.id).text == h.app.renderer.render("error", "zh_Hans", code="partner_not_found",
+                                                                 name="999")
+    await h.send(STAFF, "/addservice repair partner all Nothing")
+    assert "partner:" in h.session.last(STAFF.id).text  # the usage names the partner form
+    svc, slot = await define_service(h, provider=f"partner:{partner.id}")
+    assert (svc.provider_kind, svc.provider_id) == ("partner", partner.id)
+    await join(h, AMAL, await invite(h, "resident"), env["grids"][0].id)
+    await browse_to_slot(h, AMAL, "تصليح")
+    await h.send(AMAL, "الشقة ١٢")
+    async with h.app.db.read() as s:
+        req = (await s.execute(select(Request))).scalars().one()
+    await h.deliver()
+    card = h.session.last_with_button(STAFF_GROUP, f"od:{req.id}:")
+    h.session.clear()
+    await h.press(STAFF, button(card, "派单"), chat_id=STAFF_GROUP)
+    await h.deliver()
+    post = h.session.last_with_button(KOREAN.id, f"od:{req.id}:")
+    assert post is not None and "JMS-0001" in post.text and "١٢" not in post.text  # the note waits
+    assert not h.texts(VOL_GROUP) and not h.texts(SECOND.id)  # not the volunteers, not the other partner
+    # 提醒: not accepted in time, the partner's members are reminded (privately, with the button), once
+    async with h.app.db.write() as s:  # no quiet hours: the test must not depend on the time of day
+        c = await s.get(Community, env["community"].id)
+        c.settings = {**(c.settings or {}), "quiet_hours": "00:00-00:00"}
+        s.add(c)
+    h.session.clear()
+    later = utcnow() + timedelta(hours=13)
+    assert await timers.sweep(h.app.requests, later) == 1
+    assert await timers.sweep(h.app.requests, later) == 0  # persisted: a second sweep repeats nothing
+    await h.deliver()
+    reminder = h.session.last_with_button(KOREAN.id, f"od:{req.id}:")
+    assert "JMS-0001" in reminder.text and "١٢" not in reminder.text
+    assert not h.texts(VOL_GROUP) and not h.texts(SECOND.id)
+
+    h.session.clear()
+    await h.press(SECOND, f"od:{req.id}:2")  # another partner's member
+    await h.press(VOLUNTEER, f"od:{req.id}:2", chat_id=VOL_GROUP)  # a volunteer
+    alerts = [a.text for a in h.session.answers() if a.show_alert]
+    assert alerts == [h.app.renderer.render("error", "ko", code="provider_only"),
+                      h.app.renderer.render("error", "zh_Hans", code="provider_only")], alerts
+    async with h.app.db.read() as s:
+        assert (await s.get(Request, req.id)).status == "dispatched"
+
+    await h.press(KOREAN, post.buttons()[0]["callback_data"])
+    await h.deliver()
+    async with h.app.db.read() as s:
+        req = await s.get(Request, req.id)
+    assert (req.status, req.assignee_id) == ("handling", KOREAN.id)
+    assert any("١٢" in t for t in h.texts(KOREAN.id))  # the note, privately, to who accepted
+    await h.press(KOREAN, f"tk:{req.id}:2")  # done
+    await h.press(KOREAN, "sk")
+    await h.deliver()
+    await h.press(AMAL, f"so:{req.id}:1")
+    async with h.app.db.read() as s:
+        contrib = (await s.execute(select(Contribution))).scalars().all()
+        req = await s.get(Request, req.id)
+    assert req.status in ("done", "closed", "closed_unrated")
+    assert [(c.partner_id, c.kind, c.amount, c.ref) for c in contrib] == [(partner.id, "service", 1, f"order:{req.id}")]
+    # another community's staff cannot put this community's partner on their menu
+    other_staff = Person(2100, "Olga", "ru", "olga")
+    _, token2 = await h.app.communities.create("米市社区", admin_id=other_staff.id, code="MS")
+    await h.send(other_staff, f"/start {token2}")
+    await h.send(other_staff, f"/addservice repair partner:{partner.id} all Чужое")
+    assert h.session.last(other_staff.id).text == h.app.renderer.render("error", "ru", code="partner_not_found",
+                                                                       name=str(partner.id))
+    async with h.app.db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(Service))).scalar_one() == 1

@@ -184,3 +184,137 @@ def test_web_settings_are_validated():
         with pytest.raises(ValidationError) as e:
             Settings(_env_file=None, **bad)
         assert said in problems(e.value), problems(e.value)
+
+
+CHEN = 901  # a council member made responsible for a decision; the public page never names him
+
+
+async def seed_decisions(site: Site) -> None:
+    """Three passed decisions of JMS being carried out (one overdue at WEB_NOW but not in March,
+    one done, one without anybody responsible yet) and one of the other community overdue in March."""
+    from storage.models import Execution
+
+    async with site.h.app.db.write() as s:
+        s.add(User(id=CHEN, first_name="Chen Jun", language_code="en"))
+        s.add(Membership(user_id=CHEN, community_id=site.c1.id, role="council_member"))
+        s.add(Membership(user_id=CHEN, community_id=site.c1.id, role="resident"))
+        specs = [(site.c1, 5, "New swings, ask 13800138000", dict(owner_id=CHEN, due_at=at(4, 5), progress=60)),
+                 (site.c1, 6, "Fix the lamp", dict(owner_id=CHEN, due_at=at(3, 20), progress=100,
+                                                   done_at=at(3, 18))),
+                 (site.c1, 7, "Paint the fence", dict()),
+                 (site.c2, 1, "Bench", dict(owner_id=OTHER_STAFF, due_at=at(3, 10), progress=20))]
+        for c, number, title, execution in specs:
+            p = Proposal(community_id=c.id, number=number, proposer_id=STAFF.id, title=title, text="x",
+                         status="closed", outcome="passed", closed_at=at(3, 1 + number))
+            s.add(p)
+            await s.flush()
+            s.add(Execution(community_id=c.id, proposal_id=p.id, **execution))
+
+
+async def test_public_page_shows_decisions_carried_out_by_role_never_by_name(site: Site):
+    await seed_decisions(site)
+    _, page, _ = await site.get("/c/JMS?lang=en")
+    decisions = page[page.index('id="decisions"'):page.index('id="conventions"')]
+    swings = decisions[decisions.index("New swings"):decisions.index("</li>", decisions.index("New swings"))]
+    assert 'class="exec overdue"' in swings and '<progress max="100" value="60">' in swings
+    assert "Carried out: 60%" in swings and "due by" in swings and "⏰ overdue" in swings
+    assert "responsible: council member" in swings  # his highest role, not his name
+    lamp = decisions[decisions.index("Fix the lamp"):decisions.index("</li>", decisions.index("Fix the lamp"))]
+    assert "Carried out: 100%" in lamp and "completed on" in lamp and "overdue" not in lamp
+    fence = decisions[decisions.index("Paint the fence"):decisions.index("</li>", decisions.index("Paint the fence"))]
+    assert "Carried out: 0%" in fence and "nobody responsible yet" in fence and "due by" not in fence
+    assert "Chen Jun" not in page and "Olga" not in page and "13800138000" not in page
+    # The street's ranking: Other resolves more (it ranked first), but let a decision pass its
+    # due date in March; JMS's overdue decision fell due in April: JMS ranks first.
+    street = page[page.index('id="street"'):page.index('id="decisions"')]
+    assert street.index("<bdi>鸡鸣山社区</bdi>") < street.index("<bdi>Other</bdi>")
+    assert "Decisions overdue" in street
+    assert '<bdi>Other</bdi></td><td class="n">100%</td><td class="n">100%</td><td class="n">100%</td>' \
+           '<td class="n">0</td><td class="n">1</td>' in street
+    _, ar, _ = await site.get("/c/JMS?lang=ar")
+    assert '<progress max="100" value="60">' in ar and "Chen Jun" not in ar
+
+
+async def test_staff_dashboard_lists_decisions_being_carried_out(site: Site):
+    await seed_decisions(site)
+    status, board = await site.staff(site.init_data(STAFF.id))
+    assert status == 200, board
+    section = board[board.index('id="decisions"'):board.index('id="exports"')]
+    assert '<span class="tag">2</span>' in section  # P005 and P007; P006 is done
+    assert section.index("JMS-P005") < section.index("JMS-P007") and "JMS-P006" not in section
+    assert '<tr class="overdue"><td><b>JMS-P005</b>' in section and "Chen Jun" in section
+    assert "council member" in section and "13800138000" not in section
+    status, other = await site.staff(site.init_data(OTHER_STAFF, language_code="ru"))
+    assert status == 200 and "OTH-P001" in other and "JMS-P005" not in other
+
+
+async def test_public_page_is_served_from_the_cache_within_its_window(site: Site):
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    engines = {id(e): e for e in (site.h.app.db.read_engine, site.h.app.db.write_engine)}.values()
+    for e in engines:
+        event.listen(e.sync_engine, "before_cursor_execute", count)
+    try:
+        status, first, headers = await site.get("/c/JMS?lang=en")
+        assert status == 200 and statements  # rendered from the database
+        assert headers["Cache-Control"] == "public, max-age=60" and headers["ETag"].startswith('"')
+        assert "<style>" in first and "<svg" in first and '<link rel="stylesheet"' not in first \
+               and "<script" not in first and "<img" not in first  # one request renders the page
+        read = len(statements)
+        status, again, headers2 = await site.get("/c/JMS?lang=en")
+        assert status == 200 and again == first and headers2["ETag"] == headers["ETag"]
+        status, _, _ = await site.get("/c/JMS?lang=en", **{"If-None-Match": headers["ETag"]})
+        assert status == 304
+        assert len(statements) == read  # within the window: no statement reached the database
+        status, _, _ = await site.get("/c/JMS?lang=fr")  # another language is another page
+        assert status == 200 and len(statements) > read
+    finally:
+        for e in engines:
+            event.remove(e.sync_engine, "before_cursor_execute", count)
+
+
+async def test_public_page_shows_the_services_menu_without_orders_or_people(site: Site):
+    from storage.models import Grid, Partner, Service, ServiceSlot
+
+    _, before, _ = await site.get("/c/JMS?lang=en")
+    assert 'id="services"' not in before  # no menu yet: no section
+    async with site.h.app.db.write() as s:
+        grid = (await s.execute(select(Grid).where(Grid.community_id == site.c1.id).order_by(Grid.id))).scalars().first()
+        partner = Partner(community_id=site.c1.id, name="仁爱诊所", names={"en": "Renai Clinic"}, kind="institution")
+        s.add(partner)
+        await s.flush()
+        haircut = Service(community_id=site.c1.id, name="义剪", names={"en": "Free haircut", "ar": "قص شعر مجاني"},
+                          category="other", provider_kind="volunteers", languages=["zh_Hans", "en"],
+                          created_by=STAFF.id, grid_id=grid.id)
+        checkup = Service(community_id=site.c1.id, name="量血压", names={"en": "Blood pressure check"},
+                          category="other", provider_kind="partner", provider_id=partner.id, languages=["zh_Hans"])
+        gone = Service(community_id=site.c1.id, name="Old service", category="other", active=False)
+        theirs = Service(community_id=site.c2.id, name="Other's yoga", category="other")
+        s.add_all([haircut, checkup, gone, theirs])
+        await s.flush()
+        s.add_all([ServiceSlot(service_id=haircut.id, starts_at=WEB_NOW + timedelta(days=1), capacity=5, taken=2),
+                   ServiceSlot(service_id=haircut.id, starts_at=WEB_NOW + timedelta(days=2), capacity=4, taken=4),
+                   ServiceSlot(service_id=haircut.id, starts_at=WEB_NOW - timedelta(days=1), capacity=9, taken=0),
+                   ServiceSlot(service_id=checkup.id, starts_at=WEB_NOW + timedelta(days=3), capacity=2, taken=0)])
+    _, page, _ = await site.get("/c/JMS?lang=fr")  # another language: not the cached English page
+    services = page[page.index('id="services"'):page.index("<footer>")]
+    assert "<bdi>义剪</bdi>" in services and "<bdi>量血压</bdi>" in services  # no French name: the community's
+    _, page, _ = await site.get("/c/JMS?lang=en")
+    assert 'id="services"' not in page  # the English page is still the cached one, for its minute
+    _, page, _ = await site.get("/c/JMS", **{"Accept-Language": "ar"})
+    services = page[page.index('id="services"'):page.index("<footer>")]
+    assert "قص شعر مجاني" in services
+    _, page, _ = await site.get("/c/JMS?lang=ko")
+    services = page[page.index('id="services"'):page.index("<footer>")]
+    rows = services.split("<tr>")
+    haircut_row = next(r for r in rows if "义剪" in r)
+    assert f"<bdi>{grid.name}</bdi>" in haircut_row and '<td class="n">3</td>' in haircut_row  # 3 seats free to come
+    checkup_row = next(r for r in rows if "量血压" in r)
+    assert "<bdi>仁爱诊所</bdi>" in checkup_row and '<td class="n">2</td>' in checkup_row
+    assert "Old service" not in page and "Other's yoga" not in page
+    assert "王芳" not in page  # who defined the service is not shown

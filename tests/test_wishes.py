@@ -308,3 +308,34 @@ async def test_a_korean_partner_member_fulfils_a_wish_for_the_partner_unit(harne
     await h.send(KOREAN, "/mywishes")
     mine = h.session.last(KOREAN.id).text
     assert "JMS-W001" in mine and "2" in mine and "이루어짐" in mine
+
+
+async def test_the_needs_list_counts_wishes_by_category_without_personal_data(harness: Harness, tmp_path):
+    """Issue #17 item 3: the needs list (需求清单) aggregates micro-wishes with requests and orders,
+    by category, micro-grid and month; no name, text, flat or phone; an unmet wish can become the
+    problem of the month."""
+    from datetime import datetime
+
+    from bot.services.needs import NeedsService
+    from bot.services.reports import export_csv
+
+    h = harness
+    await community(h)
+    wish = await submit_on_behalf(h)
+    h.session.clear()
+    await h.send(STAFF, "/needs")
+    text = h.session.last(STAFF.id).text
+    category = h.app.renderer.label("wcat_" + wish.category, "zh_Hans")
+    assert category in text and "微心愿" in text, text
+    for secret in (NAME, TITLE, REASON, "501", "13800001234"):
+        assert secret not in text
+    local = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    written = await export_csv(h.app.db, "JMS", local - timedelta(days=1), local + timedelta(days=1), tmp_path)
+    needs_csv = (tmp_path / "needs.csv").read_text(encoding="utf-8-sig")
+    assert written["needs.csv"] == 1 and f"wish:{wish.category}" in needs_csv and ",wish,1,1" in needs_csv
+    assert NAME not in needs_csv and TITLE not in needs_csv
+    # the only unmet need of the month: it becomes the council's draft, titled by the wish category
+    start = datetime.now(ZoneInfo("UTC")) - timedelta(days=1)
+    needs: NeedsService = h.app.needs
+    proposal = await needs.monthly(wish.community_id, "2099-01", start, start + timedelta(days=2))
+    assert proposal is not None and category in proposal.title and NAME not in proposal.text

@@ -231,7 +231,9 @@ class CommunityService:
                 Membership.community_id == community.id, Membership.department.is_not(None)).distinct())).scalars()
             named += [(d, (community.department_names or {}).get(d, {})) for d in sorted(departments)]
         own = community.locale
-        return [(loc, [name for name, names in named if loc not in names]) for loc in locales if loc != own]
+        # A machine name (bot.services.names) is shown for staff to check: it counts as missing.
+        return [(loc, [f"{name} → 🌐 {names[loc + '@mt']}" if loc + "@mt" in names else name
+                       for name, names in named if loc not in names]) for loc in locales if loc != own]
 
     async def list_grids(self, ref: str) -> tuple[Community, list[Grid]]:
         async with self.db.read() as s:

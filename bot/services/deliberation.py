@@ -32,6 +32,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.i18n import Named
 from bot.privacy import PublicRequest
 from bot.services import queries
 from bot.services.buttons import Act, Button, press
@@ -214,7 +215,9 @@ def option_buttons(p: Proposal) -> list[list[Button]]:
     if p.options is None:
         keys = ("opt_for", "opt_against", "opt_abstain")
         return [[Button(k, press(Act.VOTE, p.id or 0, i)) for i, k in enumerate(keys)]]
-    return [[Button(text=o, data=press(Act.VOTE, p.id or 0, i))] for i, o in enumerate(p.options)]
+    names = p.option_names or []
+    return [[Button(text=o, names=names[i] if i < len(names) else None, data=press(Act.VOTE, p.id or 0, i))]
+            for i, o in enumerate(p.options)]
 
 
 def post_buttons(p: Proposal) -> list[list[Button]]:
@@ -323,6 +326,44 @@ class DeliberationService:
             if actor.community is None or actor.community.id != p.community_id:
                 raise NotAllowed("not_allowed")
             return await self._view(s, p)
+
+    async def name_option(self, actor: Actor, ref: str, position: int, locale: str, text: str) -> str:
+        """Staff or the proposer name option `position` (from 1) of a vote with options of its
+        own in another language; readers of that language see it in posts, tallies, ballots and
+        buttons from then on. Returns the option as proposed."""
+        found = await self.find(actor, ref)
+        text = " ".join(text.split())
+        if not text or len(text) > MAX_OPTION:
+            raise BadInput("option_too_long", limit=MAX_OPTION, option=text[:20])
+        async with self.db.write() as s:
+            p = await self._load(s, found.id or 0, lock=True)
+            if not await self._may_manage(s, actor, p):
+                raise NotAllowed("not_yours_proposal")
+            if not p.options:
+                raise BadInput("no_own_options", no=proposal_number(actor.community, p))  # type: ignore[arg-type]
+            if not 1 <= position <= len(p.options):
+                raise BadInput("option_position", high=len(p.options))
+            names = [dict(n) for n in (p.option_names or [])] + [{} for _ in range(len(p.options))]
+            names = names[:len(p.options)]
+            names[position - 1][locale] = text
+            p.option_names = names  # a new list: JSON columns track assignment
+            s.add(p)
+            audit(s, community_id=p.community_id, actor_id=actor.id, entity="proposal", entity_id=p.id or 0,
+                  action="named", note=f"{position}: {locale}={text}", public=True)
+            return p.options[position - 1]
+
+    async def unnamed_options(self, community_id: int, locales: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+        """Per locale, the options of drafts and open votes that have no name in it yet."""
+        async with self.db.read() as s:
+            rows = (await s.execute(select(Proposal).where(
+                Proposal.community_id == community_id,
+                Proposal.status.in_((ProposalStatus.DRAFT, ProposalStatus.OPEN))))).scalars().all()
+        out = []
+        for loc in locales:
+            missing = [o for p in rows for i, o in enumerate(p.options or [])
+                       if loc not in ((p.option_names or [])[i:i + 1] or [{}])[0]]
+            out.append((loc, missing))
+        return out
 
     def may_propose(self, actor: Actor) -> None:
         if actor.community is None:
@@ -643,7 +684,9 @@ class DeliberationService:
         v = await self._view(s, p)
         system = closer or system_actor(v.community)  # the council itself
         # A multiple-choice decision: the task says which option was chosen, not only the question.
-        decision = p.options[minutes["winner"]] if p.options and minutes.get("winner") is not None else None
+        winner = minutes.get("winner") if p.options else None
+        decision = None if winner is None else Named(p.options[winner], ((p.option_names or [])[winner:winner + 1]
+                                                                        or [{}])[0])
         if p.request_id:
             request_view = await self.r.after_council(s, system, p.request_id, outcome, decision)
             if request_view is not None:

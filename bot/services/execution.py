@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
@@ -75,6 +75,22 @@ async def overdue(s: AsyncSession, community_id: int, now: datetime | None = Non
         select(Execution, Proposal).join(Proposal, Proposal.id == Execution.proposal_id).where(
             Execution.community_id == community_id, Execution.done_at.is_(None), Execution.due_at.is_not(None),
             Execution.due_at < now).order_by(Execution.due_at))).all()]
+
+
+async def overdue_counts(s: AsyncSession, community_ids: list[int], start: datetime, end: datetime,
+                         now: datetime | None = None) -> dict[int, int]:
+    """Per community, the council decisions that were overdue at some moment of the period
+    [start, min(end, now)): a due date before that moment's end, and not carried out by it —
+    still not done, or done after both its due date and the period's start. The ranking counts
+    them (`bot.services.rates.ranked`); a decision finished late before the period began does not."""
+    until = min(end, now or utcnow())
+    if not community_ids or until <= start:
+        return {}
+    rows = (await s.execute(select(Execution.community_id, func.count()).where(
+        Execution.community_id.in_(community_ids), Execution.due_at.is_not(None), Execution.due_at < until,
+        or_(Execution.done_at.is_(None), and_(Execution.done_at > Execution.due_at, Execution.done_at > start)))
+        .group_by(Execution.community_id))).all()
+    return {int(cid): int(n) for cid, n in rows}
 
 
 def due_from(community: Community, day: str) -> datetime:

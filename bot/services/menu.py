@@ -28,9 +28,10 @@ from bot.services.buttons import Act, Button, press
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.notify import INTERACTIVE
+from bot.services.partners import contribute, find_partner, members_of
 from bot.services.requests import MAX_NOTE, RequestService, View, _note
-from storage.models import (ChatKind, Community, Grid, ProviderKind, Request, Role, Service, ServiceOrder,
-                            ServiceSlot, Status, User, utcnow)
+from storage.models import (ChatKind, Community, Grid, Partner, ProviderKind, Request, Role, Service, ServiceOrder,
+                            ServiceSlot, Status, User, aware, utcnow)
 
 MAX_NAME = 64
 MAX_CAPACITY = 500
@@ -81,15 +82,12 @@ def parse_when(community: Community, day: str, clock: str) -> datetime:
     return datetime.combine(d, t, tzinfo=ZoneInfo(community.timezone)).astimezone(ZoneInfo("UTC"))
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
-
-
 class MenuService:
     def __init__(self, requests: RequestService) -> None:
         self.r = requests
         self.db, self.n = requests.db, requests.n
         requests.on_close.append(self.free_seat)
+        requests.on_close.append(self.credit_partner)
         requests.reminders["provider"] = self.remind_provider
 
     # ----------------------------------------------------------------- staff: defining the menu
@@ -109,9 +107,9 @@ class MenuService:
         if category not in settings_of(community)["categories"]:
             raise BadInput("bad_category")
         kind, _, ref = provider.partition(":")
-        if kind not in (ProviderKind.COMMUNITY, ProviderKind.VOLUNTEERS):
-            # Partner providers come with the partners' model (issue #17, item 1).
-            raise BadInput("service_usage")
+        if kind not in tuple(ProviderKind) or (kind == ProviderKind.PARTNER) != bool(ref):
+            raise BadInput("service_usage", categories=", ".join(settings_of(community)["categories"]),
+                           choices=", ".join(locales))
         if languages == ["all"]:
             languages = list(locales)
         if not languages or any(loc not in locales for loc in languages):
@@ -124,8 +122,11 @@ class MenuService:
                 if g is None:
                     raise BadInput("grid_not_found", name=grid)
                 grid_id = g.id
+            provider_id = None
+            if kind == ProviderKind.PARTNER:  # `partner:<number or name>`, a partner of this community only
+                provider_id = (await find_partner(s, community.id or 0, ref)).id
             svc = Service(community_id=community.id or 0, name=name, category=category, provider_kind=kind,
-                          languages=languages, grid_id=grid_id, created_by=actor.id)
+                          provider_id=provider_id, languages=languages, grid_id=grid_id, created_by=actor.id)
             s.add(svc)
             await s.flush()
             audit(s, community_id=community.id, actor_id=actor.id, entity="service", entity_id=svc.id or 0,
@@ -225,7 +226,7 @@ class MenuService:
             svc = await s.get(Service, slot.service_id) if slot else None
             if slot is None or svc is None or not self._may_order(actor, svc):
                 raise Stale()
-            if _aware(slot.starts_at) <= utcnow():
+            if aware(slot.starts_at) <= utcnow():
                 raise Stale()
             if slot.taken >= slot.capacity:
                 raise Conflict("slot_full")
@@ -243,7 +244,7 @@ class MenuService:
             if slot is None or svc is None or actor.community is None or svc.community_id != actor.community.id:
                 raise Stale()
             actor.memberships = await memberships_of(s, actor.id, svc.community_id)
-            if not self._may_order(actor, svc) or _aware(slot.starts_at) <= utcnow():
+            if not self._may_order(actor, svc) or aware(slot.starts_at) <= utcnow():
                 raise Stale()
             mine = (await s.execute(select(ServiceOrder.id).join(Request, Request.id == ServiceOrder.request_id)
                                     .where(ServiceOrder.slot_id == slot.id, ServiceOrder.held,
@@ -326,15 +327,33 @@ class MenuService:
         return ov
 
     async def provider_people(self, s: AsyncSession, svc: Service) -> list[User]:
+        if svc.provider_kind == ProviderKind.PARTNER:
+            partner = await s.get(Partner, svc.provider_id) if svc.provider_id else None
+            if partner is None or partner.community_id != svc.community_id:
+                return []
+            return await members_of(s, partner)
         role = Role.STAFF if svc.provider_kind == ProviderKind.COMMUNITY else Role.VOLUNTEER
         return await queries.members(s, svc.community_id, role)
+
+    @staticmethod
+    def is_provider(ms: list[Any], svc: Service) -> bool:
+        """One of the service's provider people: staff (community), volunteers, or a member of
+        that very partner (not another partner's, not another community's)."""
+        if svc.provider_kind == ProviderKind.PARTNER:
+            return policy.is_partner_member(ms, svc.community_id, svc.provider_id)
+        role = Role.STAFF if svc.provider_kind == ProviderKind.COMMUNITY else Role.VOLUNTEER
+        return policy.has_role(ms, svc.community_id, role)
 
     async def _to_provider(self, s: AsyncSession, ov: OrderView, template: str,
                            buttons: list[list[Button]] | None, *, key: str | None = None, **more: Any) -> None:
         """The provider's group (volunteers: the volunteer group; community: the staff group),
         else its people privately; public fields only either way (the note waits for whoever
-        accepts)."""
+        accepts). A partner's members have no group: privately, each of them."""
         svc = ov.service
+        if svc.provider_kind == ProviderKind.PARTNER:
+            for u in await self.provider_people(s, svc):
+                self.n.to_user(s, u, ov.v.community, template, buttons=buttons, key=key, **ov.public_ctx(**more))
+            return
         kind = ChatKind.STAFF if svc.provider_kind == ProviderKind.COMMUNITY else ChatKind.VOLUNTEERS
         groups = await queries.bindings(s, svc.community_id, kind)
         for g in groups:
@@ -351,8 +370,7 @@ class MenuService:
             req = await self.r.load(s, req_id)
             ov = await self._order_of(s, req)
             ms = await memberships_of(s, actor.id, req.community_id)
-            role = Role.STAFF if ov.service.provider_kind == ProviderKind.COMMUNITY else Role.VOLUNTEER
-            if not policy.has_role(ms, req.community_id, role):
+            if not self.is_provider(ms, ov.service):
                 raise NotAllowed("provider_only")
             if not actor.user.started or actor.user.blocked:
                 raise NotAllowed("start_bot_first")  # the note could not reach them
@@ -366,12 +384,12 @@ class MenuService:
                     raise Stale("already_claimed")
                 raise Stale("already_handled", status=req.status)
             req.status = Status.DISPATCHED  # the UPDATE bypassed the ORM; _apply records the move
-            remind = _aware(ov.slot.starts_at) - timedelta(hours=settings_of(ov.v.community)["order_remind_before_hours"])
+            remind = aware(ov.slot.starts_at) - timedelta(hours=settings_of(ov.v.community)["order_remind_before_hours"])
             now = utcnow()
             ov.v = await self.r.apply(s, actor, req, Status.HANDLING, "order_accepted",
                                        fields={"assignee_id": actor.id, "timer_kind": "slot_remind" if remind > now
                                                else "done_remind",
-                                               "timer_at": remind if remind > now else _aware(ov.slot.starts_at)})
+                                               "timer_at": remind if remind > now else aware(ov.slot.starts_at)})
             for post in await self.r.posts(s, ov.v, "task"):
                 await self.n.edit_post(s, post, ov.v.community, "order_taken", **ov.public_ctx())
             await self.r.brief_assignee(s, ov.v)
@@ -392,6 +410,17 @@ class MenuService:
         if freed:
             await s.execute(update(ServiceSlot).where(ServiceSlot.id == order.slot_id, ServiceSlot.taken > 0)
                             .values(taken=ServiceSlot.taken - 1))
+
+    async def credit_partner(self, s: AsyncSession, req: Request, to: str) -> None:
+        """Hook of `RequestService._apply`: an order of a partner's service carried to done counts
+        once as a service that partner delivered (its contribution, in reports and the export)."""
+        if to != Status.DONE:
+            return
+        row = (await s.execute(select(Service.provider_kind, Service.provider_id)
+                               .join(ServiceOrder, ServiceOrder.service_id == Service.id)
+                               .where(ServiceOrder.request_id == req.id))).first()
+        if row is not None and row[0] == ProviderKind.PARTNER and row[1] is not None:
+            await contribute(s, req.community_id, row[1], "service", f"order:{req.id}")
 
     async def remind_provider(self, s: AsyncSession, req: Request, kind: str) -> None:
         """A timer of an order (`bot.services.timers`): `order_remind`, it is still waiting for its

@@ -7,7 +7,8 @@ council ("每月一题", problem of the month), which staff open for a vote with
 service's own buttons.
 
 Sources are pluggable: `SOURCES` holds async functions `(session, community, start, end) ->
-list[Need]`; the micro-wishes service registers one with `register_source`.
+list[Need]`: requests, orders and micro-wishes. A wish's category is one of the wish categories,
+kept apart as `wish:<category>` (its label is `wcat_<category>`).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from bot.services.community import audit, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.deliberation import (DEFAULT_QUORUM, DEFAULT_VOTE_HOURS, MAX_TITLE, DeliberationService,
                                        ProposalDraft, draft_buttons)
-from storage.models import (Community, NeedsDraft, Proposal, Request, Role, ServiceOrder, Status)
+from storage.models import (Community, NeedsDraft, Proposal, Request, Role, ServiceOrder, Status, Wish, WishStatus)
 
 # Not unmet: fixed (done, signed off), withdrawn by the resident, or counted under another request.
 MET = frozenset({Status.DONE, Status.CLOSED, Status.CANCELLED, Status.DUPLICATE})
@@ -72,7 +73,27 @@ async def from_requests(s: AsyncSession, c: Community, start: datetime, end: dat
     return list(out.values())
 
 
-SOURCES: list[Source] = [from_requests]
+# A wish is met when fulfilled; withdrawn or turned down at screening, it is no longer a need.
+WISH_MET = frozenset({WishStatus.FULFILLED, WishStatus.CANCELLED, WishStatus.REJECTED})
+WISH = "wish:"
+
+
+async def from_wishes(s: AsyncSession, c: Community, start: datetime, end: datetime) -> list[Need]:
+    """Micro-wishes submitted in the period: only the category, micro-grid, month and whether it
+    was met are read (never the text, the person or the photo)."""
+    rows = (await s.execute(select(Wish.category, Wish.grid_id, Wish.created_at, Wish.status)
+                            .where(Wish.community_id == c.id, Wish.created_at >= start,
+                                   Wish.created_at < end))).all()
+    out: dict[tuple[str, int | None, str, str], Need] = {}
+    for category, grid_id, created, status in rows:
+        key = (WISH + (category or "other"), grid_id, _month(created, c.timezone), "wish")
+        need = out.setdefault(key, Need(*key))
+        need.total += 1
+        need.unmet += status not in WISH_MET
+    return list(out.values())
+
+
+SOURCES: list[Source] = [from_requests, from_wishes]
 
 
 def register_source(source: Source) -> None:
@@ -97,6 +118,14 @@ class Row:
     unmet: int
     orders: int
     grids: list[tuple[Any, int]]
+    wishes: int = 0
+
+    @property
+    def label_key(self) -> str:
+        """The category's label: a request category (`cat_…`) or a wish category (`wcat_…`)."""
+        if self.category.startswith(WISH):
+            return "wcat_" + self.category[len(WISH):]
+        return "cat_" + self.category
 
 
 def summarise(needs: list[Need], grids: dict[int, Any]) -> list[Row]:
@@ -107,6 +136,7 @@ def summarise(needs: list[Need], grids: dict[int, Any]) -> list[Row]:
         row.total += n.total
         row.unmet += n.unmet
         row.orders += n.total if n.source == "order" else 0
+        row.wishes += n.total if n.source == "wish" else 0
         per_grid.setdefault(n.category, {}).setdefault(n.grid_id, 0)
         per_grid[n.category][n.grid_id] += n.total
     for cat, row in by_cat.items():

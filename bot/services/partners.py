@@ -7,6 +7,7 @@ work (tenant first: a role counts only in its own community).
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from storage.models import (Community, Contribution, Membership, Partner, Partne
 KINDS = tuple(PartnerKind)
 CONTRIBUTION_KINDS = ("hours", "service", "wish", "points")
 PARTNER_LINK_HOURS = 7 * 24
+MAX_HOURS = 1000  # one record
 
 
 async def find_partner(s: AsyncSession, community_id: int, ref: str) -> Partner:
@@ -165,6 +167,20 @@ class PartnerService:
             s.add(partner)
             audit(s, community_id=community.id, actor_id=actor.id, entity="partner", entity_id=partner.id or 0,
                   action="named", note=f"{locale}={text}", public=True)
+        return partner
+
+    async def log_hours(self, actor: Actor, ref: str, hours: int) -> Partner:
+        """Staff record hours a partner's people gave the community (a volunteer day, a session of
+        its professionals): its contribution of kind `hours`, in /partners, the monthly report and
+        the export. Each record is its own ledger line (a redelivered update is dropped upstream)."""
+        community = self._staff(actor)
+        if not 1 <= hours <= MAX_HOURS:
+            raise BadInput("partner_hours_usage", limit=MAX_HOURS)
+        async with self.db.write() as s:
+            partner = await find_partner(s, community.id or 0, ref)
+            await contribute(s, community.id or 0, partner.id or 0, "hours", f"hours:{secrets.token_hex(12)}", hours)
+            audit(s, community_id=community.id, actor_id=actor.id, entity="partner", entity_id=partner.id or 0,
+                  action="hours", note=str(hours), public=True)
         return partner
 
     async def invite(self, actor: Actor, ref: str, for_user_id: int | None = None) -> tuple[str, Partner]:

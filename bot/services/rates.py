@@ -29,6 +29,9 @@ micro-grid, per community and per street (the communities whose `street` setting
 street office, 街道); a street's rates are the sums of its communities' counts, not an average
 of their rates.
 
+The street's ranking of communities puts those with fewer council decisions overdue in the
+period first (`ranked`, `bot.services.execution.overdue_counts`), then orders by the rates.
+
 `tally` is plain Python over plain rows (tested against a hand-computed fixture); `load` reads
 the rows of some communities for a span from the database.
 """
@@ -41,7 +44,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AuditEvent, Community, Rating, Request, Status
+from storage.models import AuditEvent, Community, Rating, Request, Status, aware
 
 SATISFIED_STARS = 4
 DEFAULT_RESOLVE_HOURS = 168
@@ -116,6 +119,7 @@ class Rates:
     satisfied: int = 0
     rated: int = 0
     unrated: int = 0  # closed without rating
+    overdue: int = 0  # council decisions overdue in the period (a community's; not a timeline count)
     name: str | None = None
     key: Any = None
     obj: Any = None  # the community or micro-grid, for its name in the reader's language
@@ -232,26 +236,20 @@ async def load(s: AsyncSession, communities: list[Community], start: datetime, e
         .group_by(AuditEvent.entity_id))).all())
     cases = []
     for rid, cid, gid, created, status, filed_by in reqs:
-        created = _aware(created)
-        ack = created if filed_by is not None else (_aware(acks[rid]) if rid in acks else None)
+        created = aware(created)
+        ack = created if filed_by is not None else (aware(acks[rid]) if rid in acks else None)
         cases.append(Case(rid, cid, gid, created, status, ack, response_hours(settings[cid]),
                           resolve_hours(settings[cid])))
-    verdicts = [Verdict(rid, cid, gid, _aware(at), bool(res), stars) for rid, cid, gid, at, res, stars in (
+    verdicts = [Verdict(rid, cid, gid, aware(at), bool(res), stars) for rid, cid, gid, at, res, stars in (
         await s.execute(select(Rating.request_id, Request.community_id, Request.grid_id, Rating.at, Rating.resolved,
                                Rating.stars).join(Request, Request.id == Rating.request_id).where(
             Request.community_id.in_(ids), Rating.at >= start, Rating.at < end))).all()]
-    unrated = [Unrated(rid, cid, gid, _aware(at)) for rid, cid, gid, at in (
+    unrated = [Unrated(rid, cid, gid, aware(at)) for rid, cid, gid, at in (
         await s.execute(select(AuditEvent.entity_id, Request.community_id, Request.grid_id, AuditEvent.at).join(
             Request, Request.id == AuditEvent.entity_id).where(
             AuditEvent.entity == "request", AuditEvent.to_state == Status.CLOSED_UNRATED,
             Request.community_id.in_(ids), AuditEvent.at >= start, AuditEvent.at < end))).all()]
     return Rows(cases, verdicts, unrated)
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import timezone
-
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 async def monthly(s: AsyncSession, communities: list[Community], months: list[Any], now: datetime,
@@ -280,10 +278,14 @@ class View:
 
 
 def ranked(items: list[Rates]) -> list[Rates]:
-    """Best first: resolution, then satisfaction, then response (unknown counts last), then name."""
+    """Best first: fewer council decisions overdue in the period first (决议落实 counts in the
+    ranking: a community that let a decision pass its due date ranks below every community of the
+    street that let fewer do so, whatever its rates), then resolution, then satisfaction, then
+    response (unknown counts last), then name. Micro-grids carry no decisions (overdue 0): for
+    them this is the rates' order."""
     def key(r: Rates) -> tuple[Any, ...]:
-        return tuple(-(v if v is not None else -1) for v in (r.resolution_rate, r.satisfaction_rate,
-                                                             r.response_rate)) + (r.name or "",)
+        return (r.overdue,) + tuple(-(v if v is not None else -1) for v in (
+            r.resolution_rate, r.satisfaction_rate, r.response_rate)) + (r.name or "",)
     return sorted(items, key=key)
 
 
@@ -302,13 +304,15 @@ async def view(s: AsyncSession, community: Community, start: datetime, end: date
     """The rates of [start, end) at `now`; `months` (periods with `label`, `start`, `end`) adds a
     trend; `grids` (with `id`, `name`; default: the community's) names the per-grid rows."""
     from bot.services.community import grids_of
+    from bot.services.execution import overdue_counts
 
     members = await street_communities(s, community)
     first = min([start] + [m.start for m in months or []])
     rows = await load(s, members, first, end)
     out = rows.tally(start, end, now)
+    late = await overdue_counts(s, [c.id for c in members if c.id is not None], start, end, now)
     own = out.communities.get(community.id) or Rates(key=community.id)
-    own.name, own.obj = community.name, community
+    own.name, own.obj, own.overdue = community.name, community, late.get(community.id or 0, 0)
     named_grids = []
     for g in grids if grids is not None else await grids_of(s, community.id):
         r = out.grids.get(g.id) or Rates(key=g.id)
@@ -321,7 +325,7 @@ async def view(s: AsyncSession, community: Community, start: datetime, end: date
         ranking = []
         for c in members:
             r = out.communities.get(c.id) or Rates(key=c.id)
-            r.name, r.obj = c.name, c
+            r.name, r.obj, r.overdue = c.name, c, late.get(c.id or 0, 0)
             ranking.append(r)
         result.street_ranking = ranked(ranking)
     for m in months or []:

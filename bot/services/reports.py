@@ -54,9 +54,9 @@ from bot.services.notify import BULK, Notifier
 from bot.services.partners import partner_figures
 from bot.services.wishes import wish_figures
 from storage.db import Database, locked
-from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Membership, Outbox,
-                            Outcome, PartnerItem, PointEntry, Proposal, Rating, Redemption, Request, Role, Survey,
-                            SurveyPoll, SurveyStatus, User, Vote, Wish, utcnow)
+from storage.models import (OPEN_STATUSES, AuditEvent, ChatBinding, ChatKind, Community, Execution, Membership,
+                            Outbox, Outcome, PartnerItem, PointEntry, Proposal, Rating, Redemption, Request, Role,
+                            Survey, SurveyPoll, SurveyStatus, User, Vote, Wish, aware, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -508,7 +508,9 @@ class ReportService:
         return out
 
     async def quarterly_ranking(self, community_id: int, period: Period) -> int:
-        """To the staff group(s): micro-grids by grade and volunteers by tasks done and rating."""
+        """To the staff group(s): micro-grids by grade and volunteers by tasks done and rating; the
+        street's communities by the three rates, those with council decisions overdue in the
+        quarter last (`rates.ranked`); the decisions overdue now, listed."""
         key = f"ranking:{community_id}:{period.label}"
         if not await self._pending(key, community_id, ChatKind.STAFF):
             return 0
@@ -521,9 +523,10 @@ class ReportService:
             volunteers = await volunteer_ranking(s, c.id, period.start, period.end)
             rv = await rates.view(s, c, period.start, period.end, utcnow())
             rv.grids = rates.ranked(rv.grids)
+            acc = await accountability(s, c, period.start, period.end)  # decisions overdue now, listed
             for g in groups:
                 self.n.to_chat(s, g, "ranking", key=key, priority=BULK, community=c, p=period, grids=ranked(grids),
-                               volunteers=volunteers, rv=rv)
+                               volunteers=volunteers, rv=rv, acc=acc)
         return 1
 
 
@@ -676,7 +679,27 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
              _iso(w.fulfilled_at)] for w in wishes])
     write("votes", ["proposal", "title", "status", "outcome", "secret", "eligible", "closed_at", "user_id",
                     "option", "totals"], await _export_votes(db, c.id, start, end))
+    write("decisions", ["proposal", "title", "owner_id", "due_at", "progress", "done_at", "overdue"],
+          await _export_decisions(db, c, start, end))
     return written
+
+
+async def _export_decisions(db: Database, c: Community, start: datetime, end: datetime) -> list[list[Any]]:
+    """Decisions carried out (决议落实) followed during the range: passed before its end and not
+    done before its start. `overdue` is 1 when the due date passed (before the end of the range,
+    or now) with the decision not carried out by then: what the ranking counts."""
+    until = min(end, utcnow())
+    async with db.read() as s:
+        rows = (await s.execute(select(Execution, Proposal).join(Proposal, Proposal.id == Execution.proposal_id).where(
+            Execution.community_id == c.id, Execution.created_at < end,
+            (Execution.done_at.is_(None)) | (Execution.done_at >= start)).order_by(Proposal.number))).all()
+    out = []
+    for e, p in rows:
+        due, done = (aware(t) if t else None for t in (e.due_at, e.done_at))
+        late = due is not None and due < until and (done is None or done > due)
+        out.append([f"{c.code}-P{p.number:03d}", p.title, e.owner_id or "", _iso(due), e.progress, _iso(done),
+                    int(late)])
+    return out
 
 
 async def _export_votes(db: Database, community_id: int, start: datetime, end: datetime) -> list[list[Any]]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
+from bot.i18n import Named
 from bot.policy import Audience
 from bot.privacy import PublicRequest, Restricted, scrub_kinds
 from bot.services import points, queries
@@ -489,7 +490,7 @@ class RequestService:
         return req
 
     async def after_council(self, s: AsyncSession, actor: Actor, req_id: int, outcome: str,
-                            decision: str | None = None) -> View | None:
+                            decision: Named | None = None) -> View | None:
         """The council's outcome moves the request on: passed -> the volunteer task is posted;
         rejected -> closed, not fixed, with the council as reason; no quorum or withdrawn -> back
         to triage with a fresh card. The caller tells the requester (with the figures). None if
@@ -945,7 +946,7 @@ class RequestService:
             await self.n.supersede_edits(s, post)  # e.g. a "me too" count still waiting: closed now
             await self.n.edit_post(s, post, v.community, "card_closed", **v.public_ctx(**more))
 
-    async def _post_task(self, s: AsyncSession, v: View, decision: str | None = None) -> None:
+    async def _post_task(self, s: AsyncSession, v: View, decision: Named | None = None) -> None:
         """The task as volunteers see it: no contact note, no location, no photos; with the
         council's chosen option when a multiple-choice decision is behind it."""
         ctx = v.public_ctx(**({"decision": decision} if decision else {}))

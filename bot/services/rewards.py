@@ -6,13 +6,15 @@ issued, so the balance can never be spent twice) and the partner's side in
 `partner_contributions` (kind `points`, when the code is confirmed). A balance never goes below
 zero: the check and the debit happen under a lock on the person's row (`FOR UPDATE` on
 PostgreSQL; SQLite's write transactions are exclusive). A pending code can be cancelled by the
-resident, which refunds it once.
+resident, which refunds it once. A code unused after `CODE_DAYS` expires: the sweep (a scheduler
+job) marks it `expired`, refunds it once and tells the resident; a partner can no longer confirm
+it. The status lives in the table, so a restart neither loses nor repeats a refund.
 """
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +30,8 @@ from storage.models import Community, Partner, PartnerItem, PointEntry, Redempti
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a counter
 CODE_LENGTH = 6
-CODE_DAYS = 30
+CODE_DAYS = 7
+SWEEP_BATCH = 200
 MAX_ITEM = 120
 MAX_POINTS = 100_000
 
@@ -150,6 +153,8 @@ class RewardService:
             if not policy.is_partner_member(await memberships_of(s, actor.id, red.community_id),
                                             red.community_id, red.partner_id):
                 raise NotAllowed("code_other_partner")
+            if red.status == "expired":
+                raise BadInput("code_expired")
             if red.status != "pending":
                 raise Stale("code_used")
             if red.expires_at.replace(tzinfo=None) < utcnow().replace(tzinfo=None):
@@ -170,6 +175,45 @@ class RewardService:
                            resident=None)
         self.n.wake()
         return red, ItemRow(item, partner), resident
+
+    async def sweep(self, now: datetime | None = None, batch: int = SWEEP_BATCH) -> int:
+        """Expire the pending codes past their date: each is refunded to the resident once (the
+        conditional UPDATE from `pending` decides it, so two sweeps or a racing confirm cannot
+        both win), the item's stock comes back, and the resident is told. Returns how many."""
+        now = now or utcnow()
+        async with self.db.read() as s:
+            due = list((await s.execute(select(Redemption.id).where(
+                Redemption.status == "pending", Redemption.expires_at < now)
+                .order_by(Redemption.id).limit(batch))).scalars())
+        expired = 0
+        for red_id in due:  # one unit of work each: a failure leaves the others done
+            async with self.db.write() as s:
+                won = (await s.execute(update(Redemption).where(Redemption.id == red_id,
+                                                                Redemption.status == "pending")
+                                       .values(status="expired"))).rowcount
+                if won != 1:
+                    continue
+                red = await s.get(Redemption, red_id)
+                assert red is not None
+                await s.refresh(red)
+                s.add(PointEntry(community_id=red.community_id, user_id=red.user_id, delta=red.points,
+                                 reason="redeem_expired", ref=f"redemption:{red.id}:refund"))
+                await s.execute(update(PartnerItem).where(PartnerItem.id == red.item_id,
+                                                          PartnerItem.stock.is_not(None))
+                                .values(stock=PartnerItem.stock + 1))
+                audit(s, community_id=red.community_id, actor_id=None, entity="redemption", entity_id=red.id or 0,
+                      action="expired", from_state="pending", to_state="expired")
+                await s.flush()
+                item, partner = await s.get(PartnerItem, red.item_id), await s.get(Partner, red.partner_id)
+                resident, community = await s.get(User, red.user_id), await s.get(Community, red.community_id)
+                if resident is not None and item is not None and partner is not None:
+                    self.n.to_user(s, resident, community, "redeem_expired", item=item, partner=partner,
+                                   code=red.code, points=red.points,
+                                   balance=await balance(s, red.community_id, red.user_id))
+                expired += 1
+        if expired:
+            self.n.wake()
+        return expired
 
     async def cancel(self, actor: Actor, redemption_id: int) -> tuple[Redemption, int]:
         """The resident gives a pending code back: refunded once, the item's stock restored."""

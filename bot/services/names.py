@@ -1,0 +1,53 @@
+"""Names in other languages by machine (#16): with a translation provider set (`TRANSLATE_URL`),
+what staff named — the community, its micro-grids, partners, services — gets a machine name in each
+shipped language that has none, once, stored beside the names staff give as `"<locale>@mt"`. Readers
+see it marked 🌐 (`bot.i18n.in_locale`) until staff give a name of their own (`/name`), which then
+wins; `/name` lists machine names for staff to check."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.services.language import Translator
+from storage.db import Database
+from storage.models import Community, Grid, Partner, Service
+
+MACHINE = "@mt"  # suffix of a machine name's key: {"en@mt": "Grid 1"}
+
+
+def unnamed_in(names: dict[str, str] | None, locale: str, own: str) -> bool:
+    """No name in `locale` yet, from staff or by machine (the community's own language needs none)."""
+    names = names or {}
+    lang = locale.split("_")[0]
+    return lang != own.split("_")[0] and not {locale, lang, locale + MACHINE} & set(names)
+
+
+async def machine_names(db: Database, translator: Translator, locales: tuple[str, ...], batch: int = 200) -> int:
+    """Translate the names still missing in some language; returns how many were added. Failed
+    translations are tried again at the next sweep (a name nobody could translate stays as given)."""
+    if not translator.enabled:
+        return 0
+    added = 0
+    async with db.read() as s:
+        communities = {c.id: c for c in (await s.execute(select(Community))).scalars()}
+        todo: list[tuple[type, int, str, str, str]] = []
+        for model in (Community, Grid, Partner, Service):
+            for obj in (await s.execute(select(model))).scalars():
+                c = obj if isinstance(obj, Community) else communities.get(obj.community_id)
+                if c is None:
+                    continue
+                todo += [(model, obj.id, obj.name, c.locale, loc) for loc in locales
+                         if unnamed_in(obj.names, loc, c.locale)]
+    for model, oid, name, own, loc in todo[:batch]:
+        text = await translator.translate(name, own.split("_")[0], loc)
+        if not text:
+            continue
+        async with db.write() as s:
+            obj: Any = await s.get(model, oid)
+            if obj is None or obj.name != name or not unnamed_in(obj.names, loc, own):
+                continue  # renamed or named meanwhile: staff's word wins
+            obj.names = {**(obj.names or {}), loc + MACHINE: text.strip()[:64]}  # a new dict: JSON tracks assignment
+            s.add(obj)
+            added += 1
+    return added
