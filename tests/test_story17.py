@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
-from bot.services.menu import MenuService
 from bot.sandbox import BotAPIEmulator, ChatMessage, SimUser
 from bot.sandbox.demo import (ELDER, ELDER_CONTACT as CONTACT, Cast, Story, cast_of, data_of, has, labelled, onboard,
                               partner_joins, token_in, wish_fulfilled, with_button)
@@ -361,8 +359,6 @@ async def test_gongzhi_demo_tells_the_partner_service_and_wish_part(tmp_path: Pa
                 assert secret not in chat, (chat.splitlines()[0], secret)
 
 
-@pytest.mark.skipif(not hasattr(MenuService, "is_provider"),
-                    reason="services provided by a partner (/addservice … partner:N) come with branch lists17")
 async def test_a_partner_provides_a_menu_service_the_arabic_resident_orders_over_http(tmp_path: Path):
     """The partner lists a service on the menu (provider `partner:1`); Karim orders it in Arabic;
     staff dispatch it; the partner's Korean member accepts it privately, does it; Karim signs off;
