@@ -302,6 +302,14 @@ async def wish_fulfilled(story: Story, c: Cast) -> None:
                                          and e.kind in ("message", "edit")) > before,
                              timeout=STEP_TIMEOUT, description=what)
 
+    async def settled(person: SimUser, message: ChatMessage, data: str, what: str) -> None:
+        """Press a button whose message loses its buttons while the next question comes: a
+        person types the answer once both are on screen (as anyone reading it would)."""
+        before = sum(1 for m in emu.bot_messages(person))
+        await person.press(message, data=data)
+        await emu.wait_until(lambda: not message.inline_keyboard and len(emu.bot_messages(person)) > before,
+                             timeout=STEP_TIMEOUT, description=what)
+
     async with story.step("the grid leader submits a micro-wish on behalf of an elderly resident"):
         await leader.send(f"/wishfor {ELDER}")
         ask = await story.reply(leader, with_button("wc:"))
@@ -319,7 +327,7 @@ async def wish_fulfilled(story: Story, c: Cast) -> None:
     async with story.step("staff screen it and write the public text; it goes on the wish board"):
         screen = await story.reply(c.staff, lambda m: ELDER in (m.text or "") and with_button("wi:")(m))
         wish = data_of(screen, "wi:").split(":")[1]
-        await then(c.staff, c.staff.press(screen, data=f"wi:{wish}:1"), "the public text prompt")
+        await settled(c.staff, screen, f"wi:{wish}:1", "the public text prompt")
         await c.staff.send("一位独居老人想要一台收音机")
         await story.reply(c.volunteers, with_button(f"wi:{wish}:"))
         board = await story.reply(c.partner, with_button(f"wi:{wish}:"))  # partners get it privately
@@ -329,7 +337,7 @@ async def wish_fulfilled(story: Story, c: Cast) -> None:
         await c.partner.press(board, data=data_of(board, "wi:"))
         brief = await story.reply(c.partner, lambda m: ELDER_CONTACT in (m.text or "")
                                   and with_button(f"wi:{wish}:4")(m))
-        await then(c.partner, c.partner.press(brief, data=f"wi:{wish}:4"), "the photo prompt")
+        await settled(c.partner, brief, f"wi:{wish}:4", "the photo prompt")
         await c.partner.send_photo()
         confirm = await story.reply(leader, with_button(f"wi:{wish}:6"))
     async with story.step("the leader confirms for her; the partner's member is thanked with points"):
