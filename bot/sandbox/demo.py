@@ -2,7 +2,9 @@
 
 The real bot (polling over HTTP, outbox, scheduler) runs against the local Bot API emulator with
 Telegram's flood limits on: a Jimingshan-like community with staff, a grid leader and a volunteer
-writing in Chinese, council members, and residents writing in English and Arabic. It prints a
+writing in Chinese, council members, residents writing in English and Arabic, and a partner
+organisation's member writing in Korean: a service ordered from the menu, a partner registered and
+invited, and a micro-wish fulfilled by the partner. It prints a
 transcript per chat, each participant seeing the bot in their own language, and exits 0 when the
 story completed, or 1 naming the step that failed. It needs no token and no network, and uses a
 throwaway database unless told otherwise.
@@ -48,6 +50,7 @@ class Cast:
     council_group: SimGroup
     staff_group: SimGroup
     community_group: SimGroup
+    partner: SimUser  # a member of a partner organisation (共建单位), writing in Korean
 
 
 @dataclass
@@ -111,6 +114,7 @@ def cast_of(emu: BotAPIEmulator) -> Cast:
                emu.add_user("刘洋", username="liuyang", language_code="zh-hans")]
     anna = emu.add_user("Anna", username="anna_k", language_code="en")
     karim = emu.add_user("كريم", username="karim", language_code="ar")
+    minjun = emu.add_user("김민준", username="minjun", language_code="ko")
     everyone = [staff, leader, volunteer, *council, anna, karim]
 
     def group(title: str, members: list[SimUser]) -> SimGroup:
@@ -121,7 +125,7 @@ def cast_of(emu: BotAPIEmulator) -> Cast:
                 volunteers=group("志愿者群", [staff, volunteer, leader]),
                 council_group=group("议事会", [staff, *council]),
                 staff_group=group("社区工作群", [staff, leader]),
-                community_group=group("鸡鸣山社区 全体居民", everyone))
+                community_group=group("鸡鸣山社区 全体居民", everyone), partner=minjun)
 
 
 async def onboard(story: Story, c: Cast, staff_token: str) -> None:
@@ -261,6 +265,79 @@ async def service_order(story: Story, c: Cast) -> None:
         await c.karim.press(ask, data=labelled(ask, "⭐⭐⭐⭐⭐"))
 
 
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+ELDER = "陈奶奶"  # an elderly resident without Telegram; her grid leader wishes on her behalf
+ELDER_CONTACT = "3栋2单元501室，电话 13800001234，下午在家"
+
+
+async def partner_joins(story: Story, c: Cast) -> None:
+    """A partner organisation (共建单位) is registered, its member invited and listing a resource."""
+    async with story.step("staff register a partner, name it in Korean and invite its member by deep link"):
+        await c.staff.send("/partner add social 义乌市法律援助中心")
+        registered = await story.reply(c.staff, has("义乌市法律援助中心", "/invite partner"))
+        number = re.search(r"/invite partner (\d+)", registered.text or "")
+        if number is None:
+            raise AssertionError(f"no partner number in {registered.text!r}")
+        await c.staff.send(f"/name partner {number.group(1)} ko 이우시 법률지원센터")
+        await story.reply(c.staff, has("이우시"))
+        await c.staff.send(f"/invite partner {number.group(1)} {c.partner.id}")
+        await c.partner.send(f"/start {token_in(await story.reply(c.staff, has('start=')))}")
+        welcome = await story.reply(c.partner)
+        assert HANGUL.search(welcome.text or ""), welcome.text  # welcomed in Korean
+    async with story.step("the partner's member lists a professional service on the resources list"):
+        await c.partner.send("/resource add service 免费法律咨询 | 每周三 14:00-17:00")
+        listed = await story.reply(c.partner, has("免费法律咨询"))
+        assert "이우시 법률지원센터" in (listed.text or "")  # the partner's Korean name
+
+
+async def wish_fulfilled(story: Story, c: Cast) -> None:
+    """微心愿: the grid leader wishes for an elderly resident, staff screen it, the partner's
+    member claims it from the board, delivers with a photo; the leader confirms; points follow."""
+    emu, leader = story.emu, c.leader
+
+    async def then(chat: SimUser, action: Any, what: str) -> None:
+        before = sum(1 for e in emu.history(chat.id) if e.actor == "bot" and e.kind in ("message", "edit"))
+        await action
+        await emu.wait_until(lambda: sum(1 for e in emu.history(chat.id) if e.actor == "bot"
+                                         and e.kind in ("message", "edit")) > before,
+                             timeout=STEP_TIMEOUT, description=what)
+
+    async with story.step("the grid leader submits a micro-wish on behalf of an elderly resident"):
+        await leader.send(f"/wishfor {ELDER}")
+        ask = await story.reply(leader, with_button("wc:"))
+        await then(leader, leader.press(ask, data=data_of(ask, "wc:")), "the title prompt")
+        await then(leader, leader.send("想要一台收音机听越剧"), "the reason prompt")
+        await then(leader, leader.send("独居，眼睛不好"), "the budget prompt")
+        await then(leader, leader.send("80"), "the photo prompt")
+        await then(leader, leader.send_photo(), "the contact prompt")
+        await leader.send(ELDER_CONTACT)
+        summary = await story.reply(leader, with_button("cf"))
+        await leader.press(summary, data=data_of(summary, "cf"))
+        await emu.wait_until(lambda: "W001" in (summary.text or "") or any(
+            "W001" in (m.text or "") for m in emu.bot_messages(leader)), timeout=STEP_TIMEOUT,
+            description="the wish number")
+    async with story.step("staff screen it and write the public text; it goes on the wish board"):
+        screen = await story.reply(c.staff, lambda m: ELDER in (m.text or "") and with_button("wi:")(m))
+        wish = data_of(screen, "wi:").split(":")[1]
+        await then(c.staff, c.staff.press(screen, data=f"wi:{wish}:1"), "the public text prompt")
+        await c.staff.send("一位独居老人想要一台收音机")
+        await story.reply(c.volunteers, with_button(f"wi:{wish}:"))
+        board = await story.reply(c.partner, with_button(f"wi:{wish}:"))  # partners get it privately
+        if ELDER in (board.text or "") or "13800001234" in (board.text or ""):
+            raise AssertionError("the wish board shows who wished or how to reach them")
+    async with story.step("the partner's member claims it, gets the address privately, delivers with a photo"):
+        await c.partner.press(board, data=data_of(board, "wi:"))
+        brief = await story.reply(c.partner, lambda m: ELDER_CONTACT in (m.text or "")
+                                  and with_button(f"wi:{wish}:4")(m))
+        await then(c.partner, c.partner.press(brief, data=f"wi:{wish}:4"), "the photo prompt")
+        await c.partner.send_photo()
+        confirm = await story.reply(leader, with_button(f"wi:{wish}:6"))
+    async with story.step("the leader confirms for her; the partner's member is thanked with points"):
+        await leader.press(confirm, data=f"wi:{wish}:6")
+        thanks = await story.reply(c.partner, has("W001", "10"))
+        assert HANGUL.search(thanks.text or ""), thanks.text
+
+
 async def digest(story: Story, c: Cast, app: Any) -> None:
     """The digest is due on Mondays at 09:00; the demo asks for this week's now."""
     async with story.step("the weekly digest goes to the community group"):
@@ -328,6 +405,8 @@ async def play(database_url: str | None = None, *, story_timeout: float = 180.0,
             await request_from_group(story, c)
             await request_in_private(story, c)
             await service_order(story, c)
+            await partner_joins(story, c)
+            await wish_fulfilled(story, c)
             await digest(story, c, app)
             await emu.wait_idle(quiet=0.5, timeout=STEP_TIMEOUT)
             await public_page(story, public)
