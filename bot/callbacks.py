@@ -1,11 +1,16 @@
 """Callback data: an action and integer IDs, never text (64-byte limit; votes and presses from
-every language must add up). Plain functions, so services can build buttons without aiogram."""
+every language must add up). Services describe a button as a plain `Press` (no aiogram); `pack`
+turns it into data. Handlers match presses with one typed aiogram `CallbackData` class per action
+(below): the prefix is the action's code and the fields are its ids in the same order, so the
+data is the same string `pack` makes and buttons already posted in chats keep working."""
 from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
 
 from bot.limits import MAX_CALLBACK_DATA
 from bot.services.buttons import Act, Press
 
-__all__ = ["Act", "ARITY", "pack", "unpack", "packed"]
+__all__ = ["Act", "ARITY", "pack", "unpack", "packed", "TYPED_PRESSES"]
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -45,3 +50,89 @@ def unpack(data: str | None) -> tuple[Act, tuple[int, ...]] | None:
     except ValueError:
         return None
     return (act, ids) if ARITY.get(act, len(ids)) == len(ids) else None
+
+
+# ---------------------------------------------------------------- typed presses, one class per action
+# Field order is wire order; an operation index (`op`) picks one handler each (F.op == ...).
+class TriagePress(CallbackData, prefix=Act.TRIAGE.value):
+    req: int
+    op: int  # bot.services.requests.Op, triage part
+
+
+class DeclinePress(CallbackData, prefix=Act.DECLINE.value):
+    req: int
+    reason: int  # index into DECLINE_REASONS
+
+
+class DuplicatePress(CallbackData, prefix=Act.DUP.value):
+    req: int
+    original: int
+
+
+class EscalatePress(CallbackData, prefix=Act.ESCALATE.value):
+    req: int
+    liaison: int  # the liaison's user id
+
+
+class DuePress(CallbackData, prefix=Act.DUE.value):
+    req: int
+    liaison: int
+    days: int
+
+
+class RecategorisePress(CallbackData, prefix=Act.RECATEGORISE.value):
+    req: int
+    category: int  # index into the community's categories
+
+
+class TaskPress(CallbackData, prefix=Act.TASK.value):
+    req: int
+    op: int  # bot.services.requests.Op, task part
+
+
+class LiaisonPress(CallbackData, prefix=Act.LIAISON.value):
+    req: int
+    op: int  # bot.services.requests.Op, liaison part
+
+
+class AnswerPress(CallbackData, prefix=Act.ANSWER.value):
+    req: int
+
+
+class ToCouncilPress(CallbackData, prefix=Act.TO_COUNCIL.value):
+    req: int
+
+
+class ProposalPress(CallbackData, prefix=Act.PROPOSAL.value):
+    proposal: int
+    op: int  # bot.services.deliberation.POp
+
+
+class VotePress(CallbackData, prefix=Act.VOTE.value):
+    proposal: int
+    option: int
+
+
+class BallotPress(CallbackData, prefix=Act.BALLOT.value):
+    proposal: int
+
+
+class OrderPress(CallbackData, prefix=Act.ORDER.value):
+    req: int
+    op: int  # bot.services.menu.MOp
+
+
+class WishPress(CallbackData, prefix=Act.WISH.value):
+    wish: int
+    op: int  # bot.services.wishes.WishOp
+
+
+class PagePress(CallbackData, prefix=Act.PAGE.value):
+    list: int
+    page: int
+
+
+TYPED_PRESSES: tuple[type[CallbackData], ...] = (
+    TriagePress, DeclinePress, DuplicatePress, EscalatePress, DuePress, RecategorisePress, TaskPress,
+    LiaisonPress, AnswerPress, ToCouncilPress, ProposalPress, VotePress, BallotPress, OrderPress, WishPress,
+    PagePress)
