@@ -12,7 +12,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, OrderPress, pack
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.render import Button
@@ -114,19 +114,24 @@ async def note_skipped(cb: CallbackQuery, state: FSMContext, actor: Actor, app: 
 
 
 # ----------------------------------------------------------------- 下单 / 接单
-async def order_op(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    req_id, op = ids
-    if op == MOp.DISPATCH:
-        ov = await app.menu.dispatch(actor, req_id)
-        await toast(cb, app, locale, "order_dispatched", no=ov.v.no)
-    elif op == MOp.DECLINE:
-        ov = await app.menu.decline(actor, req_id)
-        await toast(cb, app, locale, "order_declined", no=ov.v.no)
-    elif op == MOp.ACCEPT:
-        ov = await app.menu.accept(actor, req_id)
-        await toast(cb, app, locale, "order_accepted", no=ov.v.no)
-    else:
-        raise BadInput("stale")
+# One handler per order button (the service checks who: staff dispatch or decline, the volunteer accepts).
+async def dispatch_order(cb: CallbackQuery, callback_data: OrderPress, actor: Actor, app: App, locale: str) -> None:
+    ov = await app.menu.dispatch(actor, callback_data.req)
+    await toast(cb, app, locale, "order_dispatched", no=ov.v.no)
+
+
+async def decline_order(cb: CallbackQuery, callback_data: OrderPress, actor: Actor, app: App, locale: str) -> None:
+    ov = await app.menu.decline(actor, callback_data.req)
+    await toast(cb, app, locale, "order_declined", no=ov.v.no)
+
+
+async def accept_order(cb: CallbackQuery, callback_data: OrderPress, actor: Actor, app: App, locale: str) -> None:
+    ov = await app.menu.accept(actor, callback_data.req)
+    await toast(cb, app, locale, "order_accepted", no=ov.v.no)
+
+
+async def stale_order(cb: CallbackQuery) -> None:
+    raise BadInput("stale")
 
 
 # ----------------------------------------------------------------- staff: defining services
@@ -204,7 +209,9 @@ def make_router() -> Router:
     router.callback_query.register(service, Cb(Act.SERVICE))
     router.callback_query.register(slot, Cb(Act.SLOT))
     router.callback_query.register(note_skipped, Cb(Act.SKIP), Ordering.note)
-    router.callback_query.register(order_op, Cb(Act.ORDER))
+    for op, handler in ((MOp.DISPATCH, dispatch_order), (MOp.DECLINE, decline_order), (MOp.ACCEPT, accept_order)):
+        router.callback_query.register(handler, OrderPress.filter(F.op == op))
+    router.callback_query.register(stale_order, OrderPress.filter())
     router.callback_query.register(needs_page, Cb(Act.NEEDS_PAGE))
     router.message.register(note_typed, StateFilter(Ordering.note), TYPED, F.chat.type == "private")
     return router
