@@ -56,12 +56,15 @@ class RequestRule(Filter):
 
 class CommunityRole(Filter):
     """The sender holds one of `roles` in the community they act in (the bound group's, else their
-    own); otherwise the update is refused with `refusal`."""
+    own); otherwise the update is refused with `refusal` (with `no_community`, when given, if they
+    belong to no community at all)."""
 
-    def __init__(self, *roles: str, refusal: str = "staff_only") -> None:
-        self.roles, self.refusal = roles, refusal
+    def __init__(self, *roles: str, refusal: str = "staff_only", no_community: str | None = None) -> None:
+        self.roles, self.refusal, self.no_community = roles, refusal, no_community
 
     async def __call__(self, event: Any, actor: Actor) -> bool:
+        if actor.community is None and self.no_community:
+            raise NotAllowed(self.no_community)
         community_id = actor.community.id if actor.community else None
         if not any(policy.has_role(actor.memberships, community_id, role) for role in self.roles):
             raise NotAllowed(self.refusal)

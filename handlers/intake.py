@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.app import App
 from bot.callbacks import Act, pack
 from bot.errors import BadInput, NotAllowed
+from bot.filters import CommunityRole
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.community import settings_of
@@ -54,9 +55,7 @@ async def new(message: Message, state: FSMContext, actor: Actor, app: App, local
 
 async def on_behalf(message: Message, command: CommandObject, state: FSMContext, actor: Actor,
                     app: App, locale: str) -> None:
-    """/onbehalf <name>: a grid leader files for a resident met door to door."""
-    if not (actor.is_staff or actor.has(Role.GRID_LEADER)):
-        raise NotAllowed("leaders_only")
+    """/onbehalf <name>: a grid leader files for a resident met door to door (CommunityRole)."""
     name = clean_user_text(command.args or "")[:64]
     if not name:
         raise BadInput("onbehalf_usage")
@@ -205,7 +204,8 @@ def make_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(new, Command("new"))
-    router.message.register(on_behalf, Command("onbehalf"))
+    router.message.register(on_behalf, Command("onbehalf"),
+                            CommunityRole(Role.STAFF, Role.GRID_LEADER, refusal="leaders_only"))
     router.callback_query.register(pick_category, Cb(Act.CATEGORY), Intake.category)
     router.message.register(description, Intake.description, TYPED)
     router.message.register(photo, Intake.photos, F.photo)
