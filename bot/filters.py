@@ -19,7 +19,7 @@ from bot import policy
 from bot.app import App
 from bot.errors import NotAllowed, Stale
 from bot.services.context import Actor, memberships_of
-from storage.models import Request
+from storage.models import Proposal, Request
 
 # A rule over (presser's id, their memberships of the object's community, the object) → allowed.
 RequestCheck = Callable[[int, Sequence[Any], Request], bool]
@@ -52,6 +52,35 @@ class RequestRule(Filter):
 
     def __str__(self) -> str:
         return f"RequestRule({self.rule!r})"
+
+
+PROPOSAL_RULES: dict[str, tuple[Callable[[int, Sequence[Any], Proposal], bool], str]] = {
+    "manage": (lambda uid, ms, p: policy.may_manage_proposal(uid, ms, p), "not_yours_proposal"),
+    "open": (lambda uid, ms, p: policy.may_open_proposal(uid, ms, p), "open_not_allowed"),
+    "close": (lambda uid, ms, p: policy.may_close_proposal(ms, p), "staff_only"),
+}
+
+
+class ProposalRule(Filter):
+    """A press on a council proposal (typed callback data with a `proposal` field): loads it,
+    checks one rule of PROPOSAL_RULES in the proposal's own community, hands it on as `proposal`."""
+
+    def __init__(self, rule: str) -> None:
+        self.check, self.refusal = PROPOSAL_RULES[rule]
+        self.rule = rule
+
+    async def __call__(self, event: Any, callback_data: CallbackData, actor: Actor, app: App) -> dict[str, Any]:
+        async with app.db.read() as s:
+            p = await s.get(Proposal, int(getattr(callback_data, "proposal")))
+            if p is None:
+                raise Stale()
+            ms = await memberships_of(s, actor.id, p.community_id)
+        if not self.check(actor.id, ms, p):
+            raise NotAllowed(self.refusal)
+        return {"proposal": p}
+
+    def __str__(self) -> str:
+        return f"ProposalRule({self.rule!r})"
 
 
 class CommunityRole(Filter):

@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.app import App
 from bot.callbacks import Act, BallotPress, ProposalPress, ToCouncilPress, VotePress, pack
 from bot.errors import BadInput
+from bot.filters import ProposalRule
 from bot.i18n import clean_user_text
 from bot.render import Button, plain
 from bot.services.context import Actor
@@ -39,7 +40,8 @@ async def to_council(cb: CallbackQuery, callback_data: ToCouncilPress, actor: Ac
     await answer(cb, app, locale, "proposal_done", code="to_council", **v.ctx(request_no=request_view.no))
 
 
-# One handler per proposal button (the service checks who may: staff, the proposer, members).
+# One handler per proposal button; ProposalRule checks who may at registration, the service again
+# when it writes.
 async def view(cb: CallbackQuery, callback_data: ProposalPress, actor: Actor, app: App, bot: Bot,
                locale: str) -> None:
     v = await app.council.view(actor, callback_data.proposal)
@@ -150,9 +152,11 @@ def make_router() -> Router:
     router = Router(name=__name__)
     private = F.chat.type == "private"
     router.callback_query.register(to_council, ToCouncilPress.filter())
-    for op, handler in ((POp.VIEW, view), (POp.OPEN, open_vote), (POp.EDIT, edit), (POp.WITHDRAW, withdraw),
-                        (POp.CLOSE, close), (POp.STATEMENT, statement)):
-        router.callback_query.register(handler, ProposalPress.filter(F.op == op))
+    router.callback_query.register(view, ProposalPress.filter(F.op == POp.VIEW))  # the service decides who reads
+    for op, handler, rule in ((POp.OPEN, open_vote, "open"), (POp.EDIT, edit, "manage"),
+                              (POp.WITHDRAW, withdraw, "manage"), (POp.CLOSE, close, "close"),
+                              (POp.STATEMENT, statement, "close")):
+        router.callback_query.register(handler, ProposalPress.filter(F.op == op), ProposalRule(rule))
     router.callback_query.register(stale, ProposalPress.filter())
     router.callback_query.register(vote, VotePress.filter())
     router.callback_query.register(ballot, BallotPress.filter())

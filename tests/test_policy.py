@@ -48,6 +48,12 @@ class Wish:
     fulfiller_id: int | None = None
 
 
+@dataclass
+class Proposal:
+    community_id: int = OWN
+    proposer_id: int = REQUESTER
+
+
 # Each role as one membership in community `c`.
 ROLES: dict[str, Callable[[int], M]] = {
     "resident": lambda c: M(c, Role.RESIDENT, GRID),
@@ -102,6 +108,15 @@ MATRIX: dict[str, tuple[Rule, frozenset[str] | dict[str, object]]] = {
         lambda ms: policy.may_file_wish_for(ms, OWN), frozenset({"staff", "grid_leader", "other_grid_leader"})),
     "screen a wish": (lambda ms: policy.may_screen_wish(ms, Wish()), frozenset({"staff"})),
     "claim a wish": (lambda ms: policy.may_claim_wish(ms, Wish()), frozenset({"volunteer", "partner_member"})),
+    "manage someone else's proposal": (
+        lambda ms: policy.may_manage_proposal(PERSON, ms, Proposal()), frozenset({"staff"})),
+    "open someone else's proposal": (
+        lambda ms: policy.may_open_proposal(PERSON, ms, Proposal()), frozenset({"staff"})),
+    "open one's own proposal": (
+        lambda ms: policy.may_open_proposal(PERSON, ms, Proposal(proposer_id=PERSON)),
+        frozenset({"staff", "council_member"})),
+    "close a vote, write its statement": (
+        lambda ms: policy.may_close_proposal(ms, Proposal()), frozenset({"staff"})),
     "read a request": (
         lambda ms: policy.clearance(PERSON, ms, Req()),
         {"staff": Audience.PRIVATE, "grid_leader": Audience.RESTRICTED}),
@@ -203,6 +218,15 @@ def test_wish_confirmation_and_invitations_go_by_person():
     assert not policy.may_confirm_wish(PERSON, Wish())
     assert policy.may_use_invitation(PERSON, None) and policy.may_use_invitation(PERSON, PERSON)
     assert not policy.may_use_invitation(PERSON, REQUESTER)
+
+
+def test_a_proposer_manages_their_own_proposal_by_person():
+    """Like the service's check: being its proposer is enough to edit or withdraw it (no role needed);
+    opening it takes a council seat in its community."""
+    own = Proposal(proposer_id=PERSON)
+    assert policy.may_manage_proposal(PERSON, [], own) and not policy.may_manage_proposal(REQUESTER, [], own)
+    assert not policy.may_open_proposal(PERSON, [], own)
+    assert not policy.may_open_proposal(PERSON, [ROLES["council_member"](OTHER)], own)
 
 
 def test_partner_ids_are_per_community():
