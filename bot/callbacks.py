@@ -10,7 +10,7 @@ from aiogram.filters.callback_data import CallbackData
 from bot.limits import MAX_CALLBACK_DATA
 from bot.services.buttons import Act, Press
 
-__all__ = ["Act", "ARITY", "pack", "unpack", "packed", "TYPED_PRESSES"]
+__all__ = ["Act", "ARITY", "PRESS", "TYPED_PRESSES", "pack", "unpack", "packed"]
 
 
 # How many IDs each action carries; data with another count is not ours (forged or stale).
@@ -132,7 +132,161 @@ class PagePress(CallbackData, prefix=Act.PAGE.value):
     page: int
 
 
+class LanguagePress(CallbackData, prefix=Act.LANG.value):
+    locale: int
+
+
+class GridPress(CallbackData, prefix=Act.GRID.value):
+    grid: int
+
+
+class CategoryPress(CallbackData, prefix=Act.CATEGORY.value):
+    category: int
+
+
+class SkipPress(CallbackData, prefix=Act.SKIP.value):
+    pass
+
+
+class ConfirmPress(CallbackData, prefix=Act.CONFIRM.value):
+    pass
+
+
+class EditPress(CallbackData, prefix=Act.EDIT.value):
+    pass
+
+
+class CancelPress(CallbackData, prefix=Act.CANCEL.value):
+    pass
+
+
+class FollowPress(CallbackData, prefix=Act.FOLLOW.value):
+    req: int
+
+
+class RequestPress(CallbackData, prefix=Act.REQ.value):
+    req: int
+
+
+class CancelRequestPress(CallbackData, prefix=Act.CANCEL_REQ.value):
+    req: int
+
+
+class IntakeGridPress(CallbackData, prefix=Act.INTAKE_GRID.value):
+    grid: int
+
+
+class SignoffPress(CallbackData, prefix=Act.SIGNOFF.value):
+    req: int
+    resolved: int
+
+
+class StarsPress(CallbackData, prefix=Act.STARS.value):
+    req: int
+    stars: int
+
+
+class TranslatePress(CallbackData, prefix=Act.XLATE.value):
+    post: int
+
+
+class ProposalKindPress(CallbackData, prefix=Act.PROP_KIND.value):
+    kind: int
+
+
+class ProposalHoursPress(CallbackData, prefix=Act.PROP_HOURS.value):
+    hours: int
+
+
+class ProposalRulePress(CallbackData, prefix=Act.PROP_RULE.value):
+    rule: int
+
+
+class ProposalSavePress(CallbackData, prefix=Act.PROP_SAVE.value):
+    open: int
+
+
+class SurveyGroupPress(CallbackData, prefix=Act.SURVEY_GROUP.value):
+    chat: int
+
+
+class SurveyDaysPress(CallbackData, prefix=Act.SURVEY_DAYS.value):
+    days: int
+
+
+class MeTooPress(CallbackData, prefix=Act.METOO.value):
+    req: int
+
+
+class ServiceCategoryPress(CallbackData, prefix=Act.SVC_CAT.value):
+    category: int
+    page: int
+
+
+class ServicePress(CallbackData, prefix=Act.SERVICE.value):
+    service: int
+
+
+class SlotPress(CallbackData, prefix=Act.SLOT.value):
+    slot: int
+
+
+class NeedsPagePress(CallbackData, prefix=Act.NEEDS_PAGE.value):
+    page: int
+
+
+class WishCategoryPress(CallbackData, prefix=Act.WISH_CAT.value):
+    category: int
+
+
+class WishPagePress(CallbackData, prefix=Act.WISH_PAGE.value):
+    page: int
+
+
+class RoutePress(CallbackData, prefix=Act.ROUTE.value):
+    req: int
+    page: int
+
+
+class RouteToPress(CallbackData, prefix=Act.ROUTE_TO.value):
+    req: int
+    resource: int
+
+
+class RouteBackPress(CallbackData, prefix=Act.ROUTE_BACK.value):
+    route: int
+
+
+class PartnerAnswerPress(CallbackData, prefix=Act.PARTNER_ANSWER.value):
+    route: int
+    accept: int
+
+
+class ResourcesPress(CallbackData, prefix=Act.RESOURCES.value):
+    partner: int
+    page: int
+
+
+class ItemsPress(CallbackData, prefix=Act.ITEMS.value):
+    partner: int
+    page: int
+
+
+class RedeemPress(CallbackData, prefix=Act.REDEEM.value):
+    item: int
+
+
+class RedeemBackPress(CallbackData, prefix=Act.REDEEM_BACK.value):
+    redemption: int
+
+
 TYPED_PRESSES: tuple[type[CallbackData], ...] = (
     TriagePress, DeclinePress, DuplicatePress, EscalatePress, DuePress, RecategorisePress, TaskPress,
     LiaisonPress, AnswerPress, ToCouncilPress, ProposalPress, VotePress, BallotPress, OrderPress, WishPress,
-    PagePress)
+    PagePress, LanguagePress, GridPress, CategoryPress, SkipPress, ConfirmPress, EditPress, CancelPress,
+    FollowPress, RequestPress, CancelRequestPress, IntakeGridPress, SignoffPress, StarsPress, TranslatePress,
+    ProposalKindPress, ProposalHoursPress, ProposalRulePress, ProposalSavePress, SurveyGroupPress, SurveyDaysPress,
+    MeTooPress, ServiceCategoryPress, ServicePress, SlotPress, NeedsPagePress, WishCategoryPress, WishPagePress,
+    RoutePress, RouteToPress, RouteBackPress, PartnerAnswerPress, ResourcesPress, ItemsPress, RedeemPress,
+    RedeemBackPress)
+PRESS: dict[Act, type[CallbackData]] = {Act(cls.__prefix__): cls for cls in TYPED_PRESSES}  # the class of each action

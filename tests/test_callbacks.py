@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.callbacks import ARITY, TYPED_PRESSES, Act, pack, unpack
+from bot.callbacks import ARITY, PRESS, TYPED_PRESSES, Act, pack, unpack
 from bot.limits import MAX_CALLBACK_DATA
 
 
@@ -23,6 +23,13 @@ def test_typed_press_is_the_packed_string(cls):
 
 def test_one_class_per_action():
     assert len({cls.__prefix__ for cls in TYPED_PRESSES}) == len(TYPED_PRESSES)
+    assert {Act(cls.__prefix__) for cls in TYPED_PRESSES} == set(Act)  # a new action gets its class
+
+
+def test_negative_ids_travel():
+    """A survey's target group is a chat id (negative)."""
+    data = pack(Act.SURVEY_GROUP, -1001234567890)
+    assert PRESS[Act.SURVEY_GROUP].unpack(data).chat == -1001234567890
 
 
 @pytest.mark.parametrize("cls", TYPED_PRESSES, ids=lambda c: c.__name__)
