@@ -11,14 +11,14 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import policy
 from bot.app import App
-from bot.callbacks import Act, WishPress, pack
+from bot.callbacks import Act, WishPagePress, WishPress, pack
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.privacy import group_context
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.wishes import MAX_REASON, MAX_TITLE, WishOp, claim_buttons
-from handlers.common import TYPED, Cb, say, settle, show, toast
+from handlers.common import TYPED, say, settle, show, toast
 from handlers.tasks import pager
 from handlers.wish_intake import service
 
@@ -49,10 +49,10 @@ async def board_command(message: Message, actor: Actor, app: App, locale: str) -
     await say(message, app, locale, "wish_list", buttons=buttons, **ctx)
 
 
-async def board_more(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    if ids[0] < 0:
+async def board_more(cb: CallbackQuery, callback_data: WishPagePress, actor: Actor, app: App, locale: str) -> None:
+    if callback_data.page < 0:
         raise BadInput("stale")
-    ctx, buttons = await board_page(actor, app, ids[0])
+    ctx, buttons = await board_page(actor, app, callback_data.page)
     await show(cb, app, locale, "wish_list", buttons=buttons, **ctx)
 
 
@@ -156,7 +156,7 @@ def make_router() -> Router:
                         (WishOp.DELIVER, deliver), (WishOp.RELEASE, release), (WishOp.CONFIRM, confirm)):
         router.callback_query.register(handler, WishPress.filter(F.op == op), pressed_privately)
     router.callback_query.register(stale, WishPress.filter())
-    router.callback_query.register(board_more, Cb(Act.WISH_PAGE))
+    router.callback_query.register(board_more, WishPagePress.filter())
     router.message.register(public_text, WishNotes.public_text, TYPED, private)
     router.message.register(reject_note, WishNotes.reject, TYPED, private)
     router.message.register(delivery_photo, WishNotes.photo, F.photo, private)
