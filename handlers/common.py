@@ -15,7 +15,7 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.callbacks import PRESS, Act, pack, unpack
+from bot.callbacks import PRESS, Act, CancelPress, pack, unpack
 from bot.delivery import markup
 from bot.errors import NotAllowed
 from bot.render import Button, plain
@@ -142,5 +142,5 @@ def make_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(cancel_command, Command("cancel"))
-    router.callback_query.register(cancel_button, Cb(Act.CANCEL))
+    router.callback_query.register(cancel_button, CancelPress.filter())
     return router

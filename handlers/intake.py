@@ -12,7 +12,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, CategoryPress, FollowPress, IntakeGridPress, pack
+from bot.callbacks import Act, CategoryPress, ConfirmPress, EditPress, FollowPress, IntakeGridPress, SkipPress, pack
 from bot.errors import BadInput, NotAllowed
 from bot.filters import CommunityRole
 from bot.i18n import clean_user_text
@@ -21,7 +21,7 @@ from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
 from storage.models import Role
-from handlers.common import Cb, TYPED, grid_buttons, say, settle, show
+from handlers.common import TYPED, grid_buttons, say, settle, show
 
 
 class Intake(StatesGroup):
@@ -213,9 +213,10 @@ def make_router() -> Router:
     router.message.register(location, Intake.location, F.location)
     router.callback_query.register(pick_grid, IntakeGridPress.filter(), Intake.grid)
     router.message.register(contact, Intake.contact, TYPED)
-    router.callback_query.register(skip, Cb(Act.SKIP), StateFilter(Intake.photos, Intake.location, Intake.contact))
-    router.callback_query.register(confirm, Cb(Act.CONFIRM), Intake.confirm)
-    router.callback_query.register(edit, Cb(Act.EDIT), Intake.confirm)
+    router.callback_query.register(skip, SkipPress.filter(),
+                                   StateFilter(Intake.photos, Intake.location, Intake.contact))
+    router.callback_query.register(confirm, ConfirmPress.filter(), Intake.confirm)
+    router.callback_query.register(edit, EditPress.filter(), Intake.confirm)
     router.callback_query.register(follow, FollowPress.filter(), Intake.confirm)  # only what the summary offered
     router.message.register(wrong_input, StateFilter(Intake), ~F.text.startswith("/"))
     return router

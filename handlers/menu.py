@@ -12,7 +12,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, NeedsPagePress, OrderPress, ServicePress, SlotPress, pack
+from bot.callbacks import (Act, NeedsPagePress, OrderPress, ServiceCategoryPress, ServicePress, SkipPress, SlotPress,
+                           pack)
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.render import Button
@@ -21,7 +22,7 @@ from bot.services.context import Actor
 from bot.services.menu import PAGE, MOp, parse_when
 from bot.services.needs import PAGE as NEEDS_PAGE
 from bot.services.reports import _add_months, month
-from handlers.common import TYPED, Cb, kb, reachable, say, show, toast
+from handlers.common import TYPED, kb, reachable, say, show, toast
 from handlers.tasks import pager
 from storage.models import utcnow
 
@@ -58,8 +59,9 @@ async def services_command(message: Message, actor: Actor, app: App, bot: Bot, l
     await say(message, app, locale, "toast", code="see_private")
 
 
-async def category(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    index, page = ids
+async def category(cb: CallbackQuery, callback_data: ServiceCategoryPress, actor: Actor, app: App,
+                   locale: str) -> None:
+    index, page = callback_data.category, callback_data.page
     if actor.community is None:
         raise NotAllowed("no_community")
     known = list(settings_of(actor.community)["categories"])
@@ -205,10 +207,10 @@ def make_router() -> Router:
     router.message.register(service_name, Command("servicename"))
     router.message.register(add_slot, Command("addslot"))
     router.message.register(needs_command, Command("needs"))
-    router.callback_query.register(category, Cb(Act.SVC_CAT))
+    router.callback_query.register(category, ServiceCategoryPress.filter())
     router.callback_query.register(service, ServicePress.filter())
     router.callback_query.register(slot, SlotPress.filter())
-    router.callback_query.register(note_skipped, Cb(Act.SKIP), Ordering.note)
+    router.callback_query.register(note_skipped, SkipPress.filter(), Ordering.note)
     for op, handler in ((MOp.DISPATCH, dispatch_order), (MOp.DECLINE, decline_order), (MOp.ACCEPT, accept_order)):
         router.callback_query.register(handler, OrderPress.filter(F.op == op))
     router.callback_query.register(stale_order, OrderPress.filter())

@@ -18,7 +18,8 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, ProposalHoursPress, ProposalKindPress, ProposalRulePress, ProposalSavePress, pack
+from bot.callbacks import (Act, ProposalHoursPress, ProposalKindPress, ProposalRulePress, ProposalSavePress, SkipPress,
+                           pack)
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
@@ -27,7 +28,7 @@ from bot.services.context import Actor
 from bot.services.deliberation import (DEFAULT_QUORUM, DEFAULT_VOTE_HOURS, KINDS, MAX_HOURS, MAX_OPTIONS,
                                        MAX_TEXT, MAX_TITLE, MIN_HOURS, MIN_OPTIONS, QUORUMS, THRESHOLDS, VOTE_HOURS,
                                        ProposalDraft, check_hours, check_length, parse_options)
-from handlers.common import Cb, dm, kb, private_state, say, settle, show
+from handlers.common import dm, kb, private_state, say, settle, show
 
 
 class Propose(StatesGroup):
@@ -223,7 +224,7 @@ def make_router() -> Router:
     router.message.register(options, Propose.options, typed)
     router.message.register(hours_typed, Propose.hours, typed)
     router.callback_query.register(hours_picked, ProposalHoursPress.filter(), Propose.hours)
-    router.callback_query.register(keep, Cb(Act.SKIP), StateFilter(Propose.title, Propose.text, Propose.options))
+    router.callback_query.register(keep, SkipPress.filter(), StateFilter(Propose.title, Propose.text, Propose.options))
     for rule, step in RULE_STEPS.items():
         router.callback_query.register(toggler(step), ProposalRulePress.filter(F.rule == rule), Propose.confirm)
     router.callback_query.register(stale, ProposalRulePress.filter(), Propose.confirm)

@@ -8,12 +8,12 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, SignoffPress, StarsPress, pack
+from bot.callbacks import Act, SignoffPress, SkipPress, StarsPress, pack
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
-from handlers.common import Cb, TYPED, say, show
+from handlers.common import TYPED, say, show
 
 
 class SignOff(StatesGroup):
@@ -79,6 +79,6 @@ def make_router() -> Router:
     router = Router(name=__name__)
     router.callback_query.register(answer, SignoffPress.filter())
     router.callback_query.register(rate, StarsPress.filter())
-    router.callback_query.register(skip_comment, Cb(Act.SKIP), SignOff.comment)
+    router.callback_query.register(skip_comment, SkipPress.filter(), SignOff.comment)
     router.message.register(typed, StateFilter(SignOff), TYPED, F.chat.type == "private")
     return router

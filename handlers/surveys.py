@@ -16,14 +16,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, Poll
 
 from bot.app import App
-from bot.callbacks import Act, SurveyDaysPress, SurveyGroupPress, pack
+from bot.callbacks import Act, ConfirmPress, SkipPress, SurveyDaysPress, SurveyGroupPress, pack
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.surveys import (CLOSE_DAYS, MAX_OPTION, MAX_OPTIONS, MAX_QUESTION, MIN_OPTIONS, check_question,
                                   draft_from, parse_options)
-from handlers.common import Cb, TYPED, kb, say, show
+from handlers.common import TYPED, kb, say, show
 from storage.models import ChatBinding, ChatKind, utcnow
 
 
@@ -153,11 +153,11 @@ def make_router() -> Router:
     private.message.register(survey, Command("survey"))
     private.message.register(question, SurveyFlow.question, TYPED)
     private.message.register(options_typed, SurveyFlow.options, TYPED)
-    private.callback_query.register(scale, Cb(Act.SKIP), SurveyFlow.options)
+    private.callback_query.register(scale, SkipPress.filter(), SurveyFlow.options)
     private.callback_query.register(toggle_group, SurveyGroupPress.filter(), SurveyFlow.groups)
-    private.callback_query.register(groups_done, Cb(Act.CONFIRM), SurveyFlow.groups)
+    private.callback_query.register(groups_done, ConfirmPress.filter(), SurveyFlow.groups)
     private.callback_query.register(days, SurveyDaysPress.filter(), SurveyFlow.days)
-    private.callback_query.register(post, Cb(Act.CONFIRM), SurveyFlow.confirm)
+    private.callback_query.register(post, ConfirmPress.filter(), SurveyFlow.confirm)
     private.message.register(wrong_input, StateFilter(SurveyFlow))
     router.include_router(private)
     return router

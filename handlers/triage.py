@@ -12,8 +12,8 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import (Act, AnswerPress, DeclinePress, DuePress, DuplicatePress, EscalatePress, LiaisonPress,
-                           RecategorisePress, TriagePress)
+from bot.callbacks import (AnswerPress, DeclinePress, DuePress, DuplicatePress, EscalatePress, LiaisonPress,
+                           RecategorisePress, SkipPress, TriagePress)
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
@@ -21,7 +21,7 @@ from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op, View
 from bot.filters import RequestRule
-from handlers.common import Cb, TYPED, ask_note, dm, say, settle, show, toast
+from handlers.common import TYPED, ask_note, dm, say, settle, show, toast
 
 
 class Notes(StatesGroup):
@@ -215,6 +215,6 @@ def make_router() -> Router:
     private = F.chat.type == "private"
     router.message.register(done_photo, Notes.done, F.photo, private)
     router.message.register(note_text, StateFilter(Notes), TYPED, private)
-    router.callback_query.register(note_skip, Cb(Act.SKIP), Notes.decline)
-    router.callback_query.register(note_skip, Cb(Act.SKIP), Notes.done)
+    router.callback_query.register(note_skip, SkipPress.filter(), Notes.decline)
+    router.callback_query.register(note_skip, SkipPress.filter(), Notes.done)
     return router

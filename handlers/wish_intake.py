@@ -14,13 +14,13 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import policy
 from bot.app import App
-from bot.callbacks import Act, WishCategoryPress, pack
+from bot.callbacks import Act, ConfirmPress, SkipPress, WishCategoryPress, pack
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.wishes import MAX_CONTACT, MAX_REASON, MAX_TITLE, WishDraft, WishService, wish_settings
-from handlers.common import Cb, TYPED, say, settle, show
+from handlers.common import TYPED, say, settle, show
 
 
 class WishIntake(StatesGroup):
@@ -183,7 +183,7 @@ def make_router() -> Router:
     router.message.register(budget, WishIntake.budget, TYPED)
     router.message.register(photo, WishIntake.photo, F.photo)
     router.message.register(contact, WishIntake.contact, TYPED)
-    router.callback_query.register(skip, Cb(Act.SKIP), StateFilter(WishIntake.photo, WishIntake.contact))
-    router.callback_query.register(confirm, Cb(Act.CONFIRM), WishIntake.confirm)
+    router.callback_query.register(skip, SkipPress.filter(), StateFilter(WishIntake.photo, WishIntake.contact))
+    router.callback_query.register(confirm, ConfirmPress.filter(), WishIntake.confirm)
     router.message.register(wrong_input, StateFilter(WishIntake), ~F.text.startswith("/"))
     return router
