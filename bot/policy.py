@@ -211,3 +211,26 @@ def may_claim_wish(memberships: Iterable[MembershipLike], wish: WishLike) -> boo
 def may_confirm_wish(user_id: int, wish: WishLike) -> bool:
     """The wisher, or the leader who filed it for them, thanks and confirms."""
     return user_id in (wish.requester_id, wish.filed_by_id)
+
+
+# ---------------------------------------------------------------- council proposals (议事会)
+class ProposalLike(Protocol):
+    community_id: int
+    proposer_id: int
+
+
+def may_manage_proposal(user_id: int, memberships: Iterable[MembershipLike], proposal: ProposalLike) -> bool:
+    """Editing a draft, withdrawing: its proposer, or staff of its community."""
+    return user_id == proposal.proposer_id or is_staff(memberships, proposal.community_id)
+
+
+def may_open_proposal(user_id: int, memberships: Iterable[MembershipLike], proposal: ProposalLike) -> bool:
+    """Opening the vote: staff, or a proposer who sits on that community's council."""
+    ms = list(memberships)
+    return is_staff(ms, proposal.community_id) or (
+        user_id == proposal.proposer_id and has_role(ms, proposal.community_id, Role.COUNCIL_MEMBER))
+
+
+def may_close_proposal(memberships: Iterable[MembershipLike], proposal: ProposalLike) -> bool:
+    """Closing a vote early and writing the outcome statement: staff of its community."""
+    return is_staff(memberships, proposal.community_id)

@@ -7,17 +7,17 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act
+from bot.callbacks import MeTooPress
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.services.context import Actor
-from handlers.common import Cb, say, toast
+from handlers.common import say, toast
 
 
-async def metoo(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+async def metoo(cb: CallbackQuery, callback_data: MeTooPress, actor: Actor, app: App, locale: str) -> None:
     """One tap: counted once per household; the answer says the count, and whether the outcome
     can reach the tapper (only in a private chat with the bot)."""
-    v, new = await app.requests.metoo(actor, ids[0])
+    v, new = await app.requests.metoo(actor, callback_data.req)
     reachable = actor.user.started and not actor.user.blocked
     code = "metoo_again" if not new else ("metoo" if reachable else "metoo_start")
     await toast(cb, app, locale, code, alert=not reachable, no=v.no, count=v.affected)
@@ -60,7 +60,7 @@ async def progress(message: Message, command: CommandObject, actor: Actor, app: 
 
 def make_router() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(metoo, Cb(Act.METOO))
+    router.callback_query.register(metoo, MeTooPress.filter())
     router.message.register(quiet_feed, Command("quietfeed"))
     router.message.register(carry_out, Command("carryout"))
     router.message.register(progress, Command("progress"), F.text | F.photo)

@@ -6,7 +6,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.app import App
-from bot.errors import BadInput, NotAllowed
+from bot.errors import BadInput
+from bot.filters import ConfiguresGroup
 from bot.i18n import normalise
 from bot.services.context import Actor
 from bot.services.migration import chat_migrated
@@ -32,23 +33,14 @@ async def invite(message: Message, command: CommandObject, actor: Actor, app: Ap
     await say(message, app, locale, "invite_link", role=role, target=target, token=token, for_user=for_user)
 
 
-async def _check_group_admin(message: Message, bot: Bot) -> tuple[bool, bool]:
-    """Whether the sender is an admin of this group, and whether the bot is."""
-    admins = await bot.get_chat_administrators(message.chat.id)
-    ids = {a.user.id for a in admins}
-    return (message.from_user is not None and message.from_user.id in ids), bot.id in ids
-
-
-async def bind(message: Message, command: CommandObject, actor: Actor, app: App, bot: Bot, locale: str) -> None:
+# /bind, /unbind and /grouplang are registered behind ConfiguresGroup (bot.filters): staff of the
+# community who administer the group; the service checks staff again when it writes.
+async def bind(message: Message, command: CommandObject, actor: Actor, app: App, bot: Bot, locale: str,
+               bot_admin: bool) -> None:
     """/bind community|grid <name>|volunteers|council|staff — staff who are admins of the group."""
     kind, _, grid = (command.args or "").strip().partition(" ")
     if not kind:
         raise BadInput("bind_usage")
-    if not actor.is_staff:
-        raise NotAllowed("staff_only")
-    sender_admin, bot_admin = await _check_group_admin(message, bot)
-    if not sender_admin:
-        raise NotAllowed("group_admin_only")
     chat_locale = actor.community.locale if actor.community else app.settings.default_locale
     binding = await app.communities.bind(actor, chat_id=message.chat.id, title=message.chat.title or "",
                                          kind=kind.lower(), grid_name=grid.strip() or None, locale=chat_locale)
@@ -57,20 +49,14 @@ async def bind(message: Message, command: CommandObject, actor: Actor, app: App,
               bot_admin=bot_admin, privacy=not (me.can_read_all_group_messages or bot_admin))
 
 
-async def unbind(message: Message, actor: Actor, app: App, bot: Bot, locale: str) -> None:
-    if not actor.is_staff:
-        raise NotAllowed("staff_only")
-    if not (await _check_group_admin(message, bot))[0]:
-        raise NotAllowed("group_admin_only")
+async def unbind(message: Message, actor: Actor, app: App, locale: str) -> None:
     await app.communities.unbind(actor, message.chat.id)
     await say(message, app, locale, "unbound")
 
 
-async def group_language(message: Message, command: CommandObject, actor: Actor, app: App, bot: Bot) -> None:
+async def group_language(message: Message, command: CommandObject, actor: Actor, app: App) -> None:
     """/grouplang <locale> [second locale] — the bot's language(s) in this group; posts carry both
     when they fit."""
-    if not (await _check_group_admin(message, bot))[0]:
-        raise NotAllowed("group_admin_only")
     codes = (command.args or "").split()
     chosen = [normalise(c, app.renderer.locales) for c in codes[:2]]
     if not chosen or None in chosen:
@@ -128,7 +114,7 @@ def make_router() -> Router:
     router.message.register(invite, Command("invite"))
     router.message.register(name, Command("name"))
     groups = F.chat.type.in_({"group", "supergroup"})
-    router.message.register(bind, Command("bind"), groups)
-    router.message.register(unbind, Command("unbind"), groups)
-    router.message.register(group_language, Command("grouplang"), groups)
+    router.message.register(bind, Command("bind"), groups, ConfiguresGroup())
+    router.message.register(unbind, Command("unbind"), groups, ConfiguresGroup())
+    router.message.register(group_language, Command("grouplang"), groups, ConfiguresGroup())
     return router

@@ -15,7 +15,7 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack, unpack
+from bot.callbacks import PRESS, Act, CancelPress, pack, unpack
 from bot.delivery import markup
 from bot.errors import NotAllowed
 from bot.render import Button, plain
@@ -86,7 +86,9 @@ TYPED = F.text & ~F.text.startswith("/")  # what a step waiting for text accepts
 
 
 class Cb(Filter):
-    """Matches our callback data for one action; the handler receives `ids`."""
+    """Matches our callback data for one action through its typed class (bot.callbacks.PRESS); the
+    handler receives `callback_data` and, for handlers not yet moved to the typed fields, `ids`.
+    New handlers: register `XPress.filter(...)` directly."""
 
     def __init__(self, act: Act) -> None:
         self.act = act
@@ -95,7 +97,8 @@ class Cb(Filter):
         parsed = unpack(cb.data)
         if parsed is None or parsed[0] != self.act:
             return False
-        return {"ids": parsed[1]}
+        typed = PRESS.get(self.act)
+        return {"ids": parsed[1], "callback_data": typed.unpack(cb.data or "") if typed else None}
 
 
 SKIP = [[Button("skip", pack(Act.SKIP))]]
@@ -139,5 +142,5 @@ def make_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(cancel_command, Command("cancel"))
-    router.callback_query.register(cancel_button, Cb(Act.CANCEL))
+    router.callback_query.register(cancel_button, CancelPress.filter())
     return router

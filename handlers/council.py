@@ -13,13 +13,14 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, BallotPress, ProposalPress, ToCouncilPress, VotePress, pack
 from bot.errors import BadInput
+from bot.filters import ProposalRule
 from bot.i18n import clean_user_text
 from bot.render import Button, plain
 from bot.services.context import Actor
 from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_buttons, statement_buttons
-from handlers.common import Cb, TYPED, ask_note, dm, kb, say
+from handlers.common import TYPED, ask_note, dm, kb, say
 from handlers.propose import begin_edit
 from storage.models import ProposalStatus
 
@@ -33,48 +34,62 @@ async def answer(cb: CallbackQuery, app: App, locale: str, template: str, **ctx:
     await cb.answer(plain(app.renderer.render(template, locale, **ctx))[:200])
 
 
-async def to_council(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+async def to_council(cb: CallbackQuery, callback_data: ToCouncilPress, actor: Actor, app: App, locale: str) -> None:
     """Triage's "To council": the request waits for the council; staff get the draft to open."""
-    v, request_view = await app.council.from_request(actor, ids[0])
+    v, request_view = await app.council.from_request(actor, callback_data.req)
     await answer(cb, app, locale, "proposal_done", code="to_council", **v.ctx(request_no=request_view.no))
 
 
-async def proposal(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
-                   fsm_storage: BaseStorage) -> None:
-    pid, op = ids  # the Cb filter has checked the count
-    svc = app.council
-    if op == POp.VIEW:
-        v = await svc.view(actor, pid)
-        if v.p.status == ProposalStatus.DRAFT:
-            await dm(cb, bot, app, locale, "proposal_draft", buttons=draft_buttons(v.p), d=ProposalDraft.of(v.p),
-                     **v.ctx())
-        else:
-            await dm(cb, bot, app, locale, "proposal_post", **v.ctx())
-    elif op == POp.OPEN:
-        v = await svc.open(actor, pid)
-        await answer(cb, app, locale, "proposal_done", code="opened", **v.ctx())
-    elif op == POp.EDIT:
-        draft = await svc.draft_for_edit(actor, pid)
-        await begin_edit(cb, bot, app, locale, fsm_storage, pid, draft)
-    elif op == POp.WITHDRAW:
-        v = await svc.withdraw(actor, pid)
-        await answer(cb, app, locale, "proposal_done", code="withdrawn", **v.ctx())
-    elif op == POp.CLOSE:
-        v = await svc.close(actor, pid)
-        await answer(cb, app, locale, "proposal_done", code="closed", **v.ctx())
-    elif op == POp.STATEMENT:
-        v = await svc.check_statement(actor, pid)
-        await ask_note(cb, bot, app, locale, fsm_storage, Minutes.statement, {"proposal": pid}, "proposal_ask",
-                       step="statement", current=v.p.statement, **v.ctx())
+# One handler per proposal button; ProposalRule checks who may at registration, the service again
+# when it writes.
+async def view(cb: CallbackQuery, callback_data: ProposalPress, actor: Actor, app: App, bot: Bot,
+               locale: str) -> None:
+    v = await app.council.view(actor, callback_data.proposal)
+    if v.p.status == ProposalStatus.DRAFT:
+        await dm(cb, bot, app, locale, "proposal_draft", buttons=draft_buttons(v.p), d=ProposalDraft.of(v.p),
+                 **v.ctx())
     else:
-        raise BadInput("stale")
+        await dm(cb, bot, app, locale, "proposal_post", **v.ctx())
 
 
-async def vote(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+async def open_vote(cb: CallbackQuery, callback_data: ProposalPress, actor: Actor, app: App, locale: str) -> None:
+    v = await app.council.open(actor, callback_data.proposal)
+    await answer(cb, app, locale, "proposal_done", code="opened", **v.ctx())
+
+
+async def edit(cb: CallbackQuery, callback_data: ProposalPress, actor: Actor, app: App, bot: Bot, locale: str,
+               fsm_storage: BaseStorage) -> None:
+    draft = await app.council.draft_for_edit(actor, callback_data.proposal)
+    await begin_edit(cb, bot, app, locale, fsm_storage, callback_data.proposal, draft)
+
+
+async def withdraw(cb: CallbackQuery, callback_data: ProposalPress, actor: Actor, app: App, locale: str) -> None:
+    v = await app.council.withdraw(actor, callback_data.proposal)
+    await answer(cb, app, locale, "proposal_done", code="withdrawn", **v.ctx())
+
+
+async def close(cb: CallbackQuery, callback_data: ProposalPress, actor: Actor, app: App, locale: str) -> None:
+    v = await app.council.close(actor, callback_data.proposal)
+    await answer(cb, app, locale, "proposal_done", code="closed", **v.ctx())
+
+
+async def statement(cb: CallbackQuery, callback_data: ProposalPress, actor: Actor, app: App, bot: Bot, locale: str,
+                    fsm_storage: BaseStorage) -> None:
+    pid = callback_data.proposal
+    v = await app.council.check_statement(actor, pid)
+    await ask_note(cb, bot, app, locale, fsm_storage, Minutes.statement, {"proposal": pid}, "proposal_ask",
+                   step="statement", current=v.p.statement, **v.ctx())
+
+
+async def stale(cb: CallbackQuery) -> None:
+    raise BadInput("stale")
+
+
+async def vote(cb: CallbackQuery, callback_data: VotePress, actor: Actor, app: App, locale: str) -> None:
     """A vote button, in the council group or in private chat. The private ballot is redrawn
     with the member's current choice."""
     private = cb.message is not None and cb.message.chat.type == "private"
-    result = await app.council.vote(actor, ids[0], ids[1], private=private)
+    result = await app.council.vote(actor, callback_data.proposal, callback_data.option, private=private)
     v = result.view
     if private and isinstance(cb.message, Message) and result.action in ("cast", "changed"):
         final = v.p.secret
@@ -84,9 +99,10 @@ async def vote(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, 
     await answer(cb, app, locale, "vote_toast", code=result.action, option=result.option, **v.ctx())
 
 
-async def ballot(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str) -> None:
+async def ballot(cb: CallbackQuery, callback_data: BallotPress, actor: Actor, app: App, bot: Bot,
+                 locale: str) -> None:
     """The private ballot (from /votes, a reminder, or a secret ballot's group post)."""
-    v, mine, voted = await app.council.ballot(actor, ids[0])
+    v, mine, voted = await app.council.ballot(actor, callback_data.proposal)
     buttons = None if v.p.secret and voted else option_buttons(v.p)
     await dm(cb, bot, app, locale, "vote_ballot", buttons=buttons, mine=mine, voted=voted, **v.ctx())
 
@@ -135,10 +151,15 @@ async def statement_text(message: Message, state: FSMContext, actor: Actor, app:
 def make_router() -> Router:
     router = Router(name=__name__)
     private = F.chat.type == "private"
-    router.callback_query.register(to_council, Cb(Act.TO_COUNCIL))
-    router.callback_query.register(proposal, Cb(Act.PROPOSAL))
-    router.callback_query.register(vote, Cb(Act.VOTE))
-    router.callback_query.register(ballot, Cb(Act.BALLOT))
+    router.callback_query.register(to_council, ToCouncilPress.filter())
+    router.callback_query.register(view, ProposalPress.filter(F.op == POp.VIEW))  # the service decides who reads
+    for op, handler, rule in ((POp.OPEN, open_vote, "open"), (POp.EDIT, edit, "manage"),
+                              (POp.WITHDRAW, withdraw, "manage"), (POp.CLOSE, close, "close"),
+                              (POp.STATEMENT, statement, "close")):
+        router.callback_query.register(handler, ProposalPress.filter(F.op == op), ProposalRule(rule))
+    router.callback_query.register(stale, ProposalPress.filter())
+    router.callback_query.register(vote, VotePress.filter())
+    router.callback_query.register(ballot, BallotPress.filter())
     router.message.register(votes_command, Command("votes"), private)
     router.message.register(closevote, Command("closevote"))
     router.message.register(withdrawvote, Command("withdrawvote"))

@@ -12,15 +12,16 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, CategoryPress, ConfirmPress, EditPress, FollowPress, IntakeGridPress, SkipPress, pack
 from bot.errors import BadInput, NotAllowed
+from bot.filters import CommunityRole
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.community import settings_of
 from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
 from storage.models import Role
-from handlers.common import Cb, TYPED, grid_buttons, say, settle, show
+from handlers.common import TYPED, grid_buttons, say, settle, show
 
 
 class Intake(StatesGroup):
@@ -54,23 +55,22 @@ async def new(message: Message, state: FSMContext, actor: Actor, app: App, local
 
 async def on_behalf(message: Message, command: CommandObject, state: FSMContext, actor: Actor,
                     app: App, locale: str) -> None:
-    """/onbehalf <name>: a grid leader files for a resident met door to door."""
-    if not (actor.is_staff or actor.has(Role.GRID_LEADER)):
-        raise NotAllowed("leaders_only")
+    """/onbehalf <name>: a grid leader files for a resident met door to door (CommunityRole)."""
     name = clean_user_text(command.args or "")[:64]
     if not name:
         raise BadInput("onbehalf_usage")
     await new(message, state, actor, app, locale, on_behalf=name)
 
 
-async def pick_category(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor,
+async def pick_category(cb: CallbackQuery, callback_data: CategoryPress, state: FSMContext, actor: Actor,
                         app: App, locale: str) -> None:
     cats = _categories(actor)
-    if not ids or not 0 <= ids[0] < len(cats):
+    if not 0 <= callback_data.category < len(cats):
         raise BadInput("bad_category")
-    await state.update_data(category=cats[ids[0]])
+    await state.update_data(category=cats[callback_data.category])
     await state.set_state(Intake.description)
-    await show(cb, app, locale, "ask_description", buttons=CANCEL, category=cats[ids[0]], limit=MAX_DESCRIPTION)
+    await show(cb, app, locale, "ask_description", buttons=CANCEL, category=cats[callback_data.category],
+               limit=MAX_DESCRIPTION)
 
 
 async def description(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
@@ -119,13 +119,13 @@ async def _ask_grid(message: Message, state: FSMContext, actor: Actor, app: App,
     await say(message, app, locale, "ask_grid", buttons=grid_buttons(grids, actor.grid_id, Act.INTAKE_GRID) + CANCEL)
 
 
-async def pick_grid(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor,
+async def pick_grid(cb: CallbackQuery, callback_data: IntakeGridPress, state: FSMContext, actor: Actor,
                     app: App, locale: str) -> None:
     assert actor.community is not None
     grids = {g.id: g for g in await app.communities.grids(actor.community.id)}
-    if not ids or ids[0] not in grids:
-        raise BadInput("grid_not_found", name=str(ids[0] if ids else ""))
-    await state.update_data(grid_id=ids[0])
+    if callback_data.grid not in grids:
+        raise BadInput("grid_not_found", name=str(callback_data.grid))
+    await state.update_data(grid_id=callback_data.grid)
     message = await settle(cb)
     await _ask_contact(message, state, app, locale)
 
@@ -187,10 +187,10 @@ async def edit(cb: CallbackQuery, state: FSMContext, app: App, locale: str) -> N
                limit=MAX_DESCRIPTION)
 
 
-async def follow(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+async def follow(cb: CallbackQuery, callback_data: FollowPress, state: FSMContext, actor: Actor, app: App,
                  locale: str) -> None:
     data = await state.get_data()
-    v = await app.requests.follow(actor, ids[0], data.get("category"), data.get("grid_id"))
+    v = await app.requests.follow(actor, callback_data.req, data.get("category"), data.get("grid_id"))
     await state.clear()
     await show(cb, app, locale, "following", no=v.no)
 
@@ -205,16 +205,18 @@ def make_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(new, Command("new"))
-    router.message.register(on_behalf, Command("onbehalf"))
-    router.callback_query.register(pick_category, Cb(Act.CATEGORY), Intake.category)
+    router.message.register(on_behalf, Command("onbehalf"),
+                            CommunityRole(Role.STAFF, Role.GRID_LEADER, refusal="leaders_only"))
+    router.callback_query.register(pick_category, CategoryPress.filter(), Intake.category)
     router.message.register(description, Intake.description, TYPED)
     router.message.register(photo, Intake.photos, F.photo)
     router.message.register(location, Intake.location, F.location)
-    router.callback_query.register(pick_grid, Cb(Act.INTAKE_GRID), Intake.grid)
+    router.callback_query.register(pick_grid, IntakeGridPress.filter(), Intake.grid)
     router.message.register(contact, Intake.contact, TYPED)
-    router.callback_query.register(skip, Cb(Act.SKIP), StateFilter(Intake.photos, Intake.location, Intake.contact))
-    router.callback_query.register(confirm, Cb(Act.CONFIRM), Intake.confirm)
-    router.callback_query.register(edit, Cb(Act.EDIT), Intake.confirm)
-    router.callback_query.register(follow, Cb(Act.FOLLOW), Intake.confirm)  # only what the summary offered
+    router.callback_query.register(skip, SkipPress.filter(),
+                                   StateFilter(Intake.photos, Intake.location, Intake.contact))
+    router.callback_query.register(confirm, ConfirmPress.filter(), Intake.confirm)
+    router.callback_query.register(edit, EditPress.filter(), Intake.confirm)
+    router.callback_query.register(follow, FollowPress.filter(), Intake.confirm)  # only what the summary offered
     router.message.register(wrong_input, StateFilter(Intake), ~F.text.startswith("/"))
     return router

@@ -12,7 +12,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import (Act, NeedsPagePress, OrderPress, ServiceCategoryPress, ServicePress, SkipPress, SlotPress,
+                           pack)
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.render import Button
@@ -21,7 +22,7 @@ from bot.services.context import Actor
 from bot.services.menu import PAGE, MOp, parse_when
 from bot.services.needs import PAGE as NEEDS_PAGE
 from bot.services.reports import _add_months, month
-from handlers.common import TYPED, Cb, kb, reachable, say, show, toast
+from handlers.common import TYPED, kb, reachable, say, show, toast
 from handlers.tasks import pager
 from storage.models import utcnow
 
@@ -58,8 +59,9 @@ async def services_command(message: Message, actor: Actor, app: App, bot: Bot, l
     await say(message, app, locale, "toast", code="see_private")
 
 
-async def category(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    index, page = ids
+async def category(cb: CallbackQuery, callback_data: ServiceCategoryPress, actor: Actor, app: App,
+                   locale: str) -> None:
+    index, page = callback_data.category, callback_data.page
     if actor.community is None:
         raise NotAllowed("no_community")
     known = list(settings_of(actor.community)["categories"])
@@ -76,17 +78,17 @@ async def category(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: A
                rows=rows, total=total)
 
 
-async def service(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    svc, slots = await app.menu.slots(actor, ids[0])
+async def service(cb: CallbackQuery, callback_data: ServicePress, actor: Actor, app: App, locale: str) -> None:
+    svc, slots = await app.menu.slots(actor, callback_data.service)
     tz = actor.community.timezone if actor.community else None
     buttons = [[Button(text=app.renderer.render("slot_button", locale, slot=sl, tz=tz),
                        data=pack(Act.SLOT, sl.id or 0))] for sl in slots if sl.taken < sl.capacity]
     await show(cb, app, locale, "service_detail", buttons=buttons, service=svc, slots=slots, tz=tz)
 
 
-async def slot(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+async def slot(cb: CallbackQuery, callback_data: SlotPress, state: FSMContext, actor: Actor, app: App,
                locale: str) -> None:
-    svc, sl = await app.menu.check_slot(actor, ids[0])
+    svc, sl = await app.menu.check_slot(actor, callback_data.slot)
     if not _private(cb):
         raise BadInput("stale")  # the menu lives in private chat
     await state.set_state(Ordering.note)
@@ -114,19 +116,24 @@ async def note_skipped(cb: CallbackQuery, state: FSMContext, actor: Actor, app: 
 
 
 # ----------------------------------------------------------------- 下单 / 接单
-async def order_op(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    req_id, op = ids
-    if op == MOp.DISPATCH:
-        ov = await app.menu.dispatch(actor, req_id)
-        await toast(cb, app, locale, "order_dispatched", no=ov.v.no)
-    elif op == MOp.DECLINE:
-        ov = await app.menu.decline(actor, req_id)
-        await toast(cb, app, locale, "order_declined", no=ov.v.no)
-    elif op == MOp.ACCEPT:
-        ov = await app.menu.accept(actor, req_id)
-        await toast(cb, app, locale, "order_accepted", no=ov.v.no)
-    else:
-        raise BadInput("stale")
+# One handler per order button (the service checks who: staff dispatch or decline, the volunteer accepts).
+async def dispatch_order(cb: CallbackQuery, callback_data: OrderPress, actor: Actor, app: App, locale: str) -> None:
+    ov = await app.menu.dispatch(actor, callback_data.req)
+    await toast(cb, app, locale, "order_dispatched", no=ov.v.no)
+
+
+async def decline_order(cb: CallbackQuery, callback_data: OrderPress, actor: Actor, app: App, locale: str) -> None:
+    ov = await app.menu.decline(actor, callback_data.req)
+    await toast(cb, app, locale, "order_declined", no=ov.v.no)
+
+
+async def accept_order(cb: CallbackQuery, callback_data: OrderPress, actor: Actor, app: App, locale: str) -> None:
+    ov = await app.menu.accept(actor, callback_data.req)
+    await toast(cb, app, locale, "order_accepted", no=ov.v.no)
+
+
+async def stale_order(cb: CallbackQuery) -> None:
+    raise BadInput("stale")
 
 
 # ----------------------------------------------------------------- staff: defining services
@@ -186,10 +193,10 @@ async def needs_command(message: Message, actor: Actor, app: App, locale: str) -
     await say(message, app, locale, "needs_list", buttons=buttons, **ctx)
 
 
-async def needs_page(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    if ids[0] < 0:
+async def needs_page(cb: CallbackQuery, callback_data: NeedsPagePress, actor: Actor, app: App, locale: str) -> None:
+    if callback_data.page < 0:
         raise BadInput("stale")
-    ctx, buttons = await _needs_page(actor, app, ids[0])
+    ctx, buttons = await _needs_page(actor, app, callback_data.page)
     await show(cb, app, locale, "needs_list", buttons=buttons, **ctx)
 
 
@@ -200,11 +207,13 @@ def make_router() -> Router:
     router.message.register(service_name, Command("servicename"))
     router.message.register(add_slot, Command("addslot"))
     router.message.register(needs_command, Command("needs"))
-    router.callback_query.register(category, Cb(Act.SVC_CAT))
-    router.callback_query.register(service, Cb(Act.SERVICE))
-    router.callback_query.register(slot, Cb(Act.SLOT))
-    router.callback_query.register(note_skipped, Cb(Act.SKIP), Ordering.note)
-    router.callback_query.register(order_op, Cb(Act.ORDER))
-    router.callback_query.register(needs_page, Cb(Act.NEEDS_PAGE))
+    router.callback_query.register(category, ServiceCategoryPress.filter())
+    router.callback_query.register(service, ServicePress.filter())
+    router.callback_query.register(slot, SlotPress.filter())
+    router.callback_query.register(note_skipped, SkipPress.filter(), Ordering.note)
+    for op, handler in ((MOp.DISPATCH, dispatch_order), (MOp.DECLINE, decline_order), (MOp.ACCEPT, accept_order)):
+        router.callback_query.register(handler, OrderPress.filter(F.op == op))
+    router.callback_query.register(stale_order, OrderPress.filter())
+    router.callback_query.register(needs_page, NeedsPagePress.filter())
     router.message.register(note_typed, StateFilter(Ordering.note), TYPED, F.chat.type == "private")
     return router

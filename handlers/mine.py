@@ -10,12 +10,12 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, CancelRequestPress, RequestPress, pack
 from bot.policy import Audience
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
-from handlers.common import Cb, kb, reachable, say, show, toast
+from handlers.common import kb, reachable, say, show, toast
 from handlers.tasks import MY, task_list
 from storage.models import OPEN_STATUSES, Status
 
@@ -35,9 +35,9 @@ async def my_command(message: Message, actor: Actor, app: App, bot: Bot, locale:
     await say(message, app, locale, "toast", code="see_private")
 
 
-async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+async def open_request(cb: CallbackQuery, callback_data: RequestPress, actor: Actor, app: App, bot: Bot,
                        locale: str) -> None:
-    v, events = await app.requests.view(actor, ids[0])
+    v, events = await app.requests.view(actor, callback_data.req)
     buttons = []
     if v.req.requester_id == actor.id:
         if v.req.status == Status.WAITING_INFO:
@@ -54,14 +54,15 @@ async def open_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, ap
     await (cb.answer() if private else toast(cb, app, locale, "see_private"))
 
 
-async def cancel_request(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    v = await app.requests.cancel(actor, ids[0])
+async def cancel_request(cb: CallbackQuery, callback_data: CancelRequestPress, actor: Actor, app: App,
+                         locale: str) -> None:
+    v = await app.requests.cancel(actor, callback_data.req)
     await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status)
 
 
 def make_router() -> Router:
     router = Router(name=__name__)
     router.message.register(my_command, Command("my"))
-    router.callback_query.register(open_request, Cb(Act.REQ))
-    router.callback_query.register(cancel_request, Cb(Act.CANCEL_REQ))
+    router.callback_query.register(open_request, RequestPress.filter())
+    router.callback_query.register(cancel_request, CancelRequestPress.filter())
     return router

@@ -7,6 +7,9 @@ Cancel. Editing a draft runs the same steps with its values kept ("Keep as it is
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -15,7 +18,8 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import (Act, ProposalHoursPress, ProposalKindPress, ProposalRulePress, ProposalSavePress, SkipPress,
+                           pack)
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
@@ -24,7 +28,7 @@ from bot.services.context import Actor
 from bot.services.deliberation import (DEFAULT_QUORUM, DEFAULT_VOTE_HOURS, KINDS, MAX_HOURS, MAX_OPTIONS,
                                        MAX_TEXT, MAX_TITLE, MIN_HOURS, MIN_OPTIONS, QUORUMS, THRESHOLDS, VOTE_HOURS,
                                        ProposalDraft, check_hours, check_length, parse_options)
-from handlers.common import Cb, dm, kb, private_state, say, settle, show
+from handlers.common import dm, kb, private_state, say, settle, show
 
 
 class Propose(StatesGroup):
@@ -106,10 +110,11 @@ async def keep(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, loc
         await _ask_hours(message, state, actor, app, locale)
 
 
-async def kind(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, app: App, locale: str) -> None:
-    if not ids or not 0 <= ids[0] < len(KINDS):
+async def kind(cb: CallbackQuery, callback_data: ProposalKindPress, state: FSMContext, app: App,
+               locale: str) -> None:
+    if not 0 <= callback_data.kind < len(KINDS):
         raise BadInput("stale")
-    await state.update_data(kind=KINDS[ids[0]])
+    await state.update_data(kind=KINDS[callback_data.kind])
     await state.set_state(Propose.options)
     await show(cb, app, locale, "proposal_ask", buttons=[[Button("default_options", pack(Act.SKIP))], CANCEL],
                step="options", low=MIN_OPTIONS, high=MAX_OPTIONS, current=None)
@@ -135,10 +140,11 @@ async def hours_typed(message: Message, state: FSMContext, actor: Actor, app: Ap
     await _summary(message, state, app, locale, edit=False)
 
 
-async def hours_picked(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, app: App, locale: str) -> None:
-    if not ids or ids[0] not in VOTE_HOURS:
+async def hours_picked(cb: CallbackQuery, callback_data: ProposalHoursPress, state: FSMContext, app: App,
+                       locale: str) -> None:
+    if callback_data.hours not in VOTE_HOURS:
         raise BadInput("stale")
-    await state.update_data(hours=ids[0])
+    await state.update_data(hours=callback_data.hours)
     await cb.answer()
     assert isinstance(cb.message, Message)
     await _summary(cb.message, state, app, locale, edit=True)
@@ -162,27 +168,41 @@ async def _summary(message: Message, state: FSMContext, app: App, locale: str, *
         await message.answer(text, reply_markup=kb(app, _summary_buttons(d), locale))
 
 
-async def toggle(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, app: App, locale: str) -> None:
-    data = await state.get_data()
-    if ids == (THRESHOLD,):
-        data["threshold"] = THRESHOLDS[(THRESHOLDS.index(data.get("threshold", "simple")) + 1) % len(THRESHOLDS)]
-    elif ids == (SECRET,):
-        data["secret"] = not data.get("secret")
-    elif ids == (QUORUM,):
-        q = data.get("quorum_pct")
-        data["quorum_pct"] = QUORUMS[(QUORUMS.index(q) + 1) % len(QUORUMS)] if q in QUORUMS else QUORUMS[0]
-    else:
-        raise BadInput("stale")
-    await state.set_data(data)
-    await cb.answer()
-    assert isinstance(cb.message, Message)
-    await _summary(cb.message, state, app, locale, edit=True)
+# The summary's rule buttons, one handler each: every press moves that rule to its next value.
+def _next_threshold(data: dict[str, Any]) -> dict[str, Any]:
+    return {"threshold": THRESHOLDS[(THRESHOLDS.index(data.get("threshold", "simple")) + 1) % len(THRESHOLDS)]}
 
 
-async def save(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+def _next_secrecy(data: dict[str, Any]) -> dict[str, Any]:
+    return {"secret": not data.get("secret")}
+
+
+def _next_quorum(data: dict[str, Any]) -> dict[str, Any]:
+    q = data.get("quorum_pct")
+    return {"quorum_pct": QUORUMS[(QUORUMS.index(q) + 1) % len(QUORUMS)] if q in QUORUMS else QUORUMS[0]}
+
+
+RULE_STEPS = {THRESHOLD: _next_threshold, SECRET: _next_secrecy, QUORUM: _next_quorum}
+
+
+def toggler(step: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[..., Awaitable[None]]:
+    async def toggle(cb: CallbackQuery, state: FSMContext, app: App, locale: str) -> None:
+        await state.update_data(step(await state.get_data()))
+        await cb.answer()
+        assert isinstance(cb.message, Message)
+        await _summary(cb.message, state, app, locale, edit=True)
+    toggle.__name__ = f"toggle{step.__name__}"
+    return toggle
+
+
+async def stale(cb: CallbackQuery) -> None:
+    raise BadInput("stale")
+
+
+async def save(cb: CallbackQuery, callback_data: ProposalSavePress, state: FSMContext, actor: Actor, app: App,
                locale: str) -> None:
     data = await state.get_data()
-    open_now = ids == (1,)
+    open_now = callback_data.open == 1
     v = await app.council.save(actor, ProposalDraft.from_data(data), pid=data.get("pid"), open_now=open_now)
     await state.clear()
     await show(cb, app, locale, "proposal_done", code="opened" if open_now else "saved", **v.ctx())
@@ -200,12 +220,14 @@ def make_router() -> Router:
     typed = F.text & ~F.text.startswith("/")  # a command mid-way is not a title; wrong_input explains
     router.message.register(title, Propose.title, typed)
     router.message.register(body, Propose.text, typed)
-    router.callback_query.register(kind, Cb(Act.PROP_KIND), Propose.kind)
+    router.callback_query.register(kind, ProposalKindPress.filter(), Propose.kind)
     router.message.register(options, Propose.options, typed)
     router.message.register(hours_typed, Propose.hours, typed)
-    router.callback_query.register(hours_picked, Cb(Act.PROP_HOURS), Propose.hours)
-    router.callback_query.register(keep, Cb(Act.SKIP), StateFilter(Propose.title, Propose.text, Propose.options))
-    router.callback_query.register(toggle, Cb(Act.PROP_RULE), Propose.confirm)
-    router.callback_query.register(save, Cb(Act.PROP_SAVE), Propose.confirm)
+    router.callback_query.register(hours_picked, ProposalHoursPress.filter(), Propose.hours)
+    router.callback_query.register(keep, SkipPress.filter(), StateFilter(Propose.title, Propose.text, Propose.options))
+    for rule, step in RULE_STEPS.items():
+        router.callback_query.register(toggler(step), ProposalRulePress.filter(F.rule == rule), Propose.confirm)
+    router.callback_query.register(stale, ProposalRulePress.filter(), Propose.confirm)
+    router.callback_query.register(save, ProposalSavePress.filter(), Propose.confirm)
     router.message.register(wrong_input, StateFilter(Propose))
     return router

@@ -9,9 +9,11 @@ from aiogram.types import Message
 
 from bot.app import App
 from bot.errors import NotAllowed
+from bot.filters import CommunityRole
 from bot.services.context import Actor
 from bot.render import Button
 from handlers.common import say
+from storage.models import Role
 
 
 async def stats(message: Message, actor: Actor, app: App, locale: str) -> None:
@@ -25,10 +27,6 @@ async def stats(message: Message, actor: Actor, app: App, locale: str) -> None:
 
 async def dashboard(message: Message, actor: Actor, app: App, locale: str) -> None:
     """A `web_app` button to the staff dashboard (bot/web). Telegram opens only https Mini Apps."""
-    if actor.community is None:
-        raise NotAllowed("no_community")
-    if not actor.is_staff:
-        raise NotAllowed("staff_only")
     address = app.settings.web_address()
     if not address or not address.startswith("https://"):
         await say(message, app, locale, "dashboard", ready=False)
@@ -39,6 +37,7 @@ async def dashboard(message: Message, actor: Actor, app: App, locale: str) -> No
 
 def make_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(dashboard, Command("dashboard"), F.chat.type == "private")
+    router.message.register(dashboard, Command("dashboard"), F.chat.type == "private",
+                            CommunityRole(Role.STAFF, no_community="no_community"))
     router.message.register(stats, Command("stats"))
     return router

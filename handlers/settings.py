@@ -6,7 +6,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, LanguagePress, TranslatePress, pack
 from bot.i18n import language_name, normalise
 from bot.services.language import detect
 from bot.render import Button, local_name
@@ -14,7 +14,7 @@ from bot.errors import BadInput, Stale
 from bot import notify
 from bot.services import users
 from bot.services.context import Actor
-from handlers.common import Cb, reachable, say, show, toast
+from handlers.common import reachable, say, show, toast
 
 
 async def language(message: Message, app: App, locale: str, marked: str | None = None) -> None:
@@ -26,10 +26,10 @@ async def language(message: Message, app: App, locale: str, marked: str | None =
     await say(message, app, locale, "language_pick", buttons=[cells[i:i + 2] for i in range(0, len(cells), 2)])
 
 
-async def in_my_language(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+async def in_my_language(cb: CallbackQuery, callback_data: TranslatePress, actor: Actor, app: App, bot: Bot,
                          locale: str) -> None:
     """A group post too long for two languages, sent privately in the presser's language."""
-    texts = await notify.in_every_language(app.db, ids[0])
+    texts = await notify.in_every_language(app.db, callback_data.post)
     if not texts:
         raise BadInput("stale")
     await reachable(app, actor.id)
@@ -48,11 +48,11 @@ async def offer_language(message: Message, actor: Actor, app: App, locale: str) 
     await language(message, app, locale, marked=normalise(hint, app.renderer.locales))
 
 
-async def pick_language(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App) -> None:
+async def pick_language(cb: CallbackQuery, callback_data: LanguagePress, actor: Actor, app: App) -> None:
     locales = app.renderer.locales
-    if not ids or not 0 <= ids[0] < len(locales):
+    if not 0 <= callback_data.locale < len(locales):
         raise Stale()  # forged or from an older list: answered "no longer available"
-    chosen = locales[ids[0]]
+    chosen = locales[callback_data.locale]
     await users.set_locale(app.db, actor.id, chosen)
     await show(cb, app, chosen, "language_set", name=language_name(chosen))
 
@@ -70,8 +70,8 @@ async def whoami(message: Message, actor: Actor, app: App, locale: str) -> None:
 def make_router() -> Router:
     router = Router(name=__name__)
     router.message.register(language, Command("language"))
-    router.callback_query.register(pick_language, Cb(Act.LANG))
-    router.callback_query.register(in_my_language, Cb(Act.XLATE))
+    router.callback_query.register(pick_language, LanguagePress.filter())
+    router.callback_query.register(in_my_language, TranslatePress.filter())
     router.message.register(help_command, Command("help"))
     router.message.register(whoami, Command("whoami"))
     return router

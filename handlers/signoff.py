@@ -8,12 +8,12 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, SignoffPress, SkipPress, StarsPress, pack
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
-from handlers.common import Cb, TYPED, say, show
+from handlers.common import TYPED, say, show
 
 
 class SignOff(StatesGroup):
@@ -26,9 +26,9 @@ def stars(req_id: int) -> list[list[Button]]:
             [Button(text="⭐" * n, data=pack(Act.STARS, req_id, n)) for n in range(4, 6)]]
 
 
-async def answer(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+async def answer(cb: CallbackQuery, callback_data: SignoffPress, state: FSMContext, actor: Actor, app: App,
                  locale: str) -> None:
-    req_id, yes = ids
+    req_id, yes = callback_data.req, callback_data.resolved
     if yes:
         v = await app.signoff.resolved(actor, req_id)
         await show(cb, app, locale, "signoff_stars", buttons=stars(req_id), **v.ctx())
@@ -39,9 +39,9 @@ async def answer(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, act
         await show(cb, app, locale, "signoff_reopen_ask", **v.ctx())
 
 
-async def rate(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+async def rate(cb: CallbackQuery, callback_data: StarsPress, state: FSMContext, actor: Actor, app: App,
                locale: str) -> None:
-    req_id, n = ids
+    req_id, n = callback_data.req, callback_data.stars
     v = await app.signoff.rate(actor, req_id, n)
     await state.set_state(SignOff.comment)
     await state.set_data({"req": req_id})
@@ -77,8 +77,8 @@ async def prompt(message: Message, actor: Actor, app: App, locale: str, req_id: 
 
 def make_router() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(answer, Cb(Act.SIGNOFF))
-    router.callback_query.register(rate, Cb(Act.STARS))
-    router.callback_query.register(skip_comment, Cb(Act.SKIP), SignOff.comment)
+    router.callback_query.register(answer, SignoffPress.filter())
+    router.callback_query.register(rate, StarsPress.filter())
+    router.callback_query.register(skip_comment, SkipPress.filter(), SignOff.comment)
     router.message.register(typed, StateFilter(SignOff), TYPED, F.chat.type == "private")
     return router

@@ -6,11 +6,11 @@ from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, GridPress, pack
 from bot.render import Button
 from bot.services.context import Actor
 from handlers import settings, signoff
-from handlers.common import Cb, grid_buttons, say, show
+from handlers.common import grid_buttons, say, show
 
 
 async def start(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
@@ -48,8 +48,8 @@ async def start_in_group(message: Message, app: App, locale: str) -> None:
     await say(message, app, locale, "group_hint")
 
 
-async def pick_grid(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    grid = await app.communities.set_grid(actor, ids[0])
+async def pick_grid(cb: CallbackQuery, callback_data: GridPress, actor: Actor, app: App, locale: str) -> None:
+    grid = await app.communities.set_grid(actor, callback_data.grid)
     await show(cb, app, locale, "grid_set", grid=grid)
 
 
@@ -68,5 +68,5 @@ def make_router() -> Router:
     router.message.register(start, CommandStart(), F.chat.type == "private")
     router.message.register(start_in_group, CommandStart())
     router.message.register(grids_command, F.text.regexp(r"^/grid(@\w+)?$"), F.chat.type == "private")
-    router.callback_query.register(pick_grid, Cb(Act.GRID))
+    router.callback_query.register(pick_grid, GridPress.filter())
     return router

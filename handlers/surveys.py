@@ -16,14 +16,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, Poll
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, ConfirmPress, SkipPress, SurveyDaysPress, SurveyGroupPress, pack
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.surveys import (CLOSE_DAYS, MAX_OPTION, MAX_OPTIONS, MAX_QUESTION, MIN_OPTIONS, check_question,
                                   draft_from, parse_options)
-from handlers.common import Cb, TYPED, kb, say, show
+from handlers.common import TYPED, kb, say, show
 from storage.models import ChatBinding, ChatKind, utcnow
 
 
@@ -90,12 +90,13 @@ async def _groups(message: Message, state: FSMContext, actor: Actor, app: App, l
         await message.answer(text, reply_markup=kb(app, rows, locale))
 
 
-async def toggle_group(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+async def toggle_group(cb: CallbackQuery, callback_data: SurveyGroupPress, state: FSMContext, actor: Actor, app: App,
                        locale: str) -> None:
-    if ids[0] not in {g.chat_id for g in await app.surveys.targets(actor)}:
+    if callback_data.chat not in {g.chat_id for g in await app.surveys.targets(actor)}:
         raise BadInput("stale")
     chosen = list((await state.get_data()).get("chats") or [])
-    chosen = [c for c in chosen if c != ids[0]] if ids[0] in chosen else [*chosen, ids[0]]
+    chat = callback_data.chat
+    chosen = [c for c in chosen if c != chat] if chat in chosen else [*chosen, chat]
     await state.update_data(chats=chosen)
     await cb.answer()
     assert isinstance(cb.message, Message)
@@ -110,11 +111,11 @@ async def groups_done(cb: CallbackQuery, state: FSMContext, app: App, locale: st
     await show(cb, app, locale, "survey_ask", buttons=[picks, CANCEL], step="days")
 
 
-async def days(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+async def days(cb: CallbackQuery, callback_data: SurveyDaysPress, state: FSMContext, actor: Actor, app: App,
                locale: str) -> None:
-    if ids[0] not in CLOSE_DAYS:
+    if callback_data.days not in CLOSE_DAYS:
         raise BadInput("stale")
-    data = await state.update_data(days=ids[0])
+    data = await state.update_data(days=callback_data.days)
     await state.set_state(SurveyFlow.confirm)
     d = draft_from(data)
     titles = {g.chat_id: _name(app, g, locale) for g in await app.surveys.targets(actor)}
@@ -152,11 +153,11 @@ def make_router() -> Router:
     private.message.register(survey, Command("survey"))
     private.message.register(question, SurveyFlow.question, TYPED)
     private.message.register(options_typed, SurveyFlow.options, TYPED)
-    private.callback_query.register(scale, Cb(Act.SKIP), SurveyFlow.options)
-    private.callback_query.register(toggle_group, Cb(Act.SURVEY_GROUP), SurveyFlow.groups)
-    private.callback_query.register(groups_done, Cb(Act.CONFIRM), SurveyFlow.groups)
-    private.callback_query.register(days, Cb(Act.SURVEY_DAYS), SurveyFlow.days)
-    private.callback_query.register(post, Cb(Act.CONFIRM), SurveyFlow.confirm)
+    private.callback_query.register(scale, SkipPress.filter(), SurveyFlow.options)
+    private.callback_query.register(toggle_group, SurveyGroupPress.filter(), SurveyFlow.groups)
+    private.callback_query.register(groups_done, ConfirmPress.filter(), SurveyFlow.groups)
+    private.callback_query.register(days, SurveyDaysPress.filter(), SurveyFlow.days)
+    private.callback_query.register(post, ConfirmPress.filter(), SurveyFlow.confirm)
     private.message.register(wrong_input, StateFilter(SurveyFlow))
     router.include_router(private)
     return router

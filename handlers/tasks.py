@@ -1,19 +1,20 @@
 """Volunteer tasks: claim (first wins), progress, done, release; /tasks, /mytasks, /assign."""
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, PagePress, TaskPress, pack
 from bot import policy
 from bot.errors import BadInput, NotAllowed
+from bot.filters import RequestRule
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import Op
-from handlers.common import Cb, ask_note, say, show, toast
+from handlers.common import ask_note, say, show, toast
 from handlers.triage import Notes
 
 PAGE = 5
@@ -68,30 +69,42 @@ async def mytasks_command(message: Message, actor: Actor, app: App, locale: str)
     await say(message, app, locale, template, buttons=buttons, **ctx)
 
 
-async def page(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    list_id, number = ids
+async def page(cb: CallbackQuery, callback_data: PagePress, actor: Actor, app: App, locale: str) -> None:
+    list_id, number = callback_data.list, callback_data.page
     if list_id not in (TASKS, MYTASKS, MY) or number < 0:
         raise BadInput("stale")
     template, ctx, buttons = await task_list(actor, app, list_id, number)
     await show(cb, app, locale, template, buttons=buttons, **ctx)
 
 
-async def task(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
+# One handler per task button. Claiming is open to the community's volunteers (the service decides,
+# first wins); the other steps are the assignee's own (RequestRule("assignee")).
+async def claim(cb: CallbackQuery, callback_data: TaskPress, actor: Actor, app: App, locale: str) -> None:
+    v = await app.requests.claim(actor, callback_data.req)
+    await toast(cb, app, locale, "claimed", no=v.no)
+
+
+async def release(cb: CallbackQuery, callback_data: TaskPress, actor: Actor, app: App, locale: str) -> None:
+    v = await app.requests.task_op(actor, callback_data.req, Op.RELEASE)
+    await toast(cb, app, locale, "released", no=v.no)
+
+
+async def progress(cb: CallbackQuery, callback_data: TaskPress, actor: Actor, app: App, bot: Bot, locale: str,
+                   fsm_storage: BaseStorage) -> None:
+    v = await app.requests.check_task(actor, callback_data.req)
+    await ask_note(cb, bot, app, locale, fsm_storage, Notes.progress, {"req": callback_data.req}, "ask_progress",
+                   no=v.no)
+
+
+async def done(cb: CallbackQuery, callback_data: TaskPress, actor: Actor, app: App, bot: Bot, locale: str,
                fsm_storage: BaseStorage) -> None:
-    req_id, op = ids
-    if op == Op.CLAIM:
-        v = await app.requests.claim(actor, req_id)
-        await toast(cb, app, locale, "claimed", no=v.no)
-    elif op == Op.RELEASE:
-        v = await app.requests.task_op(actor, req_id, Op.RELEASE)
-        await toast(cb, app, locale, "released", no=v.no)
-    elif op in (Op.PROGRESS, Op.DONE):
-        v = await app.requests.check_task(actor, req_id)
-        state = Notes.progress if op == Op.PROGRESS else Notes.done
-        await ask_note(cb, bot, app, locale, fsm_storage, state, {"req": req_id},
-                       "ask_progress" if op == Op.PROGRESS else "ask_done", skippable=op == Op.DONE, no=v.no)
-    else:
-        raise BadInput("stale")
+    v = await app.requests.check_task(actor, callback_data.req)
+    await ask_note(cb, bot, app, locale, fsm_storage, Notes.done, {"req": callback_data.req}, "ask_done",
+                   skippable=True, no=v.no)
+
+
+async def stale(cb: CallbackQuery) -> None:
+    raise BadInput("stale")
 
 
 async def assign(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
@@ -109,7 +122,11 @@ def make_router() -> Router:
     router.message.register(tasks_command, Command("tasks"))
     router.message.register(mytasks_command, Command("mytasks"))
     router.message.register(assign, Command("assign"))
-    router.callback_query.register(page, Cb(Act.PAGE))
-    router.callback_query.register(task, Cb(Act.TASK))
+    router.callback_query.register(page, PagePress.filter())
+    router.callback_query.register(claim, TaskPress.filter(F.op == Op.CLAIM))
+    theirs = RequestRule("assignee")
+    for op, handler in ((Op.RELEASE, release), (Op.PROGRESS, progress), (Op.DONE, done)):
+        router.callback_query.register(handler, TaskPress.filter(F.op == op), theirs)
+    router.callback_query.register(stale, TaskPress.filter())
     return router
 

@@ -14,13 +14,13 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import policy
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, ConfirmPress, SkipPress, WishCategoryPress, pack
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.wishes import MAX_CONTACT, MAX_REASON, MAX_TITLE, WishDraft, WishService, wish_settings
-from handlers.common import Cb, TYPED, say, settle, show
+from handlers.common import TYPED, say, settle, show
 
 
 class WishIntake(StatesGroup):
@@ -65,13 +65,13 @@ async def wish_for(message: Message, command: CommandObject, state: FSMContext, 
     await wish(message, state, actor, app, locale, on_behalf=name)
 
 
-async def pick_category(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
+async def pick_category(cb: CallbackQuery, callback_data: WishCategoryPress, state: FSMContext, actor: Actor, app: App,
                         locale: str) -> None:
     assert actor.community is not None
     cats = wish_settings(actor.community)["wish_categories"]
-    if not 0 <= ids[0] < len(cats):
+    if not 0 <= callback_data.category < len(cats):
         raise BadInput("bad_category")
-    await state.update_data(category=cats[ids[0]])
+    await state.update_data(category=cats[callback_data.category])
     await state.set_state(WishIntake.title)
     await show(cb, app, locale, "wish_ask", step="title", buttons=CANCEL, limit=MAX_TITLE,
                on_behalf=(await state.get_data()).get("on_behalf"))
@@ -177,13 +177,13 @@ def make_router() -> Router:
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(wish, Command("wish"))
     router.message.register(wish_for, Command("wishfor"))
-    router.callback_query.register(pick_category, Cb(Act.WISH_CAT), WishIntake.category)
+    router.callback_query.register(pick_category, WishCategoryPress.filter(), WishIntake.category)
     router.message.register(title, WishIntake.title, TYPED)
     router.message.register(reason, WishIntake.reason, TYPED)
     router.message.register(budget, WishIntake.budget, TYPED)
     router.message.register(photo, WishIntake.photo, F.photo)
     router.message.register(contact, WishIntake.contact, TYPED)
-    router.callback_query.register(skip, Cb(Act.SKIP), StateFilter(WishIntake.photo, WishIntake.contact))
-    router.callback_query.register(confirm, Cb(Act.CONFIRM), WishIntake.confirm)
+    router.callback_query.register(skip, SkipPress.filter(), StateFilter(WishIntake.photo, WishIntake.contact))
+    router.callback_query.register(confirm, ConfirmPress.filter(), WishIntake.confirm)
     router.message.register(wrong_input, StateFilter(WishIntake), ~F.text.startswith("/"))
     return router

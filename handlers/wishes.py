@@ -11,14 +11,14 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import policy
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import Act, WishPagePress, WishPress, pack
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.privacy import group_context
 from bot.render import Button
 from bot.services.context import Actor
 from bot.services.wishes import MAX_REASON, MAX_TITLE, WishOp, claim_buttons
-from handlers.common import TYPED, Cb, say, settle, show, toast
+from handlers.common import TYPED, say, settle, show, toast
 from handlers.tasks import pager
 from handlers.wish_intake import service
 
@@ -49,10 +49,10 @@ async def board_command(message: Message, actor: Actor, app: App, locale: str) -
     await say(message, app, locale, "wish_list", buttons=buttons, **ctx)
 
 
-async def board_more(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    if ids[0] < 0:
+async def board_more(cb: CallbackQuery, callback_data: WishPagePress, actor: Actor, app: App, locale: str) -> None:
+    if callback_data.page < 0:
         raise BadInput("stale")
-    ctx, buttons = await board_page(actor, app, ids[0])
+    ctx, buttons = await board_page(actor, app, callback_data.page)
     await show(cb, app, locale, "wish_list", buttons=buttons, **ctx)
 
 
@@ -65,44 +65,60 @@ async def mine_command(message: Message, actor: Actor, app: App, locale: str) ->
               pledge=pledge)
 
 
-async def press(cb: CallbackQuery, ids: tuple[int, ...], state: FSMContext, actor: Actor, app: App,
-                locale: str) -> None:
-    wish_id, op = ids
-    svc = service(app)
-    private = cb.message is not None and cb.message.chat.type == "private"
-    if op == WishOp.CLAIM:
-        v, already = await svc.claim(actor, wish_id)
-        await toast(cb, app, locale, "wish_yours_already" if already else "wish_claimed", no=v.no)
-        return
-    if not private:
-        raise BadInput("stale")  # screening, delivery and confirmation buttons live in private chat only
-    if op == WishOp.APPROVE:
-        v = await svc.approve(actor, wish_id)
-        await show(cb, app, locale, "wish_screened", actor_name=actor.user.first_name, **v.ctx())
-    elif op in (WishOp.EDIT, WishOp.REJECT):
-        v = await svc.check_screen(actor, wish_id)
-        await state.set_state(WishNotes.public_text if op == WishOp.EDIT else WishNotes.reject)
-        await state.set_data({"wish": wish_id})
-        await settle(cb)
-        await say(cb.message, app, locale, "wish_ask", step="public_text" if op == WishOp.EDIT else "reject",  # type: ignore[arg-type]
-                  limit=MAX_TITLE if op == WishOp.EDIT else MAX_REASON, on_behalf=None, **v.ctx())
-    elif op == WishOp.DELIVER:
-        v = await svc.check_fulfiller(actor, wish_id)
-        await state.set_state(WishNotes.photo)
-        await state.set_data({"wish": wish_id})
-        await settle(cb)
-        await say(cb.message, app, locale, "wish_ask", step="delivery_photo", limit=0, on_behalf=None,  # type: ignore[arg-type]
-                  **v.ctx())
-    elif op == WishOp.RELEASE:
-        v = await svc.release(actor, wish_id)
-        await settle(cb)
-        await say(cb.message, app, locale, "wish_done", action="released", **v.ctx())  # type: ignore[arg-type]
-    elif op == WishOp.CONFIRM:
-        v, paid = await svc.confirm(actor, wish_id)
-        await settle(cb)
-        await say(cb.message, app, locale, "wish_done", action="fulfilled", paid=paid, **v.ctx())  # type: ignore[arg-type]
-    else:
-        raise BadInput("stale")
+# One handler per wish button. Claiming works wherever the wish is posted; screening, delivery and
+# confirmation buttons live in private chat only (pressed elsewhere: stale). The service checks who.
+async def claim(cb: CallbackQuery, callback_data: WishPress, actor: Actor, app: App, locale: str) -> None:
+    v, already = await service(app).claim(actor, callback_data.wish)
+    await toast(cb, app, locale, "wish_yours_already" if already else "wish_claimed", no=v.no)
+
+
+async def approve(cb: CallbackQuery, callback_data: WishPress, actor: Actor, app: App, locale: str) -> None:
+    v = await service(app).approve(actor, callback_data.wish)
+    await show(cb, app, locale, "wish_screened", actor_name=actor.user.first_name, **v.ctx())
+
+
+async def _wait_for(cb: CallbackQuery, state: FSMContext, app: App, locale: str, wish_id: int, step: State,
+                    ask: str, limit: int, ctx: dict) -> None:
+    """Wait for the presser's text or photo for this wish, asked under the pressed message."""
+    await state.set_state(step)
+    await state.set_data({"wish": wish_id})
+    message = await settle(cb)
+    await say(message, app, locale, "wish_ask", step=ask, limit=limit, on_behalf=None, **ctx)
+
+
+async def edit(cb: CallbackQuery, callback_data: WishPress, state: FSMContext, actor: Actor, app: App,
+               locale: str) -> None:
+    v = await service(app).check_screen(actor, callback_data.wish)
+    await _wait_for(cb, state, app, locale, callback_data.wish, WishNotes.public_text, "public_text", MAX_TITLE,
+                    v.ctx())
+
+
+async def reject(cb: CallbackQuery, callback_data: WishPress, state: FSMContext, actor: Actor, app: App,
+                 locale: str) -> None:
+    v = await service(app).check_screen(actor, callback_data.wish)
+    await _wait_for(cb, state, app, locale, callback_data.wish, WishNotes.reject, "reject", MAX_REASON, v.ctx())
+
+
+async def deliver(cb: CallbackQuery, callback_data: WishPress, state: FSMContext, actor: Actor, app: App,
+                  locale: str) -> None:
+    v = await service(app).check_fulfiller(actor, callback_data.wish)
+    await _wait_for(cb, state, app, locale, callback_data.wish, WishNotes.photo, "delivery_photo", 0, v.ctx())
+
+
+async def release(cb: CallbackQuery, callback_data: WishPress, actor: Actor, app: App, locale: str) -> None:
+    v = await service(app).release(actor, callback_data.wish)
+    message = await settle(cb)
+    await say(message, app, locale, "wish_done", action="released", **v.ctx())
+
+
+async def confirm(cb: CallbackQuery, callback_data: WishPress, actor: Actor, app: App, locale: str) -> None:
+    v, paid = await service(app).confirm(actor, callback_data.wish)
+    message = await settle(cb)
+    await say(message, app, locale, "wish_done", action="fulfilled", paid=paid, **v.ctx())
+
+
+async def stale(cb: CallbackQuery) -> None:
+    raise BadInput("stale")
 
 
 async def public_text(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
@@ -134,8 +150,13 @@ def make_router() -> Router:
     private = F.chat.type == "private"
     router.message.register(board_command, Command("wishes"))
     router.message.register(mine_command, Command("mywishes"))
-    router.callback_query.register(press, Cb(Act.WISH))
-    router.callback_query.register(board_more, Cb(Act.WISH_PAGE))
+    router.callback_query.register(claim, WishPress.filter(F.op == WishOp.CLAIM))
+    pressed_privately = F.message.chat.type == "private"
+    for op, handler in ((WishOp.APPROVE, approve), (WishOp.EDIT, edit), (WishOp.REJECT, reject),
+                        (WishOp.DELIVER, deliver), (WishOp.RELEASE, release), (WishOp.CONFIRM, confirm)):
+        router.callback_query.register(handler, WishPress.filter(F.op == op), pressed_privately)
+    router.callback_query.register(stale, WishPress.filter())
+    router.callback_query.register(board_more, WishPagePress.filter())
     router.message.register(public_text, WishNotes.public_text, TYPED, private)
     router.message.register(reject_note, WishNotes.reject, TYPED, private)
     router.message.register(delivery_photo, WishNotes.photo, F.photo, private)

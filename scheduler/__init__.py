@@ -13,8 +13,9 @@ from scheduler import jobs
 log = logging.getLogger(__name__)
 
 
-async def start_scheduler(app: Any) -> None:
-    """Run the sweeps until cancelled. One immediate sweep catches what fell due while down."""
+async def start_scheduler(app: Any, caught_up: asyncio.Event | None = None) -> None:
+    """Run the sweeps until cancelled. One immediate sweep catches what fell due while down;
+    `caught_up` (tests wait on it) is set once that sweep has run."""
     jobs.bind(app)
     sched = AsyncIOScheduler(timezone="UTC")
     sched.add_job("scheduler.jobs:sweep_timers", "interval", seconds=app.settings.sweep_seconds,
@@ -40,6 +41,8 @@ async def start_scheduler(app: Any) -> None:
                 await catch_up()
             except Exception:  # the interval jobs retry; a failed catch-up must not stop the scheduler
                 log.exception("catch-up %s failed", catch_up.__name__)
+        if caught_up is not None:
+            caught_up.set()
         await asyncio.Event().wait()
     finally:
         sched.shutdown(wait=False)

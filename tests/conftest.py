@@ -262,3 +262,14 @@ def pytest_runtest_call(item: Any):
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "leaks_on_purpose: the test sends personal data to a group to check the scan")
     config.addinivalue_line("markers", "fails_on_purpose: the test makes an update fail (the generic error is expected)")
+
+
+async def caught_up(scheduler: asyncio.Task, ready: asyncio.Event) -> None:
+    """Wait until the scheduler's catch-up sweep has run (`start_scheduler(app, ready)`); a scheduler
+    that died first fails the test with its error instead of hanging it."""
+    waiting = asyncio.ensure_future(ready.wait())
+    await asyncio.wait({waiting, scheduler}, return_when=asyncio.FIRST_COMPLETED)
+    if not waiting.done():
+        waiting.cancel()
+        scheduler.result()  # raises what stopped it
+        raise AssertionError("the scheduler stopped before its catch-up sweep")

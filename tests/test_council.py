@@ -15,7 +15,7 @@ from storage.models import (AuditEvent, Ballot, Convention, Outbox, PointEntry, 
                             Vote, VoteLog, utcnow)
 from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, LEADER, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, Harness,
                             community, invite)
-from tests.conftest import database_url
+from tests.conftest import caught_up, database_url
 from tests.test_requests_flow import _actor, file_privately
 from tests.tg import Person, Sent, Updates
 
@@ -353,12 +353,10 @@ async def test_deadline_passed_during_downtime_closes_after_restart(tmp_path):
 
     h2 = await Harness(tmp_path / "c.db", updates).start()
     h2.settings.sweep_seconds = 3600  # only the sweep at start can close it
-    task = asyncio.create_task(start_scheduler(h2.app))
+    ready = asyncio.Event()
+    task = asyncio.create_task(start_scheduler(h2.app, ready))
     try:
-        for _ in range(100):
-            if (await proposal(h2, p.id)).status == "closed":
-                break
-            await asyncio.sleep(0.05)
+        await caught_up(task, ready)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -15,7 +15,7 @@ from storage.db import Database
 from storage.models import ChatBinding, Outbox, Survey, SurveyPoll, User, utcnow
 from tests.conftest import (COMMUNITY_GROUP, GRID_GROUP, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, Harness,
                             community)
-from tests.conftest import database_url
+from tests.conftest import caught_up, database_url
 from tests.tg import Sent, Updates
 
 
@@ -104,12 +104,10 @@ async def test_survey_lifecycle_poll_updates_and_close_after_restart(tmp_path: P
 
     h2 = await Harness(tmp_path / "s.db", updates).start()
     h2.settings.sweep_seconds = 3600
-    task = asyncio.create_task(start_scheduler(h2.app))  # only the sweep at start can close it
+    ready = asyncio.Event()
+    task = asyncio.create_task(start_scheduler(h2.app, ready))  # only the sweep at start can close it
     try:
-        for _ in range(100):
-            if (await rows(h2, Survey))[0].status == "closed":
-                break
-            await asyncio.sleep(0.05)
+        await caught_up(task, ready)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -31,13 +31,14 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import policy
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.i18n import Named
 from bot.privacy import PublicRequest
 from bot.services import queries
 from bot.services.buttons import Act, Button, press
 from bot.services.community import after_quiet_hours, audit, in_working_hours, settings_of
-from bot.services.context import Actor, system_actor
+from bot.services.context import Actor, memberships_of, system_actor
 from bot.services.execution import ExecutionService, open_execution
 from bot.services.notify import INTERACTIVE, Notifier
 from bot.services.points import award
@@ -290,14 +291,11 @@ class DeliberationService:
             counts[option] = count
         return counts
 
-    @staticmethod
-    async def _has(s: AsyncSession, user_id: int, community_id: int, role: Role) -> bool:
-        return (await s.execute(select(Membership.id).where(
-            Membership.user_id == user_id, Membership.community_id == community_id,
-            Membership.role == role).limit(1))).first() is not None
-
     async def _may_manage(self, s: AsyncSession, actor: Actor, p: Proposal) -> bool:
-        return actor.id == p.proposer_id or await self._has(s, actor.id, p.community_id, Role.STAFF)
+        return policy.may_manage_proposal(actor.id, await memberships_of(s, actor.id, p.community_id), p)
+
+    async def _may_close(self, s: AsyncSession, actor: Actor, p: Proposal) -> bool:
+        return policy.may_close_proposal(await memberships_of(s, actor.id, p.community_id), p)
 
     @staticmethod
     async def _is_elector(s: AsyncSession, p: Proposal, user_id: int) -> bool:
@@ -502,9 +500,7 @@ class DeliberationService:
         snapshotted, the deadline and reminder set, the proposal posted with its vote buttons."""
         if p.status != ProposalStatus.DRAFT:
             raise Stale("edit_after_open")
-        staff = await self._has(s, actor.id, p.community_id, Role.STAFF)
-        council = await self._has(s, actor.id, p.community_id, Role.COUNCIL_MEMBER)
-        if not (staff or (council and actor.id == p.proposer_id)):
+        if not policy.may_open_proposal(actor.id, await memberships_of(s, actor.id, p.community_id), p):
             raise NotAllowed("open_not_allowed")
         electors = list((await s.execute(select(Membership.user_id).where(
             Membership.community_id == p.community_id, Membership.role == Role.COUNCIL_MEMBER)
@@ -646,7 +642,7 @@ class DeliberationService:
         deadline, should the sweep not have run yet)."""
         async with self.db.write() as s:
             p = await self._load(s, pid, lock=True)
-            if not await self._has(s, actor.id, p.community_id, Role.STAFF):
+            if not await self._may_close(s, actor, p):
                 raise NotAllowed("staff_only")
             if p.status != ProposalStatus.OPEN:
                 raise Stale("vote_closed" if p.status in (ProposalStatus.CLOSED, ProposalStatus.WITHDRAWN) else "stale")
@@ -728,7 +724,7 @@ class DeliberationService:
         check_length(text, MAX_STATEMENT)
         async with self.db.write() as s:
             p = await self._load(s, pid, lock=True)
-            if not await self._has(s, actor.id, p.community_id, Role.STAFF):
+            if not await self._may_close(s, actor, p):
                 raise NotAllowed("staff_only")
             if p.status != ProposalStatus.CLOSED:
                 raise Stale("not_closed")
@@ -747,7 +743,7 @@ class DeliberationService:
         """Validate before asking staff to type a statement."""
         async with self.db.read() as s:
             p = await self._load(s, pid)
-            if not await self._has(s, actor.id, p.community_id, Role.STAFF):
+            if not await self._may_close(s, actor, p):
                 raise NotAllowed("staff_only")
             if p.status != ProposalStatus.CLOSED:
                 raise Stale("not_closed")
