@@ -20,7 +20,7 @@ from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.i18n import Named
 from bot.policy import Audience
 from bot.privacy import PublicRequest, Restricted, scrub_kinds
-from bot.services import points, queries
+from bot.services import points, queries, states
 from bot.services.buttons import Act, Button, press
 from bot.services.keys import OutboxKey
 from bot.services.community import audit, in_working_hours, settings_of
@@ -817,11 +817,14 @@ class RequestService:
                      fields: dict[str, Any] | None = None, note: str | None = None,
                      timer: tuple[str, str] | None = None, tell_requester: bool = True,
                      extra: dict[str, Any] | None = None, public_note: bool = False) -> View:
-        """Move `req` to `to`: fields, timer, audit, requester/follower notices, card and feed.
+        """Move `req` to `to` (a move `bot.services.states` allows, else Stale): fields, timer, audit,
+        requester/follower notices, card and feed.
 
         `note` is restricted unless `public_note`: followers, groups and the staff feed then get
         the change without it; the requester gets it."""
         before = req.status
+        if not states.may_move(before, to):
+            raise Stale("already_handled", status=before)
         now = utcnow()
         for k, val in (fields or {}).items():
             setattr(req, k, val)
