@@ -236,7 +236,7 @@ class AuditEvent(SQLModel, table=True):
     community_id: Optional[int] = Field(default=None, foreign_key="communities.id")
     actor_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     entity: str
-    entity_id: int
+    entity_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # a chat's or a person's id too
     action: str
     from_state: Optional[str] = None
     to_state: Optional[str] = None

@@ -71,3 +71,19 @@ async def test_duplicate_update_is_handled_once(harness: Harness):
     await harness.feed(update)
     await harness.feed(update)
     assert len(harness.session.to(4)) == 1
+
+
+async def test_a_supergroup_and_a_person_with_64_bit_ids_bind_join_and_are_audited(harness: Harness):
+    """Real supergroup ids (-100…) and newer Telegram user ids do not fit in 32 bits: binding such a
+    group failed on PostgreSQL when its id was written into the audit log."""
+    from storage.models import AuditEvent
+    h = harness
+    await community(h, groups=False)
+    group, newcomer = -1001987654321, Person(7_123_456_789, "Lina", "en", "lina")
+    h.session.admins[group] = {STAFF.id}
+    await h.send(STAFF, "/bind volunteers", chat_id=group)
+    await h.send(newcomer, f"/start {await invite(h, 'volunteer')}")
+    async with h.app.db.read() as s:
+        assert (await s.execute(select(ChatBinding).where(ChatBinding.chat_id == group))).scalars().one()
+        assert (await s.execute(select(AuditEvent).where(AuditEvent.entity_id == group))).scalars().all()
+        assert (await s.execute(select(Membership).where(Membership.user_id == newcomer.id))).scalars().one()
