@@ -251,8 +251,8 @@ class Renderer:
         proposer's options in the reader's language where staff named them (`option_names`)."""
         if not p.options:
             return [self.label(k, locale) for k in ("opt_for", "opt_against", "opt_abstain")]
-        names = getattr(p, "option_names", None) or []
-        return [in_locale(o, names[i] if i < len(names) else None, locale) for i, o in enumerate(p.options)]
+        named = getattr(p, "names_of", None)  # a proposal; a draft being written has no names yet
+        return [in_locale(o, named(i) if named else None, locale) for i, o in enumerate(p.options)]
 
     def label(self, key: str, locale: str) -> str:
         return str(self.strings("labels", locale).labels[key])

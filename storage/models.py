@@ -384,6 +384,11 @@ class Proposal(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
+    def names_of(self, option: int) -> dict[str, str]:
+        """A custom option's names in other languages (`/name option`), {} when it has none."""
+        names = self.option_names or []
+        return names[option] if option < len(names) else {}
+
 
 class Elector(SQLModel, table=True):
     """Who may vote on a proposal: the community's council members when it opened."""

@@ -216,8 +216,7 @@ def option_buttons(p: Proposal) -> list[list[Button]]:
     if p.options is None:
         keys = ("opt_for", "opt_against", "opt_abstain")
         return [[Button(k, press(Act.VOTE, p.id or 0, i)) for i, k in enumerate(keys)]]
-    names = p.option_names or []
-    return [[Button(text=o, names=names[i] if i < len(names) else None, data=press(Act.VOTE, p.id or 0, i))]
+    return [[Button(text=o, names=p.names_of(i), data=press(Act.VOTE, p.id or 0, i))]
             for i, o in enumerate(p.options)]
 
 
@@ -359,7 +358,7 @@ class DeliberationService:
         out = []
         for loc in locales:
             missing = [o for p in rows for i, o in enumerate(p.options or [])
-                       if loc not in ((p.option_names or [])[i:i + 1] or [{}])[0]]
+                       if loc not in p.names_of(i)]
             out.append((loc, missing))
         return out
 
@@ -681,8 +680,7 @@ class DeliberationService:
         system = closer or system_actor(v.community)  # the council itself
         # A multiple-choice decision: the task says which option was chosen, not only the question.
         winner = minutes.get("winner") if p.options else None
-        decision = None if winner is None else Named(p.options[winner], ((p.option_names or [])[winner:winner + 1]
-                                                                        or [{}])[0])
+        decision = None if winner is None else Named(p.options[winner], p.names_of(winner))
         if p.request_id:
             request_view = await self.r.after_council(s, system, p.request_id, outcome, decision)
             if request_view is not None:
