@@ -103,7 +103,7 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
               points=PointsService(db), partners=PartnerService(db),
               resources=ResourceService(db, requests), rewards=RewardService(db, notifier),
               bot=bot, delivery=delivery, council=DeliberationService(db, notifier, requests),
-              surveys=SurveyService(db, notifier), reports=ReportService(db, notifier))
+              surveys=SurveyService(db, notifier, translator), reports=ReportService(db, notifier))
     app.menu = MenuService(requests)
     app.needs = NeedsService(app.council, app.reports)
 

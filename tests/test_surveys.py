@@ -214,3 +214,27 @@ async def test_the_service_refuses_a_forged_draft(harness: Harness):
 
 def test_poll_updates_are_subscribed(harness: Harness):
     assert "poll" in harness.dp.resolve_used_update_types()
+
+
+async def test_staffs_own_question_and_options_reach_a_group_of_another_language_machine_translated(
+        harness: Harness):
+    """#16: with a translation provider, a poll posted in an English group carries staff's Chinese
+    question and options translated, the question marked 🌐; a Chinese group gets them as typed."""
+    from tests.test_foreign import FakeTranslator
+    h = harness
+    await community(h)
+    await in_english(h)  # staff and every group read English...
+    async with h.app.db.write() as s:  # ...but the grid group, which reads Chinese
+        await s.execute(update(ChatBinding).where(ChatBinding.chat_id == GRID_GROUP).values(locale="zh_Hans"))
+    h.app.surveys.translator = translator = FakeTranslator()
+    await start_survey(h, question="您对楼道改造满意吗？", options="满意\n不满意")
+    await h.press(STAFF, f"sg:{GRID_GROUP}")
+    await h.press(STAFF, button(h.session.last(STAFF.id), "Next"))
+    await h.press(STAFF, button(h.session.last(STAFF.id), "1 day"))
+    await h.press(STAFF, button(h.session.last(STAFF.id), "Post the poll"))
+    await h.deliver()
+    polls = {p.chat_id: p for p in polls_sent(h)}
+    assert polls[COMMUNITY_GROUP].question == "🌐 [en] 您对楼道改造满意吗？"
+    assert polls[COMMUNITY_GROUP].options == ["[en] 满意", "[en] 不满意"]
+    assert (polls[GRID_GROUP].question, polls[GRID_GROUP].options) == ("您对楼道改造满意吗？", ["满意", "不满意"])
+    assert {target for _, _, target in translator.calls} == {"en"}

@@ -28,6 +28,7 @@ from bot import limits
 from bot.errors import BadInput, NotAllowed, Stale
 from bot.services.community import audit
 from bot.services.context import Actor
+from bot.services.language import NoTranslator, Translator, detect
 from bot.services.notify import BULK, NORMAL, Notifier
 from storage.db import Database
 from storage.models import ChatBinding, ChatKind, Community, Outbox, Survey, SurveyPoll, SurveyStatus, utcnow
@@ -109,9 +110,10 @@ class Results:
 
 
 class SurveyService:
-    def __init__(self, db: Database, notifier: Notifier) -> None:
+    def __init__(self, db: Database, notifier: Notifier, translator: Translator | None = None) -> None:
         self.db = db
         self.n = notifier
+        self.translator = translator or NoTranslator()
 
     # ----------------------------------------------------------------- reading
     @staticmethod
@@ -133,6 +135,22 @@ class SurveyService:
         if options:
             return list(options)
         return [self.n.label(f"scale_{i}", locale) for i in range(1, SCALE + 1)]
+
+    async def _in_languages(self, question: str, options: list[str], locales: set[str]
+                            ) -> dict[str, tuple[str, list[str]]]:
+        """A poll is posted once per group, in the group's language: with a translation provider,
+        staff's own question and options are machine-translated for the groups that read another
+        language, the question marked 🌐 (the default scale is translated by the catalogs)."""
+        source = detect(question)
+        out: dict[str, tuple[str, list[str]]] = {}
+        if not self.translator.enabled or not source:
+            return out
+        for locale in {loc for loc in locales if loc.split("_")[0] != source}:
+            done = [await self.translator.translate(t, source, locale) for t in (question, *options)]
+            if all(done):
+                q, *opts = (" ".join(t.split()) for t in done)  # type: ignore[union-attr]
+                out[locale] = (f"🌐 {q}"[:limits.MAX_POLL_QUESTION], [o[:limits.MAX_POLL_OPTION] for o in opts])
+        return out
 
     async def _results(self, s: AsyncSession, survey: Survey) -> Results:
         n = len(survey.options) or SCALE
@@ -162,6 +180,9 @@ class SurveyService:
         if not draft.chat_ids:
             raise BadInput("survey_no_groups")
         now = now or utcnow()
+        async with self.db.read() as s:
+            locales = {g.locale for g in await _groups(s, community.id) if g.chat_id in draft.chat_ids}
+        translated = await self._in_languages(question, options, locales)
         async with self.db.write() as s:
             groups = {g.chat_id: g for g in await _groups(s, community.id)}
             chosen = [groups[c] for c in dict.fromkeys(draft.chat_ids) if c in groups]
@@ -175,8 +196,10 @@ class SurveyService:
             for g in chosen:
                 self.n.to_chat(s, g, "survey_post", key=f"survey:{survey.id}", closes_at=survey.closes_at,
                                tz=c.timezone if c else None)
-                poll = Outbox(chat_id=g.chat_id, method="poll", text=html.escape(question, quote=False),
-                              payload={"options": self.option_names(survey.options, g.locale)},
+                asked, named = translated.get(g.locale, (question, []))
+                named = named or self.option_names(survey.options, g.locale)  # the scale: in the catalogs
+                poll = Outbox(chat_id=g.chat_id, method="poll", text=html.escape(asked, quote=False),
+                              payload={"options": named},
                               key=f"survey:{survey.id}", priority=NORMAL)
                 s.add(poll)
                 await s.flush()
