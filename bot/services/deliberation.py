@@ -325,8 +325,8 @@ class DeliberationService:
             return await self._view(s, p)
 
     async def name_option(self, actor: Actor, ref: str, position: int, locale: str, text: str) -> str:
-        """Staff or the proposer name option `position` (from 1) of a vote with options of its
-        own in another language; readers of that language see it in posts, tallies, ballots and
+        """Staff or the proposer name option `position` (from 1) of a draft or open vote with options
+        of its own in another language; readers of that language see it in posts, tallies, ballots and
         buttons from then on. Returns the option as proposed."""
         found = await self.find(actor, ref)
         text = " ".join(text.split())
@@ -336,6 +336,8 @@ class DeliberationService:
             p = await self._load(s, found.id or 0, lock=True)
             if not await self._may_manage(s, actor, p):
                 raise NotAllowed("not_yours_proposal")
+            if p.status not in (ProposalStatus.DRAFT, ProposalStatus.OPEN):
+                raise Stale()  # closed: its minutes were posted with the names they had
             if not p.options:
                 raise BadInput("no_own_options", no=proposal_number(actor.community, p))  # type: ignore[arg-type]
             if not 1 <= position <= len(p.options):

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
 from bot.errors import NotAllowed, NotFound
+from bot.i18n import Named
 from bot.privacy import scrub
 from bot.services import rates
 from bot.services.community import find_community, grids_of, settings_of
@@ -61,15 +62,6 @@ class Decision:
     status: str
     closed_at: datetime | None
     execution: Progress | None = None  # decision execution (决议落实), where recorded
-
-
-@dataclass(frozen=True)
-class Named:
-    """A name staff gave (a service, a partner organisation, a micro-grid) and its translations:
-    what the `named` filter reads, and nothing else of the row."""
-
-    name: str
-    names: dict[str, str]
 
 
 @dataclass

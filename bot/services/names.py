@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.services.language import Translator
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import Community, Grid, Partner, Service
 
 MACHINE = "@mt"  # suffix of a machine name's key: {"en@mt": "Grid 1"}
@@ -44,7 +44,7 @@ async def machine_names(db: Database, translator: Translator, locales: tuple[str
         if not text:
             continue
         async with db.write() as s:
-            obj: Any = await s.get(model, oid)
+            obj: Any = await locked(s, model, oid)  # one writer: staff's /name at the same moment wins
             if obj is None or obj.name != name or not unnamed_in(obj.names, loc, own):
                 continue  # renamed or named meanwhile: staff's word wins
             obj.names = {**(obj.names or {}), loc + MACHINE: text.strip()[:64]}  # a new dict: JSON tracks assignment

@@ -96,12 +96,6 @@ async def from_wishes(s: AsyncSession, c: Community, start: datetime, end: datet
 SOURCES: list[Source] = [from_requests, from_wishes]
 
 
-def register_source(source: Source) -> None:
-    """Micro-wishes (and any later list) add their counts here."""
-    if source not in SOURCES:
-        SOURCES.append(source)
-
-
 async def collect(s: AsyncSession, c: Community, start: datetime, end: datetime) -> list[Need]:
     needs: list[Need] = []
     for source in SOURCES:

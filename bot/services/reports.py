@@ -687,7 +687,8 @@ async def export_csv(db: Database, ref: str, first: date, last: date, out_dir: P
 async def _export_decisions(db: Database, c: Community, start: datetime, end: datetime) -> list[list[Any]]:
     """Decisions carried out (决议落实) followed during the range: passed before its end and not
     done before its start. `overdue` is 1 when the due date passed (before the end of the range,
-    or now) with the decision not carried out by then: what the ranking counts."""
+    or now) with the decision not carried out by then, and not done late before the range began:
+    the rule of `execution.overdue_counts`, which the ranking counts."""
     until = min(end, utcnow())
     async with db.read() as s:
         rows = (await s.execute(select(Execution, Proposal).join(Proposal, Proposal.id == Execution.proposal_id).where(
@@ -696,7 +697,7 @@ async def _export_decisions(db: Database, c: Community, start: datetime, end: da
     out = []
     for e, p in rows:
         due, done = (aware(t) if t else None for t in (e.due_at, e.done_at))
-        late = due is not None and due < until and (done is None or done > due)
+        late = due is not None and due < until and (done is None or (done > due and done > start))
         out.append([f"{c.code}-P{p.number:03d}", p.title, e.owner_id or "", _iso(due), e.progress, _iso(done),
                     int(late)])
     return out

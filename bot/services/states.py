@@ -1,6 +1,7 @@
 """The request state machine (#13): every move a request can make, in one table.
 
-`RequestService.apply` — the one place a request's status changes — refuses any move not listed here
+`RequestService.apply` — through which every status change is recorded (a first-tap claim wins with a
+conditional UPDATE, then records its move there too) — refuses any move not listed here
 (the person is told the request has moved on, and nothing is written). Each stage's service checks
 who may act and from which state; this table says what the workflow allows at all, so a new stage
 cannot quietly invent a path (a closed request reopened by a stray button, a task marked done
