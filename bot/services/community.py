@@ -348,7 +348,7 @@ class CommunityService:
         if actor.community is None:
             raise NotAllowed("no_community")
         async with self.db.write() as s:
-            community = await s.get(Community, actor.community.id, with_for_update=True)
+            community = await locked(s, Community, actor.community.id)
             assert community is not None
             if not policy.is_staff(await memberships_of(s, actor.id, community.id), community.id):
                 raise NotAllowed("staff_only")

@@ -25,7 +25,7 @@ from bot.privacy import scrub
 from bot.services.community import after_quiet_hours, audit, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.notify import Notifier
-from storage.db import Database
+from storage.db import Database, locked
 from storage.models import (ChatBinding, ChatKind, Community, Execution, ExecutionUpdate, Membership, Proposal,
                             Turnout, User, utcnow)
 
@@ -119,8 +119,8 @@ class ExecutionService:
                                                         Proposal.number == int(digits)))).scalars().first()
         if p is None:
             raise NotFound("proposal_not_found", ref=ref)
-        e = (await s.execute(select(Execution).where(Execution.proposal_id == p.id)
-                             .with_for_update())).scalars().first()
+        eid = (await s.execute(select(Execution.id).where(Execution.proposal_id == p.id))).scalar()
+        e = await locked(s, Execution, eid) if eid is not None else None
         if e is None:
             raise NotFound("no_execution", ref=ref)
         return p, e
@@ -222,7 +222,7 @@ class ExecutionService:
 
     async def _remind(self, eid: int, now: datetime) -> int:
         async with self.db.write() as s:
-            e = await s.get(Execution, eid, with_for_update=True)
+            e = await locked(s, Execution, eid)
             if e is None or e.remind_at is None or e.remind_at > now or e.done_at is not None:
                 return 0
             community = await s.get(Community, e.community_id)

@@ -30,6 +30,7 @@ from bot.services.context import Actor, memberships_of
 from bot.services.notify import INTERACTIVE
 from bot.services.partners import contribute, find_partner, members_of
 from bot.services.requests import MAX_NOTE, RequestService, View, _note
+from storage.db import locked
 from storage.models import (ChatKind, Community, Grid, Partner, ProviderKind, Request, Role, Service, ServiceOrder,
                             ServiceSlot, Status, User, aware, utcnow)
 
@@ -256,7 +257,7 @@ class MenuService:
                                    .values(taken=ServiceSlot.taken + 1))).rowcount == 1
             if not won:
                 raise Conflict("slot_full")
-            c = await s.get(Community, svc.community_id, with_for_update=True)  # numbers stay unique
+            c = await locked(s, Community, svc.community_id)  # numbers stay unique
             assert c is not None
             num, c.next_number = c.next_number, c.next_number + 1
             s.add(c)

@@ -27,6 +27,7 @@ from bot.services.community import audit, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.deliberation import (DEFAULT_QUORUM, DEFAULT_VOTE_HOURS, MAX_TITLE, DeliberationService,
                                        ProposalDraft, draft_buttons)
+from storage.db import locked
 from storage.models import (Community, NeedsDraft, Proposal, Request, Role, ServiceOrder, Status, Wish, WishStatus)
 
 # Not unmet: fixed (done, signed off), withdrawn by the resident, or counted under another request.
@@ -182,7 +183,7 @@ class NeedsService:
         the proposal service's buttons (open the vote, edit, withdraw). Once per community and
         month; None when nothing was unmet or it was drafted already."""
         async with self.db.write() as s:
-            c = await s.get(Community, community_id, with_for_update=True)  # two runs: the second waits
+            c = await locked(s, Community, community_id)  # two runs: the second waits
             if c is None or await s.get(NeedsDraft, (community_id, label)) is not None:
                 return None
             grids = {g.id: g for g in await grids_of(s, c.id)}

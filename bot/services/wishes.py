@@ -156,7 +156,7 @@ class WishService:
         return WishView(wish, community, grid, wisher, fulfiller)
 
     async def _load(self, s: AsyncSession, wish_id: int) -> Wish:
-        wish = await s.get(Wish, wish_id, with_for_update=s.bind.dialect.name == "postgresql")
+        wish = await locked(s, Wish, wish_id)
         if wish is None:
             raise Stale()
         return wish
