@@ -31,27 +31,37 @@ REQUEST_RULES: dict[str, tuple[RequestCheck, str]] = {
 }
 
 
-class RequestRule(Filter):
-    """A press on a request (typed callback data with a `req` field): loads the request, checks
-    one rule of REQUEST_RULES for the presser in the request's own community, and hands the
-    request to the handler as `request`."""
+class _ObjectRule(Filter):
+    """A press on one object (typed callback data with an id field): loads it, checks one rule for
+    the presser in the object's own community, and hands the object to the handler."""
+
+    model: type[Any]
+    field: str  # the callback data's id field
+    handed: str  # the name the handler receives the object by
+    rules: dict[str, tuple[Callable[[int, Sequence[Any], Any], bool], str]]
 
     def __init__(self, rule: str) -> None:
-        self.check, self.refusal = REQUEST_RULES[rule]
+        self.check, self.refusal = self.rules[rule]
         self.rule = rule
 
     async def __call__(self, event: Any, callback_data: CallbackData, actor: Actor, app: App) -> dict[str, Any]:
         async with app.db.read() as s:
-            req = await s.get(Request, int(getattr(callback_data, "req")))
-            if req is None:
+            obj = await s.get(self.model, int(getattr(callback_data, self.field)))
+            if obj is None:
                 raise Stale()
-            ms = await memberships_of(s, actor.id, req.community_id)
-        if not self.check(actor.id, ms, req):
+            ms = await memberships_of(s, actor.id, obj.community_id)
+        if not self.check(actor.id, ms, obj):
             raise NotAllowed(self.refusal)
-        return {"request": req}
+        return {self.handed: obj}
 
     def __str__(self) -> str:
-        return f"RequestRule({self.rule!r})"
+        return f"{type(self).__name__}({self.rule!r})"
+
+
+class RequestRule(_ObjectRule):
+    """A press on a request (`req` field), handed on as `request`."""
+
+    model, field, handed, rules = Request, "req", "request", REQUEST_RULES
 
 
 PROPOSAL_RULES: dict[str, tuple[Callable[[int, Sequence[Any], Proposal], bool], str]] = {
@@ -61,26 +71,10 @@ PROPOSAL_RULES: dict[str, tuple[Callable[[int, Sequence[Any], Proposal], bool], 
 }
 
 
-class ProposalRule(Filter):
-    """A press on a council proposal (typed callback data with a `proposal` field): loads it,
-    checks one rule of PROPOSAL_RULES in the proposal's own community, hands it on as `proposal`."""
+class ProposalRule(_ObjectRule):
+    """A press on a council proposal (`proposal` field), handed on as `proposal`."""
 
-    def __init__(self, rule: str) -> None:
-        self.check, self.refusal = PROPOSAL_RULES[rule]
-        self.rule = rule
-
-    async def __call__(self, event: Any, callback_data: CallbackData, actor: Actor, app: App) -> dict[str, Any]:
-        async with app.db.read() as s:
-            p = await s.get(Proposal, int(getattr(callback_data, "proposal")))
-            if p is None:
-                raise Stale()
-            ms = await memberships_of(s, actor.id, p.community_id)
-        if not self.check(actor.id, ms, p):
-            raise NotAllowed(self.refusal)
-        return {"proposal": p}
-
-    def __str__(self) -> str:
-        return f"ProposalRule({self.rule!r})"
+    model, field, handed, rules = Proposal, "proposal", "proposal", PROPOSAL_RULES
 
 
 class CommunityRole(Filter):
