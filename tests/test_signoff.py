@@ -82,6 +82,8 @@ async def test_not_yet_reopens_with_history_and_never_pays_twice(harness: Harnes
 async def test_no_answer_reminds_then_closes_without_rating(harness: Harness):
     h = harness
     await community(h)
+    from tests.test_roles import _hours
+    await _hours(h, quiet_hours="00:00-00:00")  # reminders wait out quiet hours: none here, whatever the clock
     req = await file_privately(h)
     await _done(h, req)
     for expected in ("signoff_close", None):
