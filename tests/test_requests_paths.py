@@ -187,6 +187,8 @@ async def test_timers_fire_once_and_survive_a_restart(tmp_path):
     updates = Updates()
     h = await Harness(tmp_path / "t.db", updates).start()
     await community(h)
+    from tests.test_roles import _hours
+    await _hours(h, quiet_hours="00:00-00:00")  # reminders wait out quiet hours: none here, whatever the clock
     req = await file_privately(h)
     await h.deliver()
     # The bot was down while the triage window passed; pending notifications remain too.
