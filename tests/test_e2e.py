@@ -202,6 +202,9 @@ async def test_duplicate_update_delivery_is_handled_once(tmp_path: Path):
             people = [emu.add_user(f"U{i}", language_code="en") for i in range(3)]
             for p in people:
                 await p.send("/start")
+            # Each answer first (the event), then a quiet second in which a duplicate answer would show.
+            await emu.wait_until(lambda: all(len(emu.messages(p)) >= 2 for p in people), timeout=60,
+                                 description="every /start answered")
             await emu.wait_idle(quiet=1.0, timeout=20)
             assert emu.faults.injected["duplicate"] == 3
             for p in people:
