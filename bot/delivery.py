@@ -198,7 +198,7 @@ class Delivery(Loop):
         wait = self.idle
         now = time.monotonic()
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
-            if row.chat_id in self._inflight or row.id in self._sent or self._settled.get(row.id, -1.0) >= began:
+            if row.chat_id in self._inflight or self._stale(row.id, began):
                 continue
             if row.not_before > now_wall:
                 wait = min(wait, (row.not_before - now_wall).total_seconds())
@@ -227,11 +227,12 @@ class Delivery(Loop):
             self._inflight.add(chat_id)
         try:
             for _ in range(len(ids) + 8):  # bounded: older urgent rows of the chat may go first
+                began = time.monotonic()
                 async with self.db.read() as s:
                     head = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()))
                                             .order_by(Outbox.priority, Outbox.id).limit(1))).scalars().first()
-                if head is not None and head.id in self._sent:
-                    await self.mark_sent()
+                if head is not None and self._stale(head.id, began):
+                    await self.mark_sent()  # sent already: its mark first, then the chat's next row
                     continue
                 if head is None or head.not_before > utcnow():
                     break
@@ -319,6 +320,12 @@ class Delivery(Loop):
         if not isinstance(result, Message):
             return None, None
         return result.message_id, result.poll.id if result.poll else None
+
+    def _stale(self, row_id: int | None, began: float) -> bool:
+        """Whether a row read as pending by a query begun at `began` is in fact sent or settled:
+        sent and not yet marked, or its outcome committed while that query ran (its snapshot may
+        be older). Such a row must not go out again."""
+        return row_id in self._sent or self._settled.get(row_id or 0, -1.0) >= began
 
     async def _mark_soon(self) -> None:
         await asyncio.sleep(0.02)  # let the sends finishing together share the write

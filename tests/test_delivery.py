@@ -133,3 +133,40 @@ async def test_prune_keeps_what_may_still_be_edited(harness: Harness):
     await jobs.prune()
     texts = {r.text: r for r in (await _rows(h)).values()}
     assert set(texts) == {"card", "edit", "new"} and texts["card"].blob is None
+
+
+async def test_a_row_marked_sent_while_its_chat_is_read_goes_out_once(harness: Harness, monkeypatch):
+    """Sent marks are written a moment after the send, in batches. A reply flushed to the same chat
+    reads that chat's next row; if the mark commits while that read runs, the read still sees the
+    row pending (its snapshot is older) and must not send it again (it did: an edit went twice,
+    and Telegram answered 400 "message is not modified")."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    h = harness
+    delivery, db = h.app.delivery, h.app.db
+    [first] = await _queue(h, Outbox(chat_id=1, text="once"))
+    await delivery.flush(list((await _rows(h)).values()))
+    assert first in delivery._sent  # sent; its mark is still to be written
+    delivery._marking.cancel()  # the batched mark is written below, at the worst moment instead
+    await asyncio.gather(delivery._marking, return_exceptions=True)
+    [second] = await _queue(h, Outbox(chat_id=1, text="next"))
+    reply = (await _rows(h))[second]
+    real_read, armed = db.read, [True]
+
+    @asynccontextmanager
+    async def read_while_the_mark_commits():
+        async with real_read() as s:
+            if armed.pop() if armed else False:
+                await s.execute(select(Outbox.id).limit(1))  # the read's snapshot begins here...
+                await delivery.mark_sent()  # ...and the mark commits while it is open
+            yield s
+
+    monkeypatch.setattr(db, "read", read_while_the_mark_commits)
+    await delivery.flush([reply])
+    monkeypatch.undo()
+    assert not armed  # the race was staged
+    assert [c.text for c in h.session.to(1)] == ["once", "next"]
+    await delivery.mark_sent()
+    rows = await _rows(h)
+    assert rows[first].status == rows[second].status == "sent"
