@@ -58,7 +58,7 @@ class Pacer:
 
     def __init__(self, *, private: tuple[int, float] = (limits.PRIVATE_PER_SECOND, 1.05),
                  group: tuple[int, float] = (limits.GROUP_PER_MINUTE, 61.0),
-                 overall: tuple[int, float] = (limits.MESSAGES_PER_SECOND, 1.1)) -> None:
+                 overall: tuple[int, float] = (limits.MESSAGES_PER_SECOND, 1.05)) -> None:
         self.private, self.group, self.overall = private, group, overall
         self._sent: dict[int, deque[float]] = defaultdict(deque)
         self._all: deque[float] = deque()
