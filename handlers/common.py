@@ -8,14 +8,14 @@ from contextlib import suppress
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, Filter
+from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.callbacks import PRESS, Act, CancelPress, pack, unpack
+from bot.callbacks import Act, CancelPress, pack
 from bot.delivery import markup
 from bot.errors import NotAllowed
 from bot.render import Button, plain
@@ -83,22 +83,6 @@ def private_state(storage: BaseStorage, bot_id: int, user_id: int) -> FSMContext
 
 
 TYPED = F.text & ~F.text.startswith("/")  # what a step waiting for text accepts: a command is not an answer
-
-
-class Cb(Filter):
-    """Matches our callback data for one action through its typed class (bot.callbacks.PRESS); the
-    handler receives `callback_data` and, for handlers not yet moved to the typed fields, `ids`.
-    New handlers: register `XPress.filter(...)` directly."""
-
-    def __init__(self, act: Act) -> None:
-        self.act = act
-
-    async def __call__(self, cb: CallbackQuery) -> bool | dict[str, Any]:
-        parsed = unpack(cb.data)
-        if parsed is None or parsed[0] != self.act:
-            return False
-        typed = PRESS.get(self.act)
-        return {"ids": parsed[1], "callback_data": typed.unpack(cb.data or "") if typed else None}
 
 
 SKIP = [[Button("skip", pack(Act.SKIP))]]

@@ -11,7 +11,8 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
-from bot.callbacks import Act, pack
+from bot.callbacks import (Act, ItemsPress, PartnerAnswerPress, RedeemBackPress, RedeemPress, ResourcesPress,
+                           RouteBackPress, RoutePress, RouteToPress, pack)
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
@@ -19,7 +20,7 @@ from bot.services.context import Actor
 from bot.services.partners import KINDS as PARTNER_KINDS, MAX_HOURS
 from bot.services.resources import KINDS as RESOURCE_KINDS, parse_offer
 from bot.services.rewards import parse_item
-from handlers.common import TYPED, Cb, say, show
+from handlers.common import TYPED, say, show
 from handlers.triage import ask_note, dm
 
 PAGE = 5
@@ -95,14 +96,14 @@ async def resources_command(message: Message, actor: Actor, app: App, locale: st
     await say(message, app, locale, "resource_list", buttons=buttons or None, **ctx)
 
 
-async def resources_page(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    ctx, buttons = await _resource_page(actor, app, max(ids[1], 0))
+async def resources_page(cb: CallbackQuery, callback_data: ResourcesPress, actor: Actor, app: App, locale: str) -> None:
+    ctx, buttons = await _resource_page(actor, app, max(callback_data.page, 0))
     await show(cb, app, locale, "resource_list", buttons=buttons or None, **ctx)
 
 
-async def route_list(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str) -> None:
+async def route_list(cb: CallbackQuery, callback_data: RoutePress, actor: Actor, app: App, bot: Bot, locale: str) -> None:
     """From a triage card (page 0, continues privately) or a page button: where could it go?"""
-    req_id, page = ids
+    req_id, page = callback_data.req, callback_data.page
     v, rows, total = await app.resources.routable(actor, req_id, offset=max(page, 0) * PAGE, limit=PAGE)
     if not rows and page == 0:
         raise BadInput("no_resources")
@@ -116,26 +117,28 @@ async def route_list(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app:
         await dm(cb, bot, app, locale, "route_pick", buttons=buttons, **ctx)
 
 
-async def route_to(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    v, row, route_id = await app.resources.route(actor, ids[0], ids[1])
+async def route_to(cb: CallbackQuery, callback_data: RouteToPress, actor: Actor, app: App, locale: str) -> None:
+    v, row, route_id = await app.resources.route(actor, callback_data.req, callback_data.resource)
     await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status,
                buttons=[[Button("take_back", pack(Act.ROUTE_BACK, route_id))]])
 
 
-async def take_back(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    v = await app.resources.take_back(actor, ids[0])
+async def take_back(cb: CallbackQuery, callback_data: RouteBackPress, actor: Actor, app: App, locale: str) -> None:
+    v = await app.resources.take_back(actor, callback_data.route)
     await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status)
 
 
-async def partner_answer(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot, locale: str,
-                         fsm_storage: BaseStorage) -> None:
-    route_id, accept = ids
-    if not accept:
-        await ask_note(cb, bot, app, locale, fsm_storage, PartnerNotes.decline, {"route": route_id},
-                       "ask_partner_note")
-        return
-    v = await app.resources.answer(actor, route_id, True)
+async def partner_accepts(cb: CallbackQuery, callback_data: PartnerAnswerPress, actor: Actor, app: App,
+                          locale: str) -> None:
+    v = await app.resources.answer(actor, callback_data.route, True)
     await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status)
+
+
+async def partner_declines(cb: CallbackQuery, callback_data: PartnerAnswerPress, app: App, bot: Bot, locale: str,
+                           fsm_storage: BaseStorage) -> None:
+    """Declining asks for the reason first (privately); the answer is given with it."""
+    await ask_note(cb, bot, app, locale, fsm_storage, PartnerNotes.decline, {"route": callback_data.route},
+                   "ask_partner_note")
 
 
 async def partner_note(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
@@ -170,22 +173,22 @@ async def items_command(message: Message, actor: Actor, app: App, locale: str) -
               private=private, **ctx)
 
 
-async def items_page(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
-    ctx, buttons = await _item_page(actor, app, max(ids[1], 0))
+async def items_page(cb: CallbackQuery, callback_data: ItemsPress, actor: Actor, app: App, locale: str) -> None:
+    ctx, buttons = await _item_page(actor, app, max(callback_data.page, 0))
     await show(cb, app, locale, "item_list", buttons=buttons or None, private=True, **ctx)
 
 
-async def redeem_item(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, bot: Bot,
+async def redeem_item(cb: CallbackQuery, callback_data: RedeemPress, actor: Actor, app: App, bot: Bot,
                       locale: str) -> None:
-    red, row, left = await app.rewards.redeem(actor, ids[0])
+    red, row, left = await app.rewards.redeem(actor, callback_data.item)
     await dm(cb, bot, app, locale, "redeem_code", code=red.code, item=row.item, partner=row.partner,
              balance=left, expires=red.expires_at, community=actor.community,
              buttons=[[Button("redeem_back", pack(Act.REDEEM_BACK, red.id or 0))]])
 
 
-async def give_back(cb: CallbackQuery, ids: tuple[int, ...], actor: Actor, app: App, locale: str) -> None:
+async def give_back(cb: CallbackQuery, callback_data: RedeemBackPress, actor: Actor, app: App, locale: str) -> None:
     """An unused code given back: the points return once."""
-    red, left = await app.rewards.cancel(actor, ids[0])
+    red, left = await app.rewards.cancel(actor, callback_data.redemption)
     await show(cb, app, locale, "redeem_back", code=red.code, points=red.points, balance=left)
 
 
@@ -207,13 +210,14 @@ def make_router() -> Router:
     router.message.register(item_command, Command("item"))
     router.message.register(items_command, Command("items"))
     router.message.register(confirm_command, Command("confirm"))
-    router.callback_query.register(resources_page, Cb(Act.RESOURCES))
-    router.callback_query.register(route_list, Cb(Act.ROUTE))
-    router.callback_query.register(route_to, Cb(Act.ROUTE_TO))
-    router.callback_query.register(take_back, Cb(Act.ROUTE_BACK))
-    router.callback_query.register(partner_answer, Cb(Act.PARTNER_ANSWER))
-    router.callback_query.register(items_page, Cb(Act.ITEMS))
-    router.callback_query.register(redeem_item, Cb(Act.REDEEM))
-    router.callback_query.register(give_back, Cb(Act.REDEEM_BACK))
+    router.callback_query.register(resources_page, ResourcesPress.filter())
+    router.callback_query.register(route_list, RoutePress.filter())
+    router.callback_query.register(route_to, RouteToPress.filter())
+    router.callback_query.register(take_back, RouteBackPress.filter())
+    router.callback_query.register(partner_accepts, PartnerAnswerPress.filter(F.accept == 1))
+    router.callback_query.register(partner_declines, PartnerAnswerPress.filter(F.accept == 0))
+    router.callback_query.register(items_page, ItemsPress.filter())
+    router.callback_query.register(redeem_item, RedeemPress.filter())
+    router.callback_query.register(give_back, RedeemBackPress.filter())
     router.message.register(partner_note, StateFilter(PartnerNotes), TYPED, F.chat.type == "private")
     return router
