@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any, Protocol
 
-from storage.models import Role
+from storage.models import ProviderKind, Role
 
 
 class Audience(IntEnum):
@@ -190,6 +190,22 @@ class WishLike(Protocol):
 
 
 WISH_CLAIMERS = (Role.VOLUNTEER, Role.PARTNER)  # partner-unit members (共建单位) claim too
+
+
+class ServiceLike(Protocol):
+    community_id: int
+    provider_kind: str
+    provider_id: int | None
+
+
+def may_provide(memberships: Iterable[MembershipLike], service: ServiceLike) -> bool:
+    """One of a menu service's provider people, who may accept its orders: staff (the community
+    provides it), volunteers, or a member of that very partner (not another partner's, not another
+    community's)."""
+    if service.provider_kind == ProviderKind.PARTNER:
+        return is_partner_member(memberships, service.community_id, service.provider_id)
+    role = Role.STAFF if service.provider_kind == ProviderKind.COMMUNITY else Role.VOLUNTEER
+    return has_role(memberships, service.community_id, role)
 
 
 def may_file_wish_for(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:

@@ -13,7 +13,7 @@ import pytest
 
 from bot import policy
 from bot.policy import Audience
-from storage.models import Role
+from storage.models import ProviderKind, Role
 
 OWN, OTHER = 1, 2  # community ids
 GRID, OTHER_GRID = 10, 11  # micro-grids of the request's community
@@ -46,6 +46,13 @@ class Wish:
     requester_id: int = REQUESTER
     filed_by_id: int | None = FILER
     fulfiller_id: int | None = None
+
+
+@dataclass
+class Service:
+    provider_kind: str
+    provider_id: int | None = None
+    community_id: int = OWN
 
 
 @dataclass
@@ -104,6 +111,14 @@ MATRIX: dict[str, tuple[Rule, frozenset[str] | dict[str, object]]] = {
     "manage no partner": (lambda ms: policy.may_manage_partner(ms, OWN, None), frozenset({"staff"})),
     "act as a partner's member": (
         lambda ms: policy.is_partner_member(ms, OWN, PARTNER), frozenset({"partner_member"})),
+    "accept an order of a service the community provides": (
+        lambda ms: policy.may_provide(ms, Service(ProviderKind.COMMUNITY)), frozenset({"staff"})),
+    "accept an order of a service volunteers provide": (
+        lambda ms: policy.may_provide(ms, Service(ProviderKind.VOLUNTEERS)), frozenset({"volunteer"})),
+    "accept an order of a service one's partner provides": (
+        lambda ms: policy.may_provide(ms, Service(ProviderKind.PARTNER, PARTNER)), frozenset({"partner_member"})),
+    "accept an order of a service another partner provides": (
+        lambda ms: policy.may_provide(ms, Service(ProviderKind.PARTNER, OTHER_PARTNER)), frozenset()),
     "file a wish for someone": (
         lambda ms: policy.may_file_wish_for(ms, OWN), frozenset({"staff", "grid_leader", "other_grid_leader"})),
     "screen a wish": (lambda ms: policy.may_screen_wish(ms, Wish()), frozenset({"staff"})),

@@ -336,15 +336,6 @@ class MenuService:
         role = Role.STAFF if svc.provider_kind == ProviderKind.COMMUNITY else Role.VOLUNTEER
         return await queries.members(s, svc.community_id, role)
 
-    @staticmethod
-    def is_provider(ms: list[Any], svc: Service) -> bool:
-        """One of the service's provider people: staff (community), volunteers, or a member of
-        that very partner (not another partner's, not another community's)."""
-        if svc.provider_kind == ProviderKind.PARTNER:
-            return policy.is_partner_member(ms, svc.community_id, svc.provider_id)
-        role = Role.STAFF if svc.provider_kind == ProviderKind.COMMUNITY else Role.VOLUNTEER
-        return policy.has_role(ms, svc.community_id, role)
-
     async def _to_provider(self, s: AsyncSession, ov: OrderView, template: str,
                            buttons: list[list[Button]] | None, *, key: str | None = None, **more: Any) -> None:
         """The provider's group (volunteers: the volunteer group; community: the staff group),
@@ -371,7 +362,7 @@ class MenuService:
             req = await self.r.load(s, req_id)
             ov = await self._order_of(s, req)
             ms = await memberships_of(s, actor.id, req.community_id)
-            if not self.is_provider(ms, ov.service):
+            if not policy.may_provide(ms, ov.service):
                 raise NotAllowed("provider_only")
             if not actor.user.started or actor.user.blocked:
                 raise NotAllowed("start_bot_first")  # the note could not reach them
