@@ -347,6 +347,7 @@ _PARKING = Category("parking", "停车", {"en": "Parking", "ar@mt": "موقف"})
 VARIANTS["category_list"] = [{"cats": [(category_of(COMMUNITY, "repair"), []), (_PARKING, ["ko", "fr"])] * 10},
                              {"cats": []}]
 VARIANTS["category_set"] = [{"cat": _PARKING}, {"cat": Category("parking", "停车", {}, offered=False)}]
+VARIANTS["poll_question"] = [{"question": "Are you satisfied with the stairwell renovation?"}]
 VARIANTS["name_set"] = [{}, {"was": _PARKING}]
 VARIANTS["reminder"].append({"kind": "dispatch_remind"})
 VARIANTS["toast"].extend({"code": c} for c in ("order_dispatched", "order_declined", "order_accepted"))

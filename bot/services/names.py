@@ -1,5 +1,6 @@
 """Names in other languages by machine (#16): with a translation provider set (`TRANSLATE_URL`),
-what staff named — the community, its micro-grids, partners, services — gets a machine name in each
+what staff named — the community, its micro-grids, partners, services, the categories staff added
+(kept in the community's settings, `bot.services.community.CATEGORY_NAMES`) — gets a machine name in each
 shipped language that has none, once, stored beside the names staff give as `"<locale>@mt"`. Readers
 see it marked 🌐 (`bot.i18n.in_locale`) until staff give a name of their own (`/name`), which then
 wins; `/name` lists machine names for staff to check."""
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from bot.services.language import Translator
 from storage.db import Database, locked
+from bot.services.community import CATEGORY_NAMES, categories_of, category_of
 from storage.models import Community, Grid, Partner, Service
 
 MACHINE = "@mt"  # suffix of a machine name's key: {"en@mt": "Grid 1"}
@@ -39,7 +41,12 @@ async def machine_names(db: Database, translator: Translator, locales: tuple[str
                     continue
                 todo += [(model, obj.id, obj.name, c.locale, loc) for loc in locales
                          if unnamed_in(obj.names, loc, c.locale)]
-    for model, oid, name, own, loc in todo[:batch]:
+        cats = [(c.id, cat.code, cat.name, c.locale, loc) for c in communities.values()
+                for cat in categories_of(c) if cat.name is not None
+                for loc in locales if unnamed_in(cat.names, loc, c.locale)]
+    for cid, code, name, own, loc in cats[:batch]:
+        added += await _category_name(db, translator, cid, code, name, own, loc)
+    for model, oid, name, own, loc in todo[:max(0, batch - len(cats))]:
         text = await translator.translate(name, own.split("_")[0], loc)
         if not text:
             continue
@@ -51,3 +58,21 @@ async def machine_names(db: Database, translator: Translator, locales: tuple[str
             s.add(obj)
             added += 1
     return added
+
+
+async def _category_name(db: Database, translator: Translator, community_id: int, code: str, name: str,
+                         own: str, loc: str) -> int:
+    """A machine name for a category staff added, beside their names in the community's settings."""
+    text = await translator.translate(name, own.split("_")[0], loc)
+    if not text:
+        return 0
+    async with db.write() as s:
+        c = await locked(s, Community, community_id)  # one writer: staff's /name at the same moment wins
+        cat = category_of(c, code)
+        if c is None or cat.name != name or not unnamed_in(cat.names, loc, own):
+            return 0  # renamed or named meanwhile: staff's word wins
+        entries = dict((c.settings or {}).get(CATEGORY_NAMES) or {})
+        entries[code] = {**entries.get(code, {}), "names": {**cat.names, loc + MACHINE: text.strip()[:64]}}
+        c.settings = {**(c.settings or {}), CATEGORY_NAMES: entries}  # a new dict: JSON tracks assignment
+        s.add(c)
+        return 1
