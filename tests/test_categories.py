@@ -11,6 +11,7 @@ from bot.services.community import category_of, settings_of
 from storage.models import Community, Request
 from tests.conftest import GRID_GROUP, LEADER, RESIDENT, STAFF, Harness, community, invite
 from tests.test_requests_flow import CONTACT, button
+from tests.test_web import site  # noqa: F401  (the public page, served)
 from tests.tg import Person
 
 SAMIRA = Person(610, "سميرة", "ar", "samira")  # a resident who reads Arabic
@@ -201,3 +202,20 @@ async def test_machine_names_for_categories_are_marked_and_staff_names_win(harne
     async with h.app.db.read() as s:
         c = (await s.execute(select(Community).where(Community.code == "JMS"))).scalars().one()
     assert r.category_label(category_of(c, "c1"), "ko") == "주차"
+
+
+async def test_the_public_page_names_a_category_staff_added_even_after_its_removal(site):
+    """The public page (bot/services/disclosure.py) and its chart: by name, never the code; a
+    category since removed is still counted under its own name, not as "not yet categorised"."""
+    h = site.h
+    await h.app.communities.add_category("JMS", "停车", {"en": "Parking"})
+    async with h.app.db.write() as s:
+        req = (await s.execute(select(Request).where(Request.community_id == site.c1.id)
+                               .order_by(Request.id))).scalars().first()
+        req.category = "c1"
+        s.add(req)
+    await h.app.communities.remove_category("JMS", "c1")
+    status, page, _ = await site.get("/c/JMS?lang=en")
+    assert status == 200 and "<td>Parking</td>" in page and ">c1<" not in page, page
+    status, page, _ = await site.get("/c/JMS?lang=ko")
+    assert "<td>停车</td>" in page
