@@ -149,6 +149,7 @@ class Renderer:
             int(user.id), _inserted(user.first_name))
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
         env.globals["said"] = self._said
+        env.globals["titled"] = self._titled
         env.filters["named"] = lambda obj: local_name(obj, self.catalogs.current_locale)
         env.filters["options"] = lambda p: self.options(p, self.catalogs.current_locale)
         env.filters["category"] = self._category
@@ -165,12 +166,20 @@ class Renderer:
         while len(self.translations) > MEMO_SIZE:
             self.translations.popitem(last=False)
 
+    def _titled(self, text: str | None, names: dict[str, str] | None = None) -> Markup:
+        """`{{ titled(c.title, c.names) }}`: a title people wrote (a convention's) in the reader's
+        language: staff's name for it, else the machine's marked 🌐, else as written, its language
+        labelled (`said`)."""
+        found = in_locale(text or "", names, self.catalogs.current_locale)
+        return _inserted(found) if found != text else self._said(text)
+
     def _said(self, text: str | None, language: str | None = None, stored: str | None = None,
-              stored_in: str | None = None) -> Markup:
+              stored_in: str | None = None, machine: dict[str, str] | None = None) -> Markup:
         """`{{ said(note) }}`: what a person wrote, as they wrote it; when it is in another language
         than the reader's, labelled with that language in the reader's words, and with a machine
         translation (labelled, the original one tap away in an expandable quote) when one is known:
-        `stored` (a translation kept with the request, into `stored_in`) or one the services fetched."""
+        `stored` (a translation kept with the request, into `stored_in`), one kept with the record
+        in `machine` ({"<locale>@mt": text}, bot.services.names) or one the services fetched."""
         if not text:
             return Markup("")
         locale = self.catalogs.current_locale
@@ -183,6 +192,8 @@ class Renderer:
         translated = self.translations.get((text, reader))
         if not translated and stored and stored_in and stored_in.split("_")[0] == reader:
             translated = stored
+        if not translated and machine:
+            translated = machine.get(locale + "@mt") or machine.get(reader + "@mt")
         if translated:
             return Markup("🌐 <i>{}</i> {}\n<blockquote expandable><i>{}</i>\n{}</blockquote>").format(
                 self.label("said_machine", locale).format(language=name), _inserted(translated),

@@ -87,6 +87,13 @@ async def name(message: Message, command: CommandObject, actor: Actor, app: App,
         was = await app.council.name_option(actor, args[1], int(args[2]), lang, text)  # type: ignore[arg-type]
         await say(message, app, locale, "name_set", was=was, name=" ".join(text.split()), lang=lang)
         return
+    if kind == "convention":  # /name convention <n> <lang> <title>
+        if len(args) < 4 or not args[1].isdigit() or normalise(args[2], app.renderer.locales) is None:
+            raise BadInput("name_convention_usage", choices=", ".join(app.renderer.locales))
+        lang, text = normalise(args[2], app.renderer.locales), " ".join(args[3:])
+        convention = await app.communities.name_convention(actor, int(args[1]), lang, text)  # type: ignore[arg-type]
+        await say(message, app, locale, "name_set", was=convention.title, name=" ".join(text.split()), lang=lang)
+        return
     if kind == "category":  # /name category <code> <lang> <name>
         if len(args) < 4 or normalise(args[2], app.renderer.locales) is None:
             raise BadInput("category_usage")

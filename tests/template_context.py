@@ -234,6 +234,9 @@ def _council_variants() -> dict[str, list[dict[str, Any]]]:
         "vote_all_in": [{**common, "p": open_p[0]}],
         "conventions": [{"conventions": [Convention(community_id=1, proposal_id=i, title=base["title"],
                                                     text="公约" * 100, adopted_at=NOW) for i in range(5)]},
+                        {"conventions": [Convention(community_id=1, proposal_id=i, title=base["title"], text="公约" * 100,
+                                                    adopted_at=NOW, names={"en": "Quiet hours", "ar@mt": "ساعات الهدوء"},
+                                                    text_names={"en@mt": "Convention " * 100}) for i in range(5)]},
                         {"conventions": []}],
     }
 
@@ -253,7 +256,7 @@ def _error_variants() -> list[dict[str, Any]]:
     from bot.render import TEMPLATES
 
     codes = re.findall(r'code == "([a-z_]+)"', (TEMPLATES / "error.j2").read_text())
-    args = {"category": "c1", "categories": "repair, care", "choices": "zh_Hans, en, ar", "length": 2500, "limit": 2000, "ref": "JMS-0099", "name": "三网格",
+    args = {"number": 3, "category": "c1", "categories": "repair, care", "choices": "zh_Hans, en, ar", "length": 2500, "limit": 2000, "ref": "JMS-0099", "name": "三网格",
             "role": "mayor", "status": "claimed", "turnout": 3, "eligible": 5, "low": 2, "high": 10,
             "option": "LED 灯"}
     return [{**args, "code": c} for c in [*codes, "internal"]]

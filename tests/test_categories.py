@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.render import plain
 from bot.services.community import category_of, settings_of
 from storage.models import Community, Request
 from tests.conftest import GRID_GROUP, LEADER, RESIDENT, STAFF, Harness, community, invite
@@ -219,3 +220,46 @@ async def test_the_public_page_names_a_category_staff_added_even_after_its_remov
     assert status == 200 and "<td>Parking</td>" in page and ">c1<" not in page, page
     status, page, _ = await site.get("/c/JMS?lang=ko")
     assert "<td>停车</td>" in page
+
+
+# ------------------------------------------------------------------ conventions per language (#16)
+async def test_a_convention_reads_in_the_readers_language_named_else_by_machine_else_labelled(harness: Harness):
+    from bot.services.names import machine_names
+    from storage.models import Convention, Proposal
+    from tests.test_foreign import FakeTranslator
+    h = harness
+    await community(h)
+    await join(h, JIWOO)
+    async with h.app.db.write() as s:
+        c = (await s.execute(select(Community).where(Community.code == "JMS"))).scalars().one()
+        p = Proposal(community_id=c.id, number=1, proposer_id=STAFF.id, title="安静时段", text="晚上十点以后不要大声喧哗",
+                     status="closed", outcome="passed", kind="convention")
+        s.add(p)
+        await s.flush()
+        s.add(Convention(community_id=c.id, proposal_id=p.id, title="安静时段", text="晚上十点以后不要大声喧哗"))
+
+    await h.send(RESIDENT, "/conventions")
+    shown = plain(h.session.last(RESIDENT.id).text)
+    assert "安静时段 (written in Chinese)" in shown, shown  # the original, its language labelled
+    await h.send(STAFF, "/name convention 1 en Quiet hours")
+    assert "Quiet hours" in h.session.last(STAFF.id).text
+    await h.send(RESIDENT, "/conventions")
+    shown = plain(h.session.last(RESIDENT.id).text)
+    assert "1. Quiet hours" in shown and "安静时段 (written" not in shown, shown
+
+    translator = FakeTranslator()
+    await machine_names(h.app.db, translator, h.app.renderer.locales)
+    assert ("安静时段", "zh", "en") not in translator.calls  # staff named it in English
+    await h.send(JIWOO, "/conventions")
+    shown = plain(h.session.last(JIWOO.id).text)
+    assert "1. 🌐 [ko] 安静时段" in shown and "[ko] 晚上十点以后不要大声喧哗" in shown, shown
+    assert "晚上十点以后不要大声喧哗" in shown.replace("[ko] 晚上十点以后不要大声喧哗", "")  # the original, a tap away
+
+    for who, text, said in ((RESIDENT, "/name convention 1 en Mine", "staff"),
+                            (STAFF, "/name convention 9 en Nine", "9"), (STAFF, "/name convention x", "/conventions")):
+        h.session.clear()
+        await h.send(who, text)
+        assert said in h.session.last(who.id).text, text
+    async with h.app.db.read() as s:
+        v = (await s.execute(select(Convention))).scalars().one()
+    assert v.names["en"] == "Quiet hours" and v.names["ko@mt"] == "[ko] 安静时段"

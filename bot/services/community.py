@@ -14,8 +14,8 @@ from bot import policy
 from bot.errors import BadInput, Conflict, NotAllowed, NotFound
 from bot.services.context import Actor, memberships_of
 from storage.db import Database, locked
-from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Grid, Invitation, Membership,
-                            Role, User, utcnow)
+from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Convention, Grid, Invitation,
+                            Membership, Role, User, utcnow)
 
 DEFAULT_SETTINGS = {
     "triage_hours": 24,
@@ -196,6 +196,7 @@ def audit(s: AsyncSession, *, community_id: int | None, actor_id: int | None, en
 
 
 MAX_NAME = 64  # a name in another language: a button label, kept short
+MAX_TITLE_NAME = 120  # a convention's title in another language
 
 
 def _unnamed(names: dict[str, str], locale: str, own: str) -> bool:
@@ -373,6 +374,25 @@ class CommunityService:
                 community = await find_community(s, ref)
         return community, [(cat, [loc for loc in locales if cat.name is not None
                                    and _unnamed(cat.names, loc, community.locale)]) for cat in categories_of(community)]
+
+    async def name_convention(self, ref: str | Actor, number: int, locale: str, title: str) -> Convention:
+        """A convention's title in another language; `number` as /conventions lists it (1, 2, …)."""
+        title = " ".join(title.split())
+        if not title or len(title) > MAX_TITLE_NAME:
+            raise BadInput("name_too_long", limit=MAX_TITLE_NAME)
+        async with self.db.write() as s:
+            community, actor_id = await self._staff_community(s, ref, policy.may_name)
+            found = list((await s.execute(select(Convention).where(Convention.community_id == community.id)
+                                          .order_by(Convention.adopted_at))).scalars())
+            if not 1 <= number <= len(found):
+                raise NotFound("convention_not_found", number=number)
+            convention = await locked(s, Convention, found[number - 1].id)
+            assert convention is not None
+            convention.names = {**(convention.names or {}), locale: title}  # a new dict: JSON change seen
+            s.add(convention)
+            audit(s, community_id=community.id, actor_id=actor_id, entity="convention",
+                  entity_id=convention.id or 0, action="named", note=f"{locale}={title}")
+            return convention
 
     async def missing_names(self, actor: Actor, locales: tuple[str, ...]) -> list[tuple[str, list[Missing]]]:
         """Per shipped language, what staff named that has no name of theirs in it yet: the
