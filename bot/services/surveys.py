@@ -150,7 +150,7 @@ class SurveyService:
             done = [await self.translator.translate(t, source, locale) for t in (question, *options)]
             if all(done):
                 q, *opts = (" ".join(t.split()) for t in done)  # type: ignore[union-attr]
-                out[locale] = (q[:limits.MAX_POLL_QUESTION - 2], [o[:limits.MAX_POLL_OPTION] for o in opts])
+                out[locale] = (q[:limits.MAX_POLL_QUESTION - 6], [o[:limits.MAX_POLL_OPTION] for o in opts])  # room for the mark and RTL marks
         return out
 
     async def _results(self, s: AsyncSession, survey: Survey) -> Results:
