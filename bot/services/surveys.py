@@ -150,7 +150,8 @@ class SurveyService:
             done = [await self.translator.translate(t, source, locale) for t in (question, *options)]
             if all(done):
                 q, *opts = (" ".join(t.split()) for t in done)  # type: ignore[union-attr]
-                out[locale] = (q[:limits.MAX_POLL_QUESTION - 6], [o[:limits.MAX_POLL_OPTION] for o in opts])  # room for the mark and RTL marks
+                # room for the 🌐 mark and, in a right-to-left group, direction marks
+                out[locale] = (q[:limits.MAX_POLL_QUESTION - 6], [o[:limits.MAX_POLL_OPTION] for o in opts])
         return out
 
     async def _results(self, s: AsyncSession, survey: Survey) -> Results:
