@@ -263,3 +263,28 @@ async def test_a_convention_reads_in_the_readers_language_named_else_by_machine_
     async with h.app.db.read() as s:
         v = (await s.execute(select(Convention))).scalars().one()
     assert v.names["en"] == "Quiet hours" and v.names["ko@mt"] == "[ko] 安静时段"
+
+
+def test_every_screen_that_shows_a_category_names_it(harness: Harness):
+    """The monthly report, its chart's legend, the needs list, a task post and the triage card:
+    a category staff added by its name in the reader's language (else the community's), never its
+    code; a micro-wish category of the needs list by the catalogs' name."""
+    from bot.services.needs import Row
+    from tests.template_context import COMMON, _report_context
+    r = harness.app.renderer
+    c = Community(id=1, name="鸡鸣山社区", code="JMS", locale="zh_Hans", timezone="Asia/Shanghai",
+                  settings={"categories": ["repair", "c1"],
+                            "category_names": {"c1": {"name": "停车", "names": {"en": "Parking"}}}})
+    req = Request(id=7, community_id=1, number=7, requester_id=1, description="x", category="c1", status="new")
+    rows = [Row("c1", 3, 2, 0, []), Row("wish:daily", 1, 1, 0, [], wishes=1)]
+    for template, ctx in (("report_month", {**_report_context(), "categories": [("c1", 3), ("repair", 1)],
+                                            "needs": rows}),
+                          ("report_chart", {**_report_context(), "categories": [("c1", 3)], "codes": ["A"]}),
+                          ("needs_list", {"rows": rows, "total": 2, "since": "2026-10", "until": "2026-12"}),
+                          ("task_post", {}), ("triage_card", {})):
+        ctx = {**COMMON, **ctx, "community": c, "r": req}
+        en, ko = r.render(template, "en", **ctx), r.render(template, "ko", **ctx)
+        assert "Parking" in en and "停车" in ko, (template, en, ko)
+        assert "c1" not in plain(en) and "cat_" not in en, (template, en)
+    assert "Daily necessities" in r.render("needs_list", "en", **{**COMMON, "rows": rows, "total": 2,
+                                                                    "since": "2026-10", "until": "2026-12"})
