@@ -47,8 +47,11 @@ async def new(message: Message, state: FSMContext, actor: Actor, app: App, local
     if actor.community is None:
         raise NotAllowed("no_community")
     await state.set_state(Intake.category)
-    await state.set_data({"on_behalf": on_behalf, "photos": []})
-    cats = [Button(category=c, data=pack(Act.CATEGORY, i)) for i, c in enumerate(categories_of(actor.community))]
+    offered = categories_of(actor.community)
+    # The buttons' indexes point into the categories offered now: kept, so a category staff remove
+    # meanwhile does not shift a press onto another one (filing it then is refused: bad_category).
+    await state.set_data({"on_behalf": on_behalf, "photos": [], "offered": [c.code for c in offered]})
+    cats = [Button(category=c, data=pack(Act.CATEGORY, i)) for i, c in enumerate(offered)]
     buttons = [cats[i:i + 2] for i in range(0, len(cats), 2)] + CANCEL
     await say(message, app, locale, "ask_category", buttons=buttons, on_behalf=on_behalf)
 
@@ -64,7 +67,7 @@ async def on_behalf(message: Message, command: CommandObject, state: FSMContext,
 
 async def pick_category(cb: CallbackQuery, callback_data: CategoryPress, state: FSMContext, actor: Actor,
                         app: App, locale: str) -> None:
-    cats = _categories(actor)
+    cats = (await state.get_data()).get("offered") or _categories(actor)
     if not 0 <= callback_data.category < len(cats):
         raise BadInput("bad_category")
     await state.update_data(category=cats[callback_data.category])

@@ -288,3 +288,16 @@ def test_every_screen_that_shows_a_category_names_it(harness: Harness):
         assert "c1" not in plain(en) and "cat_" not in en, (template, en)
     assert "Daily necessities" in r.render("needs_list", "en", **{**COMMON, "rows": rows, "total": 2,
                                                                     "since": "2026-10", "until": "2026-12"})
+
+
+async def test_a_category_removed_while_a_resident_picks_does_not_shift_their_press(harness: Harness):
+    h = harness
+    await community(h)
+    await h.send(STAFF, "/category add 停车")
+    await h.send(STAFF, "/name category c1 en Parking")
+    await h.send(RESIDENT, "/new")
+    other = button(h.session.last(RESIDENT.id), "Other")
+    await h.send(STAFF, "/category remove repair")  # the buttons before "Other" are one fewer now
+    await h.press(RESIDENT, other)
+    asked = h.session.last(RESIDENT.id).text
+    assert "Other" in asked and "Parking" not in asked, asked
