@@ -198,6 +198,36 @@ def _grid(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _category(args: argparse.Namespace, settings: Settings) -> int:
+    """Categories of requests staff add, named in every language (#16)."""
+    from bot.i18n import normalise, shipped_locales
+
+    _upgrade(settings.database_url)
+    locales = tuple(shipped_locales(settings.locales_dir))
+    if args.category_command == "add":
+        names: dict[str, str] = {}
+        for given in args.name or []:
+            code, _, text = given.partition("=")
+            locale = normalise(code, locales)
+            if locale is None or not text.strip():
+                print(f"--name {given!r}: give LOCALE=NAME, LOCALE one of {', '.join(locales)}", file=sys.stderr)
+                return 2
+            names[locale] = text.strip()
+        cat = asyncio.run(_with_services(settings, lambda svc: svc.add_category(args.community, args.name_, names)))
+        print(f"category {cat.code} added: {cat.name}" + "".join(f", {k}={v}" for k, v in sorted(cat.names.items())))
+    elif args.category_command == "remove":
+        cat = asyncio.run(_with_services(settings, lambda svc: svc.remove_category(args.community, args.code)))
+        print(f"category {cat.code} ({cat.name or cat.code}) is no longer offered; requests filed under it keep it")
+    else:
+        community, cats = asyncio.run(_with_services(settings, lambda svc: svc.categories(args.community, locales)))
+        print(f"{community.name} ({community.code}): {len(cats)} categories")
+        for cat, missing in cats:
+            others = ", ".join(f"{k}={v}" for k, v in sorted(cat.names.items()))
+            line = f"  {cat.code}\t{cat.name or '(built in)'}" + (f"\t{others}" if others else "")
+            print(line + (f"\tmissing: {', '.join(missing)}" if missing else ""))
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sandbox.demo import main as demo_main
 
@@ -273,6 +303,21 @@ def parser() -> argparse.ArgumentParser:
     lst = grid_sub.add_parser("list", help="list a community's micro-grids")
     lst.add_argument("community")
     lst.set_defaults(func=_grid)
+    cat = sub.add_parser("category", help="categories of requests")
+    cat_sub = cat.add_subparsers(dest="category_command", required=True)
+    cadd = cat_sub.add_parser("add", help="add a category, named in the community's language")
+    cadd.add_argument("community", help="name, code or id")
+    cadd.add_argument("name_", metavar="name")
+    cadd.add_argument("--name", action="append", metavar="LOCALE=NAME",
+                      help='its name in another language, e.g. --name en="Parking" (repeatable)')
+    cadd.set_defaults(func=_category)
+    crm = cat_sub.add_parser("remove", help="stop offering a category for new requests")
+    crm.add_argument("community", help="name, code or id")
+    crm.add_argument("code")
+    crm.set_defaults(func=_category)
+    cls = cat_sub.add_parser("list", help="a community's categories and the languages their names are missing in")
+    cls.add_argument("community", help="name, code or id")
+    cls.set_defaults(func=_category)
     exp = sub.add_parser("export", help="CSV files of a community's requests, ratings, votes and points")
     exp.add_argument("community", help="name, code or id")
     exp.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat, help="YYYY-MM-DD")

@@ -159,6 +159,17 @@ def may_invite(memberships: Iterable[MembershipLike], community_id: int | None) 
     return is_staff(memberships, community_id)
 
 
+def may_name(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """Names in other languages of what staff named (the community, micro-grids, departments,
+    categories): that community's staff."""
+    return is_staff(memberships, community_id)
+
+
+def may_manage_categories(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """Adding, listing and removing the categories of requests: that community's staff."""
+    return is_staff(memberships, community_id)
+
+
 def may_use_invitation(user_id: int, for_user_id: int | None) -> bool:
     """An invitation made for a named person admits only that Telegram id."""
     return for_user_id is None or for_user_id == user_id

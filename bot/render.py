@@ -34,6 +34,7 @@ from markupsafe import Markup, escape
 from bot.callbacks import packed
 from bot.i18n import BIDI_CONTROLS, Catalogs, in_locale, is_rtl, language_name, local_name
 from bot.services.buttons import Button
+from bot.services.community import Category, category_of
 from bot.services.language import detect
 from bot.limits import MAX_TEXT
 
@@ -148,8 +149,10 @@ class Renderer:
             int(user.id), _inserted(user.first_name))
         env.globals["bot_username"] = "gongzhi_bot"  # replaced with getMe's answer at start
         env.globals["said"] = self._said
+        env.globals["titled"] = self._titled
         env.filters["named"] = lambda obj: local_name(obj, self.catalogs.current_locale)
         env.filters["options"] = lambda p: self.options(p, self.catalogs.current_locale)
+        env.filters["category"] = self._category
         env.filters["dept"] = lambda name, community: department_name(community, name, self.catalogs.current_locale)
         self.env = env
         self._modules: dict[tuple[str, str], Any] = {}
@@ -163,12 +166,20 @@ class Renderer:
         while len(self.translations) > MEMO_SIZE:
             self.translations.popitem(last=False)
 
+    def _titled(self, text: str | None, names: dict[str, str] | None = None) -> Markup:
+        """`{{ titled(c.title, c.names) }}`: a title people wrote (a convention's) in the reader's
+        language: staff's name for it, else the machine's marked 🌐, else as written, its language
+        labelled (`said`)."""
+        found = in_locale(text or "", names, self.catalogs.current_locale)
+        return _inserted(found) if found != text else self._said(text)
+
     def _said(self, text: str | None, language: str | None = None, stored: str | None = None,
-              stored_in: str | None = None) -> Markup:
+              stored_in: str | None = None, machine: dict[str, str] | None = None) -> Markup:
         """`{{ said(note) }}`: what a person wrote, as they wrote it; when it is in another language
         than the reader's, labelled with that language in the reader's words, and with a machine
         translation (labelled, the original one tap away in an expandable quote) when one is known:
-        `stored` (a translation kept with the request, into `stored_in`) or one the services fetched."""
+        `stored` (a translation kept with the request, into `stored_in`), one kept with the record
+        in `machine` ({"<locale>@mt": text}, bot.services.names) or one the services fetched."""
         if not text:
             return Markup("")
         locale = self.catalogs.current_locale
@@ -181,6 +192,8 @@ class Renderer:
         translated = self.translations.get((text, reader))
         if not translated and stored and stored_in and stored_in.split("_")[0] == reader:
             translated = stored
+        if not translated and machine:
+            translated = machine.get(locale + "@mt") or machine.get(reader + "@mt")
         if translated:
             return Markup("🌐 <i>{}</i> {}\n<blockquote expandable><i>{}</i>\n{}</blockquote>").format(
                 self.label("said_machine", locale).format(language=name), _inserted(translated),
@@ -254,6 +267,26 @@ class Renderer:
         named = getattr(p, "names_of", None)  # a proposal; a draft being written has no names yet
         return [in_locale(o, named(i) if named else None, locale) for i, o in enumerate(p.options)]
 
+    def _category(self, value: Any, community: Any = None) -> str:
+        """`{{ r.category|category(community) }}` (a code) or `{{ cat|category }}` (a `Category`);
+        the needs list's `wish:<category>` is a micro-wish category (`wcat_…`, bot.services.needs)."""
+        if isinstance(value, str) and value.startswith("wish:"):
+            return self.label("wcat_" + value[len("wish:"):], self.catalogs.current_locale)
+        cat = value if isinstance(value, Category) else category_of(community, value)
+        return self.category_label(cat, self.catalogs.current_locale)
+
+    def category_label(self, cat: Category, locale: str) -> str:
+        """The one place a category is named, in templates and on buttons: staff's name in the
+        reader's language; else a built-in category's name from the catalogs; else the machine's
+        name marked 🌐; else the name staff gave it in the community's language. No category yet:
+        "Not yet categorised"."""
+        if not cat.code:
+            return self.label("cat_unset", locale)
+        labels = self.strings("labels", locale).labels
+        key = "cat_" + cat.code
+        fallback = labels[key] if cat.name is None and key in labels else (cat.name or cat.code)
+        return in_locale(fallback, cat.names, locale)
+
     def label(self, key: str, locale: str) -> str:
         return str(self.strings("labels", locale).labels[key])
 
@@ -269,8 +302,11 @@ class Renderer:
         for row in rows:
             cells = []
             for b in row:
-                text = in_locale(b.text or "", b.names, locale)
-                cell = {"text": text if b.label is None else self.label(b.label, locale)}
+                if b.category is not None:
+                    text = self.category_label(b.category, locale)
+                else:
+                    text = in_locale(b.text or "", b.names, locale) if b.label is None else self.label(b.label, locale)
+                cell = {"text": text}
                 if b.web_app:
                     cell["web_app"] = {"url": b.web_app}  # a Mini App (private chats only)
                 else:

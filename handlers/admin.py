@@ -9,6 +9,7 @@ from bot.app import App
 from bot.errors import BadInput
 from bot.filters import ConfiguresGroup
 from bot.i18n import normalise
+from bot.services.community import Missing, category_of
 from bot.services.context import Actor
 from bot.services.migration import chat_migrated
 from handlers.common import say
@@ -73,7 +74,8 @@ async def name(message: Message, command: CommandObject, actor: Actor, app: App,
     if not args:
         missing = await app.communities.missing_names(actor, app.renderer.locales)
         options = dict(await app.council.unnamed_options(actor.community.id, app.renderer.locales))  # type: ignore[union-attr]
-        await say(message, app, locale, "names_missing", missing=[(loc, names + options[loc]) for loc, names in missing],
+        await say(message, app, locale, "names_missing",
+                  missing=[(loc, names + [Missing(o) for o in options[loc]]) for loc, names in missing],
                   options=any(options[loc] for loc, _ in missing))
         return
     kind = args[0].lower()
@@ -84,6 +86,21 @@ async def name(message: Message, command: CommandObject, actor: Actor, app: App,
         text = " ".join(args[4:])
         was = await app.council.name_option(actor, args[1], int(args[2]), lang, text)  # type: ignore[arg-type]
         await say(message, app, locale, "name_set", was=was, name=" ".join(text.split()), lang=lang)
+        return
+    if kind == "convention":  # /name convention <n> <lang> <title>
+        if len(args) < 4 or not args[1].isdigit() or normalise(args[2], app.renderer.locales) is None:
+            raise BadInput("name_convention_usage", choices=", ".join(app.renderer.locales))
+        lang, text = normalise(args[2], app.renderer.locales), " ".join(args[3:])
+        convention = await app.communities.name_convention(actor, int(args[1]), lang, text)  # type: ignore[arg-type]
+        await say(message, app, locale, "name_set", was=convention.title, name=" ".join(text.split()), lang=lang)
+        return
+    if kind == "category":  # /name category <code> <lang> <name>
+        if len(args) < 4 or normalise(args[2], app.renderer.locales) is None:
+            raise BadInput("category_usage")
+        lang, text = normalise(args[2], app.renderer.locales), " ".join(args[3:])
+        community = await app.communities.set_name(actor, "category", args[1], lang, text)  # type: ignore[arg-type]
+        await say(message, app, locale, "name_set", was=category_of(community, args[1].lower()), name=text.strip(),
+                  lang=lang)
         return
     target, rest = (args[1], args[2:]) if kind in ("grid", "department", "partner") and len(args) > 1 else (None, args[1:])
     lang = normalise(rest[0], app.renderer.locales) if rest else None
@@ -97,6 +114,24 @@ async def name(message: Message, command: CommandObject, actor: Actor, app: App,
     await app.communities.set_name(actor, kind, target, lang, text)
     await say(message, app, locale, "name_set", was=target if kind != "community" else actor.community.name,
               name=text.strip(), lang=lang)
+
+
+async def category(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
+    """/category — the categories of requests and the languages their names are missing in;
+    /category add <name> (in the community's language); /category remove <code>."""
+    verb, _, rest = (command.args or "").strip().partition(" ")
+    verb = verb.lower()
+    if verb == "add" and rest.strip():
+        cat = await app.communities.add_category(actor, rest)
+        await say(message, app, locale, "category_set", cat=cat)
+    elif verb == "remove" and rest.strip():
+        cat = await app.communities.remove_category(actor, rest)
+        await say(message, app, locale, "category_set", cat=cat)
+    elif not verb:
+        _, cats = await app.communities.categories(actor, app.renderer.locales)
+        await say(message, app, locale, "category_list", cats=cats)
+    else:
+        raise BadInput("category_usage")
 
 
 async def migrated(message: Message, app: App) -> None:
@@ -113,6 +148,7 @@ def make_router() -> Router:
     router.message.register(migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     router.message.register(invite, Command("invite"))
     router.message.register(name, Command("name"))
+    router.message.register(category, Command("category"))
     groups = F.chat.type.in_({"group", "supergroup"})
     router.message.register(bind, Command("bind"), groups, ConfiguresGroup())
     router.message.register(unbind, Command("unbind"), groups, ConfiguresGroup())

@@ -17,7 +17,7 @@ from bot.errors import BadInput, NotAllowed
 from bot.filters import CommunityRole
 from bot.i18n import clean_user_text
 from bot.render import Button
-from bot.services.community import settings_of
+from bot.services.community import categories_of, settings_of
 from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
 from storage.models import Role
@@ -47,8 +47,11 @@ async def new(message: Message, state: FSMContext, actor: Actor, app: App, local
     if actor.community is None:
         raise NotAllowed("no_community")
     await state.set_state(Intake.category)
-    await state.set_data({"on_behalf": on_behalf, "photos": []})
-    cats = [Button(f"cat_{c}", pack(Act.CATEGORY, i)) for i, c in enumerate(_categories(actor))]
+    offered = categories_of(actor.community)
+    # The buttons' indexes point into the categories offered now: kept, so a category staff remove
+    # meanwhile does not shift a press onto another one (filing it then is refused: bad_category).
+    await state.set_data({"on_behalf": on_behalf, "photos": [], "offered": [c.code for c in offered]})
+    cats = [Button(category=c, data=pack(Act.CATEGORY, i)) for i, c in enumerate(offered)]
     buttons = [cats[i:i + 2] for i in range(0, len(cats), 2)] + CANCEL
     await say(message, app, locale, "ask_category", buttons=buttons, on_behalf=on_behalf)
 
@@ -64,13 +67,13 @@ async def on_behalf(message: Message, command: CommandObject, state: FSMContext,
 
 async def pick_category(cb: CallbackQuery, callback_data: CategoryPress, state: FSMContext, actor: Actor,
                         app: App, locale: str) -> None:
-    cats = _categories(actor)
+    cats = (await state.get_data()).get("offered") or _categories(actor)
     if not 0 <= callback_data.category < len(cats):
         raise BadInput("bad_category")
     await state.update_data(category=cats[callback_data.category])
     await state.set_state(Intake.description)
     await show(cb, app, locale, "ask_description", buttons=CANCEL, category=cats[callback_data.category],
-               limit=MAX_DESCRIPTION)
+               community=actor.community, limit=MAX_DESCRIPTION)
 
 
 async def description(message: Message, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
@@ -165,7 +168,8 @@ async def _summary(message: Message, state: FSMContext, actor: Actor, app: App, 
     grid = None
     if data.get("grid_id") and actor.community:
         grid = next((g for g in await app.communities.grids(actor.community.id) if g.id == data["grid_id"]), None)
-    await say(message, app, locale, "summary", buttons=buttons, d=data, grid=grid, similar=similar)
+    await say(message, app, locale, "summary", buttons=buttons, d=data, grid=grid, similar=similar,
+              community=actor.community)
 
 
 async def confirm(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
@@ -184,7 +188,7 @@ async def edit(cb: CallbackQuery, state: FSMContext, app: App, locale: str) -> N
     await state.update_data(editing=True)
     await state.set_state(Intake.description)
     await show(cb, app, locale, "ask_description", buttons=CANCEL, category=(await state.get_data()).get("category"),
-               limit=MAX_DESCRIPTION)
+               community=actor.community, limit=MAX_DESCRIPTION)
 
 
 async def follow(cb: CallbackQuery, callback_data: FollowPress, state: FSMContext, actor: Actor, app: App,

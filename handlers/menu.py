@@ -17,7 +17,7 @@ from bot.callbacks import (Act, NeedsPagePress, OrderPress, ServiceCategoryPress
 from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.render import Button
-from bot.services.community import settings_of
+from bot.services.community import category_of, settings_of
 from bot.services.context import Actor
 from bot.services.menu import PAGE, MOp, parse_when
 from bot.services.needs import PAGE as NEEDS_PAGE
@@ -44,8 +44,9 @@ async def _categories_view(actor: Actor, app: App) -> tuple[dict, list[list[Butt
     cats = await app.menu.categories(actor)
     assert actor.community is not None
     known = list(settings_of(actor.community)["categories"])
-    buttons = [[Button(f"cat_{cat}", pack(Act.SVC_CAT, known.index(cat), 0))] for cat, _ in cats]
-    return {"categories": cats}, buttons
+    buttons = [[Button(category=category_of(actor.community, cat), data=pack(Act.SVC_CAT, known.index(cat), 0))]
+               for cat, _ in cats]
+    return {"categories": cats, "community": actor.community}, buttons
 
 
 async def services_command(message: Message, actor: Actor, app: App, bot: Bot, locale: str) -> None:
@@ -75,7 +76,7 @@ async def category(cb: CallbackQuery, callback_data: ServiceCategoryPress, actor
     nav = [Button(text=b.text, data=pack(Act.SVC_CAT, index, int(b.data.split(":")[-1])))
            for b in pager(0, page, total, PAGE) if b.data]
     await show(cb, app, locale, "services_list", buttons=buttons + ([nav] if nav else []), category=cat,
-               rows=rows, total=total)
+               rows=rows, total=total, community=actor.community)
 
 
 async def service(cb: CallbackQuery, callback_data: ServicePress, actor: Actor, app: App, locale: str) -> None:
@@ -83,7 +84,8 @@ async def service(cb: CallbackQuery, callback_data: ServicePress, actor: Actor, 
     tz = actor.community.timezone if actor.community else None
     buttons = [[Button(text=app.renderer.render("slot_button", locale, slot=sl, tz=tz),
                        data=pack(Act.SLOT, sl.id or 0))] for sl in slots if sl.taken < sl.capacity]
-    await show(cb, app, locale, "service_detail", buttons=buttons, service=svc, slots=slots, tz=tz)
+    await show(cb, app, locale, "service_detail", buttons=buttons, service=svc, slots=slots, tz=tz,
+               community=actor.community)
 
 
 async def slot(cb: CallbackQuery, callback_data: SlotPress, state: FSMContext, actor: Actor, app: App,
@@ -148,7 +150,7 @@ async def add_service(message: Message, command: CommandObject, actor: Actor, ap
         grid = rest.pop(0)[5:]
     svc = await app.menu.define(actor, category=category, provider=provider, languages=langs.split(","),
                                 name=" ".join(rest), grid=grid, locales=app.renderer.locales)
-    await say(message, app, locale, "service_defined", service=svc)
+    await say(message, app, locale, "service_defined", service=svc, community=actor.community)
 
 
 def _cats(actor: Actor) -> str:
@@ -161,7 +163,7 @@ async def service_name(message: Message, command: CommandObject, actor: Actor, a
     if not ref.lstrip("Ss").isdigit() or lang not in app.renderer.locales or not rest[0].strip():
         raise BadInput("servicename_usage", choices=", ".join(app.renderer.locales))
     svc = await app.menu.rename(actor, int(ref.lstrip("Ss")), lang, rest[0])
-    await say(message, app, locale, "service_defined", service=svc, renamed=lang)
+    await say(message, app, locale, "service_defined", service=svc, renamed=lang, community=actor.community)
 
 
 async def add_slot(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
@@ -185,7 +187,8 @@ async def _needs_page(actor: Actor, app: App, page: int) -> tuple[dict, list[lis
     rows, total = await app.needs.listing(actor, first.start, this.end, offset=page * NEEDS_PAGE)
     nav = [Button(text=b.text, data=pack(Act.NEEDS_PAGE, int(b.data.split(":")[-1])))
            for b in pager(0, page, total, NEEDS_PAGE) if b.data]
-    return {"rows": rows, "total": total, "since": first.label, "until": this.label}, [nav] if nav else []
+    return ({"rows": rows, "total": total, "since": first.label, "until": this.label, "community": actor.community},
+            [nav] if nav else [])
 
 
 async def needs_command(message: Message, actor: Actor, app: App, locale: str) -> None:

@@ -17,7 +17,7 @@ from bot.callbacks import (AnswerPress, DeclinePress, DuePress, DuplicatePress, 
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
-from bot.services.community import settings_of
+from bot.services.community import categories_of, settings_of
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op, View
 from bot.filters import RequestRule
@@ -86,8 +86,8 @@ async def category(cb: CallbackQuery, callback_data: TriagePress, actor: Actor, 
                    locale: str) -> None:
     req_id = callback_data.req
     v = await app.requests.check_triage(actor, req_id)
-    cats = settings_of(v.community)["categories"]
-    buttons = [[Button(f"cat_{c}", RecategorisePress(req=req_id, category=i).pack())] for i, c in enumerate(cats)]
+    buttons = [[Button(category=c, data=RecategorisePress(req=req_id, category=i).pack())]
+               for i, c in enumerate(categories_of(v.community))]
     await dm(cb, bot, app, locale, "ask_category", buttons=buttons, no=v.no, on_behalf=None)
 
 
@@ -102,7 +102,8 @@ async def recategorise(cb: CallbackQuery, callback_data: RecategorisePress, acto
     if not 0 <= callback_data.category < len(cats):
         raise BadInput("stale")
     v = await app.requests.categorise(actor, callback_data.req, cats[callback_data.category])
-    await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status, category=v.req.category)
+    await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status, category=v.req.category,
+               community=v.community)
 
 
 async def pick_duplicate(cb: CallbackQuery, callback_data: DuplicatePress, actor: Actor, app: App,

@@ -452,6 +452,11 @@ class Convention(SQLModel, table=True):
     title: str
     text: str
     adopted_at: datetime = Field(default_factory=utcnow)
+    # The title in other languages: staff's (`/name convention`) and the machine's ("<locale>@mt");
+    # the text's machine translations ({"<locale>@mt": text}), bot.services.names (#16).
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    text_names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
+                                                                              server_default="{}"))
 
 
 class Rating(SQLModel, table=True):

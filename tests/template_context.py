@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.i18n import Named
+from bot.services.community import Category, Missing, category_of
 from bot.services.context import Actor
 from storage.models import ChatBinding, Community, Grid, Membership, PointEntry, Request, User, utcnow
 
@@ -32,7 +33,7 @@ NEWBIE = Actor(user=KARIM, locale="ar")
 
 class V:  # what services hand templates as a "view"
     def __init__(self, req: Request, grid: Grid | None = GRID) -> None:
-        self.req, self.grid, self.no = req, grid, f"JMS-{req.number:04d}"
+        self.req, self.grid, self.no, self.community = req, grid, f"JMS-{req.number:04d}", COMMUNITY
 
 
 def _needs_rows() -> list[Any]:
@@ -59,7 +60,7 @@ COMMON: dict[str, Any] = {
     "recent": [PointEntry(community_id=1, user_id=300, delta=10, reason="task_done", ref="x", at=NOW)],
     "events": [], "show_private": True, "answer": "3号楼", "returned": "不属于物业范围", "reopened": "还是坏的",
     "code": "already_handled", "photo": None, "was": "一网格", "lang": "en",
-    "missing": [("en", ["鸡鸣山社区", "二网格"]), ("ar", [])],
+    "missing": [("en", [Missing("鸡鸣山社区"), Missing("二网格", "Grid 2"), Missing("停车")]), ("ar", [])],
     "note_kind": "answer", "scrubbed": True, "for_user": 1001,
 }
 
@@ -233,6 +234,9 @@ def _council_variants() -> dict[str, list[dict[str, Any]]]:
         "vote_all_in": [{**common, "p": open_p[0]}],
         "conventions": [{"conventions": [Convention(community_id=1, proposal_id=i, title=base["title"],
                                                     text="公约" * 100, adopted_at=NOW) for i in range(5)]},
+                        {"conventions": [Convention(community_id=1, proposal_id=i, title=base["title"], text="公约" * 100,
+                                                    adopted_at=NOW, names={"en": "Quiet hours", "ar@mt": "ساعات الهدوء"},
+                                                    text_names={"en@mt": "Convention " * 100}) for i in range(5)]},
                         {"conventions": []}],
     }
 
@@ -252,7 +256,7 @@ def _error_variants() -> list[dict[str, Any]]:
     from bot.render import TEMPLATES
 
     codes = re.findall(r'code == "([a-z_]+)"', (TEMPLATES / "error.j2").read_text())
-    args = {"categories": "repair, care", "choices": "zh_Hans, en, ar", "length": 2500, "limit": 2000, "ref": "JMS-0099", "name": "三网格",
+    args = {"number": 3, "category": "c1", "categories": "repair, care", "choices": "zh_Hans, en, ar", "length": 2500, "limit": 2000, "ref": "JMS-0099", "name": "三网格",
             "role": "mayor", "status": "claimed", "turnout": 3, "eligible": 5, "low": 2, "high": 10,
             "option": "LED 灯"}
     return [{**args, "code": c} for c in [*codes, "internal"]]
@@ -342,6 +346,12 @@ def _menu_variants() -> dict[str, list[dict[str, Any]]]:
 
 
 VARIANTS.update(_menu_variants())
+_PARKING = Category("parking", "停车", {"en": "Parking", "ar@mt": "موقف"})
+VARIANTS["category_list"] = [{"cats": [(category_of(COMMUNITY, "repair"), []), (_PARKING, ["ko", "fr"])] * 10},
+                             {"cats": []}]
+VARIANTS["category_set"] = [{"cat": _PARKING}, {"cat": Category("parking", "停车", {}, offered=False)}]
+VARIANTS["poll_question"] = [{"question": "Are you satisfied with the stairwell renovation?"}]
+VARIANTS["name_set"] = [{}, {"was": _PARKING}]
 VARIANTS["reminder"].append({"kind": "dispatch_remind"})
 VARIANTS["toast"].extend({"code": c} for c in ("order_dispatched", "order_declined", "order_accepted"))
 VARIANTS["status_changed"].extend({"action": a} for a in ("dispatched", "order_accepted"))

@@ -100,6 +100,8 @@ MATRIX: dict[str, tuple[Rule, frozenset[str] | dict[str, object]]] = {
     "carry out a decision nobody owns": (
         lambda ms: policy.may_carry_out(PERSON, ms, OWN, None), frozenset({"staff"})),
     "invite": (lambda ms: policy.may_invite(ms, OWN), frozenset({"staff"})),
+    "name things in other languages": (lambda ms: policy.may_name(ms, OWN), frozenset({"staff"})),
+    "add, list or remove categories": (lambda ms: policy.may_manage_categories(ms, OWN), frozenset({"staff"})),
     "configure a group one administers": (
         lambda ms: policy.may_configure_group(ms, OWN, group_admin=True), frozenset({"staff"})),
     "configure a group one does not administer": (

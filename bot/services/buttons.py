@@ -5,6 +5,7 @@ buttons of the notifications they queue with these; the presentation layer (`bot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from enum import StrEnum
 
 
@@ -87,3 +88,4 @@ class Button:
     text: str | None = None
     names: dict[str, str] | None = None  # `text` in other languages, keyed by locale (a grid's names)
     web_app: str | None = None  # an https address opened as a Telegram Mini App
+    category: Any = None  # a `bot.services.community.Category`: its name, by `Renderer.category_label`

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,8 +14,8 @@ from bot import policy
 from bot.errors import BadInput, Conflict, NotAllowed, NotFound
 from bot.services.context import Actor, memberships_of
 from storage.db import Database, locked
-from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Grid, Invitation, Membership,
-                            Role, User, utcnow)
+from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Convention, Grid, Invitation,
+                            Membership, Role, User, utcnow)
 
 DEFAULT_SETTINGS = {
     "triage_hours": 24,
@@ -37,6 +37,8 @@ DEFAULT_SETTINGS = {
     "quiet_hours": "21:00-08:00",
     "urgent_categories": ["safety"],
 }
+CATEGORY_NAMES = "category_names"  # settings: {code: {"name": as staff added it, "names": {locale: name}}}
+MAX_CATEGORIES = 20  # offered at once: intake shows them as buttons
 STAFF_LINK_HOURS = 24  # a staff link is single-use and short-lived
 INVITABLE = (Role.RESIDENT, Role.GRID_LEADER, Role.VOLUNTEER, Role.COUNCIL_MEMBER, Role.STAFF, Role.LIAISON)
 
@@ -50,6 +52,69 @@ class Joined:
 
 def settings_of(community: Community) -> dict:
     return {**DEFAULT_SETTINGS, **(community.settings or {})}
+
+
+@dataclass(frozen=True, eq=False)
+class Category:
+    """A category of requests as readers see it. A built-in category (`name` None) is named by the
+    catalogs (`cat_<code>` in labels.j2); one staff added has the name they gave it, in the
+    community's language. `names`: staff's names in other languages, and machine names
+    (`"<locale>@mt"`, bot.services.names). Rendered in one place: `Renderer.category_label`."""
+
+    code: str
+    name: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    offered: bool = True
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Something staff named that has no name of theirs in a language yet; `machine`: the
+    machine's name in it, shown for staff to check."""
+
+    name: str
+    machine: str | None = None
+
+
+def _category_entries(community: Community | None) -> dict[str, dict]:
+    return dict(settings_of(community).get(CATEGORY_NAMES) or {}) if community is not None else {}
+
+
+def category_of(community: Community | None, code: str | None) -> Category:
+    """A category of this community by its code (offered now or not: old requests keep theirs)."""
+    entry = _category_entries(community).get(code or "") or {}
+    offered = community is not None and code in settings_of(community)["categories"]
+    return Category(code or "", entry.get("name"), dict(entry.get("names") or {}), offered)
+
+
+def categories_of(community: Community | None) -> list[Category]:
+    """The categories offered for new requests, in the community's order."""
+    if community is None:
+        return []
+    return [category_of(community, code) for code in settings_of(community)["categories"]]
+
+
+def by_category(community: Community, counts: dict[str | None, int]) -> list[tuple[str, int]]:
+    """Requests counted by category code, in the community's order, then categories since removed
+    (they keep their names), then those with none yet ("unset"); only the ones counted."""
+    rows = dict(counts)
+    out = [(cat, int(rows.pop(cat, 0) or 0)) for cat in settings_of(community)["categories"]]
+    unset = int(rows.pop(None, 0) or 0) + int(rows.pop("", 0) or 0)
+    out += sorted((str(cat), int(n)) for cat, n in rows.items())
+    out.append(("unset", unset))
+    return [(cat, n) for cat, n in out if n]
+
+
+def _new_category_code(name: str, taken: set[str]) -> str:
+    """A short code for a category staff add: its Latin letters ("parking"), else c1, c2, …
+    Never one used before, so requests filed under a removed category keep theirs."""
+    slug = re.sub(r"[^a-z0-9]", "", name.lower())[:12]
+    if len(slug) >= 3 and not slug[0].isdigit() and slug not in taken:
+        return slug
+    n = 1
+    while f"c{n}" in taken:
+        n += 1
+    return f"c{n}"
 
 
 def _span(text: str) -> tuple[time, time]:
@@ -131,6 +196,12 @@ def audit(s: AsyncSession, *, community_id: int | None, actor_id: int | None, en
 
 
 MAX_NAME = 64  # a name in another language: a button label, kept short
+MAX_TITLE_NAME = 120  # a convention's title in another language
+
+
+def _unnamed(names: dict[str, str], locale: str, own: str) -> bool:
+    """No name of staff's in `locale` (a machine name counts as missing: staff are to check it)."""
+    return locale.split("_")[0] != own.split("_")[0] and locale not in names and locale.split("_")[0] not in names
 
 
 class CommunityService:
@@ -196,6 +267,8 @@ class CommunityService:
             audit(s, community_id=community.id, actor_id=actor_id, entity=kind, entity_id=community.id or 0,
                   action="named", note=f"{target}: {locale}={text}")
             return community
+        if kind == "category":
+            return self._name_category(s, community, target or "", locale, text, actor_id)
         obj: Community | Grid = community if kind == "community" else await find_grid(s, community.id, target or "")
         obj.names = {**(obj.names or {}), locale: text}  # a new dict: JSON columns track assignment
         audit(s, community_id=community.id, actor_id=actor_id, entity=kind, entity_id=obj.id or 0,
@@ -206,22 +279,125 @@ class CommunityService:
         """A name in another language for the community (`kind="community"`) or one of its
         micro-grids (`kind="grid"`, `target` its name). From the CLI `ref` is the community's name,
         code or id; in the bot it is the acting staff member."""
-        assert kind in ("community", "grid", "department"), kind  # the handler and the CLI pass one of these
+        assert kind in ("community", "grid", "department", "category"), kind  # the handler and the CLI pass one of these
         async with self.db.write() as s:
+            community, actor_id = await self._staff_community(s, ref, policy.may_name)
+            return await self._set_name(s, community, kind, target, locale, text, actor_id)
+
+    @staticmethod
+    async def _staff_community(s: AsyncSession, ref: str | Actor, rule=policy.may_manage_categories,
+                               ) -> tuple[Community, int | None]:
+        """The community to change, locked (its names and settings are JSON maps: one writer at a
+        time): from the CLI by name, code or id; in the bot the acting staff member's own, if
+        `rule` (bot.policy) lets them."""
+        if isinstance(ref, Actor):
+            if ref.community is None or not rule(ref.memberships, ref.community.id):
+                raise NotAllowed("staff_only")
+            community = await locked(s, Community, ref.community.id)
+            assert community is not None
+            return community, ref.id
+        community = await locked(s, Community, (await find_community(s, ref)).id)
+        assert community is not None
+        return community, None
+
+    # ---------------------------------------------------------- categories staff add (#16)
+    @staticmethod
+    def _name_category(s: AsyncSession, community: Community, code: str, locale: str, text: str,
+                       actor_id: int | None) -> Community:
+        entries = _category_entries(community)
+        code = code.strip().lower()
+        if code not in entries and code not in settings_of(community)["categories"]:
+            raise NotFound("category_not_found", category=code)
+        entry = dict(entries.get(code) or {})
+        entry["names"] = {**(entry.get("names") or {}), locale: text}
+        entries[code] = entry
+        community.settings = {**(community.settings or {}), CATEGORY_NAMES: entries}  # a new dict: JSON change seen
+        s.add(community)
+        audit(s, community_id=community.id, actor_id=actor_id, entity="category", entity_id=community.id or 0,
+              action="named", note=f"{code}: {locale}={text}")
+        return community
+
+    async def add_category(self, ref: str | Actor, name: str, names: dict[str, str] | None = None) -> Category:
+        """A category staff add, named in the community's language; a code is made for it. Adding
+        again the name of one they removed offers that one again (with its code and names)."""
+        name = " ".join(name.split())
+        if not name:
+            raise BadInput("category_usage")
+        if len(name) > MAX_NAME or any(not t.strip() or len(t.strip()) > MAX_NAME for t in (names or {}).values()):
+            raise BadInput("name_too_long", limit=MAX_NAME)
+        async with self.db.write() as s:
+            community, actor_id = await self._staff_community(s, ref)
+            settings = settings_of(community)
+            offered, entries = list(settings["categories"]), _category_entries(community)
+            same = next((code for code, e in entries.items() if (e.get("name") or "").lower() == name.lower()), None)
+            if same in offered:
+                raise Conflict("category_exists", name=name, category=same)
+            if len(offered) >= MAX_CATEGORIES:
+                raise BadInput("too_many_categories", limit=MAX_CATEGORIES)
+            code = same or _new_category_code(name, set(entries) | set(DEFAULT_SETTINGS["categories"])
+                                              | set(offered) | {"unset"})
+            entry = dict(entries.get(code) or {"name": name})
+            entry["names"] = {**(entry.get("names") or {}), **{k: v.strip() for k, v in (names or {}).items()}}
+            entries[code] = entry
+            community.settings = {**(community.settings or {}), "categories": offered + [code],
+                                  CATEGORY_NAMES: entries}  # a new dict: JSON change seen
+            s.add(community)
+            audit(s, community_id=community.id, actor_id=actor_id, entity="category", entity_id=community.id or 0,
+                  action="added", note=f"{code}={name}")
+            return category_of(community, code)
+
+    async def remove_category(self, ref: str | Actor, code: str) -> Category:
+        """Stop offering a category for new requests; requests filed under it keep it (and its names)."""
+        code = code.strip().lower()
+        async with self.db.write() as s:
+            community, actor_id = await self._staff_community(s, ref)
+            offered = list(settings_of(community)["categories"])
+            if code not in offered:
+                raise NotFound("category_not_found", category=code)
+            offered.remove(code)
+            community.settings = {**(community.settings or {}), "categories": offered}  # a new dict: JSON change seen
+            s.add(community)
+            audit(s, community_id=community.id, actor_id=actor_id, entity="category", entity_id=community.id or 0,
+                  action="removed", note=code)
+            return category_of(community, code)
+
+    async def categories(self, ref: str | Actor, locales: tuple[str, ...]) -> tuple[Community, list[tuple[Category, list[str]]]]:
+        """The categories offered, each with the languages a category staff added has no name of
+        theirs in yet (built-in ones are named by the catalogs). Staff only in the bot."""
+        async with self.db.read() as s:
             if isinstance(ref, Actor):
-                if not ref.is_staff or ref.community is None:
+                if ref.community is None or not policy.may_manage_categories(ref.memberships, ref.community.id):
                     raise NotAllowed("staff_only")
                 community = await s.get(Community, ref.community.id)
                 assert community is not None
-                actor_id = ref.id
             else:
-                community, actor_id = await find_community(s, ref), None
-            await locked(s, Community, community.id)  # names are a JSON map: one writer at a time
-            return await self._set_name(s, community, kind, target, locale, text, actor_id)
+                community = await find_community(s, ref)
+        return community, [(cat, [loc for loc in locales if cat.name is not None
+                                   and _unnamed(cat.names, loc, community.locale)]) for cat in categories_of(community)]
 
-    async def missing_names(self, actor: Actor, locales: tuple[str, ...]) -> list[tuple[str, list[str]]]:
-        """Per shipped language, what staff named that has no name in it yet: [(locale, [names])]."""
-        if not actor.is_staff or actor.community is None:
+    async def name_convention(self, ref: str | Actor, number: int, locale: str, title: str) -> Convention:
+        """A convention's title in another language; `number` as /conventions lists it (1, 2, …)."""
+        title = " ".join(title.split())
+        if not title or len(title) > MAX_TITLE_NAME:
+            raise BadInput("name_too_long", limit=MAX_TITLE_NAME)
+        async with self.db.write() as s:
+            community, actor_id = await self._staff_community(s, ref, policy.may_name)
+            found = list((await s.execute(select(Convention).where(Convention.community_id == community.id)
+                                          .order_by(Convention.adopted_at))).scalars())
+            if not 1 <= number <= len(found):
+                raise NotFound("convention_not_found", number=number)
+            convention = await locked(s, Convention, found[number - 1].id)
+            assert convention is not None
+            convention.names = {**(convention.names or {}), locale: title}  # a new dict: JSON change seen
+            s.add(convention)
+            audit(s, community_id=community.id, actor_id=actor_id, entity="convention",
+                  entity_id=convention.id or 0, action="named", note=f"{locale}={title}")
+            return convention
+
+    async def missing_names(self, actor: Actor, locales: tuple[str, ...]) -> list[tuple[str, list[Missing]]]:
+        """Per shipped language, what staff named that has no name of theirs in it yet: the
+        community, its micro-grids, departments and the categories staff added."""
+        if actor.community is None or not policy.may_name(actor.memberships, actor.community.id):
             raise NotAllowed("staff_only")
         async with self.db.read() as s:
             community = await s.get(Community, actor.community.id)
@@ -230,10 +406,11 @@ class CommunityService:
             departments = (await s.execute(select(Membership.department).where(
                 Membership.community_id == community.id, Membership.department.is_not(None)).distinct())).scalars()
             named += [(d, (community.department_names or {}).get(d, {})) for d in sorted(departments)]
+        named += [(cat.name, cat.names) for cat in categories_of(community) if cat.name is not None]
         own = community.locale
         # A machine name (bot.services.names) is shown for staff to check: it counts as missing.
-        return [(loc, [f"{name} → 🌐 {names[loc + '@mt']}" if loc + "@mt" in names else name
-                       for name, names in named if loc not in names]) for loc in locales if loc != own]
+        return [(loc, [Missing(name, names.get(loc + "@mt")) for name, names in named if loc not in names])
+                for loc in locales if loc != own]
 
     async def list_grids(self, ref: str) -> tuple[Community, list[Grid]]:
         async with self.db.read() as s:

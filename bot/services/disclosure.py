@@ -25,7 +25,7 @@ from bot.errors import NotAllowed, NotFound
 from bot.i18n import Named
 from bot.privacy import scrub
 from bot.services import rates
-from bot.services.community import find_community, grids_of, settings_of
+from bot.services.community import by_category, find_community, grids_of, settings_of
 from bot.services.reports import Period, month, trend_months, _add_months
 from storage.db import Database
 from storage.models import (OPEN_STATUSES, Community, Convention, Execution, Grid, Membership, Partner, Proposal,
@@ -143,12 +143,7 @@ async def _categories(s: AsyncSession, c: Community, period: Period) -> list[tup
     rows = dict((await s.execute(select(Request.category, func.count()).where(
         Request.community_id == c.id, Request.created_at >= period.start, Request.created_at < period.end)
         .group_by(Request.category))).all())
-    known = list(settings_of(c)["categories"])
-    out = [(cat, int(rows.pop(cat, 0))) for cat in known]
-    unset = sum(int(n) for n in rows.values())  # none yet, or a category since removed
-    if unset:
-        out.append(("unset", unset))
-    return [(cat, n) for cat, n in out if n]
+    return by_category(c, rows)
 
 
 async def _grid_counts(s: AsyncSession, c: Community, period: Period) -> list[tuple[Grid | None, int, int]]:

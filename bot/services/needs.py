@@ -8,7 +8,7 @@ service's own buttons.
 
 Sources are pluggable: `SOURCES` holds async functions `(session, community, start, end) ->
 list[Need]`: requests, orders and micro-wishes. A wish's category is one of the wish categories,
-kept apart as `wish:<category>` (its label is `wcat_<category>`).
+kept apart as `wish:<category>`; templates name both with the `|category` filter (bot.render).
 """
 from __future__ import annotations
 
@@ -114,13 +114,6 @@ class Row:
     orders: int
     grids: list[tuple[Any, int]]
     wishes: int = 0
-
-    @property
-    def label_key(self) -> str:
-        """The category's label: a request category (`cat_…`) or a wish category (`wcat_…`)."""
-        if self.category.startswith(WISH):
-            return "wcat_" + self.category[len(WISH):]
-        return "cat_" + self.category
 
 
 def summarise(needs: list[Need], grids: dict[int, Any]) -> list[Row]:

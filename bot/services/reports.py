@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import NotAllowed
 from bot.privacy import scrub
 from bot.services import queries, rates
-from bot.services.community import audit, find_community, grids_of, settings_of
+from bot.services.community import audit, by_category, find_community, grids_of, settings_of
 from bot.services.context import Actor
 from bot.services.notify import BULK, Notifier
 from bot.services.partners import partner_figures
@@ -490,12 +490,7 @@ class ReportService:
         rows = dict((await s.execute(select(Request.category, func.count()).where(
             Request.community_id == c.id, Request.created_at >= period.start, Request.created_at < period.end)
             .group_by(Request.category))).all())
-        known = list(settings_of(c)["categories"])
-        out = [(cat, int(rows.pop(cat, 0))) for cat in known]
-        unset = int(rows.pop(None, 0)) + sum(int(n) for n in rows.values())  # categories since removed
-        if unset:
-            out.append(("unset", unset))
-        return [(cat, n) for cat, n in out if n]
+        return by_category(c, rows)
 
     async def _trend(self, s: AsyncSession, c: Community, period: Period) -> list[tuple[str, float | None]]:
         """Average stars per month, the last months up to the report's month (oldest first)."""

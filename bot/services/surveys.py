@@ -140,7 +140,8 @@ class SurveyService:
                             ) -> dict[str, tuple[str, list[str]]]:
         """A poll is posted once per group, in the group's language: with a translation provider,
         staff's own question and options are machine-translated for the groups that read another
-        language, the question marked 🌐 (the default scale is translated by the catalogs)."""
+        language (the default scale is translated by the catalogs); the question is marked as the
+        machine's by the `poll_question` template."""
         source = detect(question)
         out: dict[str, tuple[str, list[str]]] = {}
         if not self.translator.enabled or not source:
@@ -149,7 +150,8 @@ class SurveyService:
             done = [await self.translator.translate(t, source, locale) for t in (question, *options)]
             if all(done):
                 q, *opts = (" ".join(t.split()) for t in done)  # type: ignore[union-attr]
-                out[locale] = (f"🌐 {q}"[:limits.MAX_POLL_QUESTION], [o[:limits.MAX_POLL_OPTION] for o in opts])
+                # room for the 🌐 mark and, in a right-to-left group, direction marks
+                out[locale] = (q[:limits.MAX_POLL_QUESTION - 6], [o[:limits.MAX_POLL_OPTION] for o in opts])
         return out
 
     async def _results(self, s: AsyncSession, survey: Survey) -> Results:
@@ -196,9 +198,13 @@ class SurveyService:
             for g in chosen:
                 self.n.to_chat(s, g, "survey_post", key=f"survey:{survey.id}", closes_at=survey.closes_at,
                                tz=c.timezone if c else None)
-                asked, named = translated.get(g.locale, (question, []))
+                if g.locale in translated:  # marked as the machine's, in the group's language
+                    machine, named = translated[g.locale]
+                    asked = self.n.text("poll_question", g.locale, question=machine)
+                else:
+                    asked, named = html.escape(question, quote=False), []
                 named = named or self.option_names(survey.options, g.locale)  # the scale: in the catalogs
-                poll = Outbox(chat_id=g.chat_id, method="poll", text=html.escape(asked, quote=False),
+                poll = Outbox(chat_id=g.chat_id, method="poll", text=asked,
                               payload={"options": named},
                               key=f"survey:{survey.id}", priority=NORMAL)
                 s.add(poll)

@@ -38,6 +38,7 @@ from sqlalchemy import select
 from bot.errors import NotAllowed, NotFound
 from bot.i18n import is_rtl, language_name, normalise
 from bot.services import charts, disclosure
+from bot.services.community import category_of
 from storage.models import User
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class Pages:
             locale = explicit or page.community.locale
             body = self.render("public", locale, page=page, c=page.community, rv=page.rates,
                                chart_rates=self._rates_chart(page.rates.trend),
-                               chart_categories=self._categories_chart(page.categories))
+                               chart_categories=self._categories_chart(page.community, page.categories))
             hit = _Cached(time.monotonic() + CACHE_SECONDS, body, locale,
                           '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"')
             self.cache[key] = hit
@@ -167,12 +168,13 @@ class Pages:
             return Markup(charts.rates_svg(trend, (str(names[0]), str(names[1]), str(names[2]))))
         return draw
 
-    def _categories_chart(self, categories: list[tuple[str, int]]) -> Any:
+    def _categories_chart(self, community: Any, categories: list[tuple[str, int]]) -> Any:
         def draw() -> Markup:
             if not categories:
                 return Markup("")
             locale = self.app.renderer.catalogs.current_locale
-            named = [(self.app.renderer.label(f"cat_{cat}", locale), n) for cat, n in categories]
+            named = [(self.app.renderer.category_label(category_of(community, cat), locale), n)
+                     for cat, n in categories]
             return Markup(charts.categories_svg(named))
         return draw
 
