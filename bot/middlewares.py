@@ -179,17 +179,21 @@ class ContextMiddleware(BaseMiddleware):
         actor = None
         if tg_user is not None and not tg_user.is_bot:
             where = chat.id if chat else tg_user.id
+            directory = app.db.directory
             async with app.db.read() as s:  # one read for who acts, where; a write only for news
+                token = await directory.sync(s)  # the directory's version: cached copies are current
                 user = await s.get(User, tg_user.id)
                 changes = users.changes_for(user, first_name=tg_user.first_name, last_name=tg_user.last_name,
                                             username=tg_user.username, language_code=tg_user.language_code,
                                             private=chat is not None and chat.type == "private")
                 if user is not None and not changes:
-                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales)
+                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales,
+                                             directory, token)
             if actor is None:
                 async with app.db.write() as s:
                     user = await users.upsert(s, tg_user.id, changes)
-                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales)
+                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales,
+                                             directory, token)
         if actor is None:
             if tg_user is not None and event.message is not None:
                 # An anonymous group admin or a channel writing as the chat: we cannot tell who
