@@ -139,13 +139,16 @@ class ContextMiddleware(BaseMiddleware):
         scope, replies = UpdateScope(app.db), Replies(late_to=self._late_press(event, row))
         scope_token, replies_token = scope.enter(), _replies.set(replies)
         failure: Exception | None = None
+        riding = app.db.is_sqlite  # this update's write will carry earlier replies' sent marks
+        app.delivery.riders += riding
         try:
             if not await inbox.claim(row):  # another worker has this person's update in hand
                 await scope.rollback()
                 app.inbox.elsewhere(row.person)  # type: ignore[union-attr]
                 return None
             result = await self._handle(handler, event, data, replies)
-            scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row)]
+            scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row),
+                                    lambda s: self._mark_sent(s, scope)]
             crashpoints.reach("update.handled")
             await scope.commit()
             crashpoints.reach("update.committed")
@@ -153,6 +156,7 @@ class ContextMiddleware(BaseMiddleware):
             failure = e
             await scope.rollback()
         finally:
+            app.delivery.riders -= riding
             _replies.reset(replies_token)
             UpdateScope.leave(scope_token)
         if failure is not None:
@@ -181,8 +185,8 @@ class ContextMiddleware(BaseMiddleware):
             where = chat.id if chat else tg_user.id
             directory = app.db.directory
             async with app.db.read() as s:  # one read for who acts, where; a write only for news
-                token = await directory.sync(s)  # the directory's version: cached copies are current
-                user = await s.get(User, tg_user.id)
+                # The user's row and the directory's version (cached copies are current): one statement.
+                token, user = await directory.sync_user(s, tg_user.id)
                 changes = users.changes_for(user, first_name=tg_user.first_name, last_name=tg_user.last_name,
                                             username=tg_user.username, language_code=tg_user.language_code,
                                             private=chat is not None and chat.type == "private")
@@ -226,6 +230,17 @@ class ContextMiddleware(BaseMiddleware):
     async def _mark_done(s: AsyncSession, event: Update, row: Inbox | None) -> None:
         await s.execute(update(Inbox).where(Inbox.update_id == event.update_id)
                         .values(status=InboxStatus.DONE, done_at=utcnow(), error=None))
+
+    async def _mark_sent(self, s: AsyncSession, scope: UpdateScope) -> None:
+        """Earlier replies' "sent" marks ride along in this update's write instead of one of their
+        own. SQLite only, where every write transaction is exclusive anyway: on PostgreSQL the
+        update's row locks (a superseded feed line) and the marks' could be taken in opposite
+        orders by two transactions, so there the delivery loop keeps writing its marks alone."""
+        if not self.app.db.is_sqlite:
+            return
+        ids = await self.app.delivery.mark_in(s)
+        if ids:
+            scope.after_commit.append(lambda: self.app.delivery.settle(ids))
 
     async def _failed(self, event: Update, row: Inbox | None, exc: Exception, data: dict[str, Any]) -> None:
         """Nothing of the update was kept. Try again later; after the last attempt, mark it

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from storage.models import ChatBinding, Community, DirectoryVersion, Grid, Membership
+from storage.models import ChatBinding, Community, DirectoryVersion, Grid, Membership, User
 
 T = TypeVar("T")
 DIRECTORY = (Community, Grid, ChatBinding, Membership)
@@ -39,6 +39,7 @@ TABLES = frozenset(m.__tablename__ for m in DIRECTORY)
 MAX_ENTRIES = 100_000
 _CHANGED = "directory_changed"  # session.info: this transaction changed the directory
 _BUMPED = "directory_bumped"  # session.info: ... and bumped the version; drop the cache after commit
+_VERSION = select(DirectoryVersion.version).where(DirectoryVersion.id == 1)
 
 
 class Directory:
@@ -58,7 +59,16 @@ class Directory:
     async def sync(self, s: AsyncSession) -> int:
         """Read the version (in the update's first read); drop everything if it moved. Returns
         the token that loads of this update pass to `get`."""
-        version = (await s.execute(select(DirectoryVersion.version).where(DirectoryVersion.id == 1))).scalar() or 0
+        return self._at((await s.execute(_VERSION)).scalar() or 0)
+
+    async def sync_user(self, s: AsyncSession, user_id: int) -> tuple[int, User | None]:
+        """`sync` and the acting user's row, in one statement."""
+        row = (await s.execute(select(User, _VERSION.scalar_subquery()).where(User.id == user_id))).first()
+        if row is None:
+            return await self.sync(s), None
+        return self._at(row[1] or 0), row[0]
+
+    def _at(self, version: int) -> int:
         if version != self.version:
             self.invalidate()
             self.version = version
