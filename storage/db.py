@@ -166,6 +166,7 @@ class UpdateScope:
         self.after_commit: list[Callable[[], Any]] = []
         self.after_rollback: list[Callable[[], Any]] = []
         self.before_commit: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        self.memo: dict[str, Any] = {}  # what this update has read or will write (conversation state)
 
     @property
     def open(self) -> bool:
