@@ -229,15 +229,20 @@ class Delivery(Loop):
             await self._free.wait_for(lambda: chat_id not in self._inflight)
             self._inflight.add(chat_id)
         try:
-            for _ in range(len(ids) + 8):  # bounded: older urgent rows of the chat may go first
-                began = time.monotonic()
-                async with self.db.read() as s:
-                    head = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()))
-                                            .order_by(Outbox.priority, Outbox.id).limit(1))).scalars().first()
-                if head is not None and self._stale(head.id, began):
-                    await self.mark_sent()  # sent already: its mark first, then the chat's next row
+            # The chat's queue in line, read once: older urgent rows of the chat go first (bounded).
+            # Rows sent already and not yet marked are left out (their marks are written together,
+            # later, with no write transaction per reply), and so is a row whose mark committed
+            # while the line was read (its snapshot may be older).
+            began = time.monotonic()
+            sent = list(self._sent)
+            async with self.db.read() as s:
+                line = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()),
+                                                             *([Outbox.id.not_in(sent)] if sent else []))
+                                        .order_by(Outbox.priority, Outbox.id).limit(len(ids) + 8))).scalars().all()
+            for head in line:
+                if self._stale(head.id, began):
                     continue
-                if head is None or head.not_before > utcnow():
+                if head.not_before > utcnow():
                     break
                 await self.pacer.acquire(chat_id)
                 await self._deliver(head)
