@@ -138,9 +138,19 @@ class ContextMiddleware(BaseMiddleware):
             return None  # a redelivered update: handled once already
         scope, replies = UpdateScope(app.db), Replies(late_to=self._late_press(event, row))
         scope_token, replies_token = scope.enter(), _replies.set(replies)
-        failure: Exception | None = None
-        riding = app.db.is_sqlite  # this update's write will carry earlier replies' sent marks
+        # This update's write will carry earlier replies' sent marks: until its own replies are
+        # sent, the marks wait for it (or for the next update) instead of a write of their own.
+        riding = app.db.is_sqlite
         app.delivery.riders += riding
+        try:
+            return await self._in_scope(handler, event, data, row, scope, replies, scope_token, replies_token)
+        finally:
+            app.delivery.riders -= riding
+
+    async def _in_scope(self, handler: Handler, event: Update, data: dict[str, Any], row: Inbox | None,
+                        scope: UpdateScope, replies: Replies, scope_token: Any, replies_token: Any) -> Any:
+        app = self.app
+        failure: Exception | None = None
         try:
             if not await inbox.claim(row):  # another worker has this person's update in hand
                 await scope.rollback()
@@ -156,7 +166,6 @@ class ContextMiddleware(BaseMiddleware):
             failure = e
             await scope.rollback()
         finally:
-            app.delivery.riders -= riding
             _replies.reset(replies_token)
             UpdateScope.leave(scope_token)
         if failure is not None:
