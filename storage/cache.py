@@ -13,6 +13,8 @@ A role granted or revoked anywhere thus takes effect on the very next update in 
 (A `NOTIFY` after commit would cost no read per update, but it arrives asynchronously: an update
 starting between the commit and the notification would still act with the old roles.)
 
+A community's request counter (`next_number`) is left out of the invalidation (it moves with
+every request filed; services read it under the row lock): a cached community's counter is stale.
 Entries are copies detached from every session (never the instances a unit of work changes),
 filled only if nothing was invalidated since the update read the version, and bounded (LRU).
 Privileged services still check roles in their own transaction (`memberships_of` under the row
@@ -25,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,8 +124,21 @@ def _copy(obj: T | None) -> T | None:
 
 
 # Invalidation: every writer goes through a Session ------------------------------------------
+# Columns that change often and are no part of what the cache serves: a community's request
+# counter moves with every request filed, and is read and written under its row lock only.
+VOLATILE: dict[type, frozenset[str]] = {Community: frozenset({"next_number"})}
+
+
 def _touched(session: Session) -> bool:
-    return any(isinstance(o, DIRECTORY) for o in itertools.chain(session.new, session.dirty, session.deleted))
+    if any(isinstance(o, DIRECTORY) for o in itertools.chain(session.new, session.deleted)):
+        return True
+    for o in session.dirty:
+        if isinstance(o, DIRECTORY):
+            state = inspect(o)
+            changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
+            if changed - VOLATILE.get(type(o), frozenset()):
+                return True
+    return False
 
 
 @event.listens_for(Session, "before_flush")
