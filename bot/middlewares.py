@@ -34,7 +34,7 @@ from bot.render import plain
 from bot.services import users
 from bot.services.context import load_actor
 from bot.services.notify import INTERACTIVE
-from storage.db import UpdateScope
+from storage.db import UpdateScope, current_scope
 from storage.models import Inbox, InboxStatus, Outbox, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,9 @@ class ContextMiddleware(BaseMiddleware):
             async with app.db.read() as s:  # one read for who acts, where; a write only for news
                 # The user's row and the directory's version (cached copies are current): one statement.
                 token, user = await directory.sync_user(s, tg_user.id)
+                scope = current_scope()
+                if scope is not None:
+                    scope.memo["directory"] = token  # the services' directory lookups of this update
                 changes = users.changes_for(user, first_name=tg_user.first_name, last_name=tg_user.last_name,
                                             username=tg_user.username, language_code=tg_user.language_code,
                                             private=chat is not None and chat.type == "private")

@@ -116,6 +116,22 @@ class Directory:
         return list(await self.get(token, ("grids", community_id), load))
 
 
+async def lookup(s: AsyncSession, key: tuple[Any, ...], load: Callable[[], Awaitable[list[T]]]) -> list[T]:
+    """A directory query of a service (`load`, run in its session `s`), through the cache when an
+    update is in hand (whose `Directory.sync` token the middleware keeps in `scope.memo`) and its
+    transaction has not changed the directory itself; else straight from the database."""
+    from storage.db import current_scope  # storage.db imports this module
+
+    scope = current_scope()
+    token = scope.memo.get("directory") if scope is not None else None
+    if token is None or s.info.get(_CHANGED) or _touched(s.sync_session):
+        return await load()
+
+    async def copies() -> tuple[T, ...]:
+        return tuple(_copy(o) for o in await load())  # type: ignore[misc]
+    return list(await scope.db.directory.get(token, key, copies))  # type: ignore[union-attr]
+
+
 def _copy(obj: T | None) -> T | None:
     """A transient copy: no session ever holds it, so no unit of work changes or expires it."""
     if obj is None:
