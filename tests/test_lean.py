@@ -12,7 +12,7 @@ from sqlalchemy import delete, event, select
 
 from bot.inbox import store
 from storage.db import Database
-from storage.models import DirectoryVersion, Inbox, Membership, Role
+from storage.models import DirectoryVersion, FsmRecord, Inbox, Membership, Role
 from tests.conftest import GRID_GROUP, RESIDENT, VOLUNTEER, Harness, community
 
 
@@ -144,3 +144,24 @@ async def test_help_and_a_button_press_cost_few_statements_and_one_write(harness
         press_statements
     assert len(press_statements) <= 4, press_statements
     assert press_writes == 1, press_statements
+
+
+async def test_a_conversation_step_writes_its_state_once(harness: Harness):
+    """The state moves with the update's one write, as one upsert (not a read and a write for the
+    state and again for the data), and is not read again: the update remembers it."""
+    h = harness
+    await community(h)
+    await h.send(RESIDENT, "/new")
+    count = Statements(h.app.db)
+    try:
+        await h.press(RESIDENT, "ct:0")  # a category: the conversation moves to the description
+    finally:
+        count.close()
+    state = [s for s in count.log if "fsm_states" in s]
+    writes = [s for s in state if not s.startswith("SELECT")]
+    assert len(writes) == 1 and writes[0].startswith("INSERT INTO fsm_states"), count.log
+    # Read once on PostgreSQL (no cache across updates there: several workers), never on SQLite.
+    assert len(state) - len(writes) == (0 if h.app.db.is_sqlite else 1), count.log
+    async with h.app.db.read() as s:  # the stored state is the step's
+        rows = (await s.execute(select(FsmRecord).where(FsmRecord.key.like(f"%:{RESIDENT.id}:%")))).scalars().all()
+    assert [(r.state, r.data.get("category")) for r in rows] == [("Intake:description", "repair")], rows
