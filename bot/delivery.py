@@ -35,6 +35,7 @@ from aiogram.methods import DeleteMessage, EditMessageReplyMarkup, EditMessageTe
 from aiogram.methods.base import Response
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import limits
 from bot.loops import Loop
@@ -42,6 +43,7 @@ from storage.db import Database
 from storage.models import ChatBinding, Outbox, User, utcnow
 
 log = logging.getLogger(__name__)
+RIDE_MAX = 0.5  # seconds a sent mark may wait for an update's write to carry it
 
 SENDING_METHODS = frozenset({"SendMessage", "SendPhoto", "SendPoll", "SendLocation", "EditMessageText",
                              "EditMessageReplyMarkup", "SendMediaGroup", "StopPoll"})
@@ -173,6 +175,7 @@ class Delivery(Loop):
         # (a crash in that moment re-sends them once: at-least-once, as for a send in flight).
         self._sent: dict[int, dict[str, Any]] = {}
         self._marking: asyncio.Task[None] | None = None
+        self.riders = 0  # updates under way whose write will carry the sent marks (SQLite)
 
     async def round(self) -> float:
         return await self.dispatch_due()
@@ -226,15 +229,20 @@ class Delivery(Loop):
             await self._free.wait_for(lambda: chat_id not in self._inflight)
             self._inflight.add(chat_id)
         try:
-            for _ in range(len(ids) + 8):  # bounded: older urgent rows of the chat may go first
-                began = time.monotonic()
-                async with self.db.read() as s:
-                    head = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()))
-                                            .order_by(Outbox.priority, Outbox.id).limit(1))).scalars().first()
-                if head is not None and self._stale(head.id, began):
-                    await self.mark_sent()  # sent already: its mark first, then the chat's next row
+            # The chat's queue in line, read once: older urgent rows of the chat go first (bounded).
+            # Rows sent already and not yet marked are left out (their marks are written together,
+            # later, with no write transaction per reply), and so is a row whose mark committed
+            # while the line was read (its snapshot may be older).
+            began = time.monotonic()
+            sent = list(self._sent)
+            async with self.db.read() as s:
+                line = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()),
+                                                             *([Outbox.id.not_in(sent)] if sent else []))
+                                        .order_by(Outbox.priority, Outbox.id).limit(len(ids) + 8))).scalars().all()
+            for head in line:
+                if self._stale(head.id, began):
                     continue
-                if head is None or head.not_before > utcnow():
+                if head.not_before > utcnow():
                     break
                 await self.pacer.acquire(chat_id)
                 await self._deliver(head)
@@ -329,26 +337,42 @@ class Delivery(Loop):
 
     async def _mark_soon(self) -> None:
         await asyncio.sleep(0.02)  # let the sends finishing together share the write
+        # While updates are being handled, their write carries the marks (`mark_in`, called by
+        # `bot.middlewares`): no transaction of their own, unless that takes over RIDE_MAX.
+        deadline = time.monotonic() + RIDE_MAX
         # Sends that finish while a write is under way are not in it, and start no task of their
         # own (this one is running): write them too, or the last of a burst stays pending in the
         # database (the loop skips it as sent) until some later send comes along.
         while self._sent:
+            if self.riders and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+                continue
             await self.mark_sent()
 
     async def mark_sent(self) -> None:
         """Write the sent marks gathered so far in one transaction. Rows stay known as sent in
         memory until the write is committed, so no round can pick them up as pending meanwhile."""
-        marks = dict(self._sent)
-        if not marks:
+        if not self._sent:
             return
         async with self.db.write() as s:
-            for row_id, values in marks.items():
-                await s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending").values(**values))
+            ids = await self.mark_in(s)
+        self.settle(ids)
+
+    async def mark_in(self, s: AsyncSession) -> list[int]:
+        """Write the sent marks gathered so far in a transaction under way (an update's, which
+        writes anyway: `bot.middlewares`); `settle` them once it has committed."""
+        marks = dict(self._sent)
+        for row_id, values in marks.items():
+            await s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending").values(**values))
+        return list(marks)
+
+    def settle(self, ids: list[int]) -> None:
         now = time.monotonic()
-        for row_id in marks:
+        for row_id in ids:
             self._settled[row_id] = now
             self._sent.pop(row_id, None)
-        self._wake.set()
+        if ids:
+            self._wake.set()
 
     async def _unchanged(self, row: Outbox) -> bool:
         """Whether the post's current version (the original, or its last edit sent) has this text

@@ -34,7 +34,7 @@ from bot.render import plain
 from bot.services import users
 from bot.services.context import load_actor
 from bot.services.notify import INTERACTIVE
-from storage.db import UpdateScope
+from storage.db import UpdateScope, current_scope
 from storage.models import Inbox, InboxStatus, Outbox, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,18 @@ class ContextMiddleware(BaseMiddleware):
             return None  # a redelivered update: handled once already
         scope, replies = UpdateScope(app.db), Replies(late_to=self._late_press(event, row))
         scope_token, replies_token = scope.enter(), _replies.set(replies)
+        # This update's write will carry earlier replies' sent marks: until its own replies are
+        # sent, the marks wait for it (or for the next update) instead of a write of their own.
+        riding = app.db.is_sqlite
+        app.delivery.riders += riding
+        try:
+            return await self._in_scope(handler, event, data, row, scope, replies, scope_token, replies_token)
+        finally:
+            app.delivery.riders -= riding
+
+    async def _in_scope(self, handler: Handler, event: Update, data: dict[str, Any], row: Inbox | None,
+                        scope: UpdateScope, replies: Replies, scope_token: Any, replies_token: Any) -> Any:
+        app = self.app
         failure: Exception | None = None
         try:
             if not await inbox.claim(row):  # another worker has this person's update in hand
@@ -145,7 +157,8 @@ class ContextMiddleware(BaseMiddleware):
                 app.inbox.elsewhere(row.person)  # type: ignore[union-attr]
                 return None
             result = await self._handle(handler, event, data, replies)
-            scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row)]
+            scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row),
+                                    lambda s: self._mark_sent(s, scope)]
             crashpoints.reach("update.handled")
             await scope.commit()
             crashpoints.reach("update.committed")
@@ -179,17 +192,24 @@ class ContextMiddleware(BaseMiddleware):
         actor = None
         if tg_user is not None and not tg_user.is_bot:
             where = chat.id if chat else tg_user.id
+            directory = app.db.directory
             async with app.db.read() as s:  # one read for who acts, where; a write only for news
-                user = await s.get(User, tg_user.id)
+                # The user's row and the directory's version (cached copies are current): one statement.
+                token, user = await directory.sync_user(s, tg_user.id)
+                scope = current_scope()
+                if scope is not None:
+                    scope.memo["directory"] = token  # the services' directory lookups of this update
                 changes = users.changes_for(user, first_name=tg_user.first_name, last_name=tg_user.last_name,
                                             username=tg_user.username, language_code=tg_user.language_code,
                                             private=chat is not None and chat.type == "private")
                 if user is not None and not changes:
-                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales)
+                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales,
+                                             directory, token)
             if actor is None:
                 async with app.db.write() as s:
                     user = await users.upsert(s, tg_user.id, changes)
-                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales)
+                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales,
+                                             directory, token)
         if actor is None:
             if tg_user is not None and event.message is not None:
                 # An anonymous group admin or a channel writing as the chat: we cannot tell who
@@ -222,6 +242,17 @@ class ContextMiddleware(BaseMiddleware):
     async def _mark_done(s: AsyncSession, event: Update, row: Inbox | None) -> None:
         await s.execute(update(Inbox).where(Inbox.update_id == event.update_id)
                         .values(status=InboxStatus.DONE, done_at=utcnow(), error=None))
+
+    async def _mark_sent(self, s: AsyncSession, scope: UpdateScope) -> None:
+        """Earlier replies' "sent" marks ride along in this update's write instead of one of their
+        own. SQLite only, where every write transaction is exclusive anyway: on PostgreSQL the
+        update's row locks (a superseded feed line) and the marks' could be taken in opposite
+        orders by two transactions, so there the delivery loop keeps writing its marks alone."""
+        if not self.app.db.is_sqlite:
+            return
+        ids = await self.app.delivery.mark_in(s)
+        if ids:
+            scope.after_commit.append(lambda: self.app.delivery.settle(ids))
 
     async def _failed(self, event: Update, row: Inbox | None, exc: Exception, data: dict[str, Any]) -> None:
         """Nothing of the update was kept. Try again later; after the last attempt, mark it

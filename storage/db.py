@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables)
+from storage.cache import Directory  # also registers the directory's invalidation events
 
 
 T = TypeVar("T")
@@ -85,6 +86,8 @@ class Database:
             self.write_engine = self.read_engine = create_async_engine(url, pool_pre_ping=True)
         # Set by `bot.leader` while another process sends the outbox (PostgreSQL workers).
         self.announce_outbox = False
+        # Communities, grids, chat bindings and memberships, cached in process (storage.cache).
+        self.directory = Directory()
         self._write_maker = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext())
@@ -163,6 +166,7 @@ class UpdateScope:
         self.after_commit: list[Callable[[], Any]] = []
         self.after_rollback: list[Callable[[], Any]] = []
         self.before_commit: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        self.memo: dict[str, Any] = {}  # what this update has read or will write (conversation state)
 
     @property
     def open(self) -> bool:

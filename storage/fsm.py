@@ -6,6 +6,11 @@ person's updates in turn, so a cached state could be stale: there every read goe
 (one indexed lookup, inside the update's transaction that holds the person's lock). Every write goes to the database first, in the update's own transaction (so the state
 moves only if the update's effects commit), and only when the state actually changed; a
 rolled-back update drops what it cached.
+
+Inside an update (`UpdateScope`) the state is written once, as the update commits, whatever the
+handler set in between (`set_state` then `set_data` is one statement, an upsert, not two reads and
+two writes), and the value read or set is remembered for the rest of the update (PostgreSQL too:
+the update holds the person's lock, so no one else moves their state meanwhile).
 """
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, current_scope
 from storage.models import FsmRecord
@@ -40,7 +49,17 @@ class DbStorage(BaseStorage):
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
+    def _memo(self) -> dict[str, tuple[str | None, dict[str, Any]]] | None:
+        """This update's view of the states it touched (None outside an update)."""
+        scope = current_scope()
+        if scope is None or scope.db is not self.db:
+            return None
+        return scope.memo.setdefault("fsm", {})
+
     async def _load(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        memo = self._memo()
+        if memo is not None and key in memo:
+            return memo[key]
         if self.cache_size and key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -48,24 +67,36 @@ class DbStorage(BaseStorage):
             rec = await s.get(FsmRecord, key)
         value = (rec.state, dict(rec.data)) if rec else (None, {})
         self._remember(key, *value)
+        if memo is not None:
+            memo[key] = value
         return value
 
     async def _save(self, key: str, state: str | None, data: dict[str, Any]) -> None:
-        if self._cache.get(key) == (state, data):
+        if await self._load(key) == (state, data):
             return  # nothing changed: no write
-        async with self.db.write() as s:
-            rec = await s.get(FsmRecord, key)
-            if state is None and not data:
-                if rec is not None:
-                    await s.delete(rec)
-            else:
-                rec = rec or FsmRecord(key=key)
-                rec.state, rec.data = state, data
-                s.add(rec)
-        self._remember(key, state, data)
         scope = current_scope()
-        if scope is not None:
-            scope.after_rollback.append(lambda: self._cache.pop(key, None))
+        if scope is not None and scope.db is self.db:
+            memo = scope.memo.setdefault("fsm", {})
+            dirty: set[str] = scope.memo.setdefault("fsm_dirty", set())
+            memo[key] = (state, dict(data))
+            self._remember(key, state, data)
+            if key not in dirty:  # written once, as the update commits, with its last value
+                dirty.add(key)
+                scope.before_commit.append(lambda s: self._write(s, key, *memo[key]))
+                scope.after_rollback.append(lambda: self._cache.pop(key, None))
+            return
+        async with self.db.write() as s:
+            await self._write(s, key, state, data)
+        self._remember(key, state, data)
+
+    @staticmethod
+    async def _write(s: AsyncSession, key: str, state: str | None, data: dict[str, Any]) -> None:
+        if state is None and not data:
+            await s.execute(delete(FsmRecord).where(FsmRecord.key == key))
+            return
+        insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+        await s.execute(insert(FsmRecord).values(key=key, state=state, data=data)
+                        .on_conflict_do_update(index_elements=["key"], set_={"state": state, "data": data}))
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
         k = _key(key)

@@ -193,6 +193,15 @@ class ChatBinding(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class DirectoryVersion(SQLModel, table=True):
+    """One row: bumped in every transaction that changes communities, grids, chat bindings or
+    memberships (`storage.cache`), so every process knows when its cached copies are stale."""
+
+    __tablename__ = "directory_version"
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
 class InboxStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"

@@ -4,15 +4,20 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.cache import lookup
 from storage.models import ChatBinding, ChatKind, Follower, Membership, Request, Role, User
 
 
 async def bindings(s: AsyncSession, community_id: int, kind: ChatKind, grid_id: int | None = None) -> list[ChatBinding]:
-    """The community's groups bound as `kind` (a grid's only, with `grid_id`)."""
+    """The community's groups bound as `kind` (a grid's only, with `grid_id`); during an update,
+    from the directory cache (`storage.cache`)."""
     q = select(ChatBinding).where(ChatBinding.community_id == community_id, ChatBinding.kind == kind)
     if grid_id is not None:
         q = q.where(ChatBinding.grid_id == grid_id)
-    return list((await s.execute(q)).scalars())
+
+    async def load() -> list[ChatBinding]:
+        return list((await s.execute(q.order_by(ChatBinding.chat_id))).scalars())
+    return await lookup(s, ("bindings", community_id, kind, grid_id), load)
 
 
 async def members(s: AsyncSession, community_id: int, role: Role, grid_id: int | None = None) -> list[User]:
