@@ -2,14 +2,14 @@
 memberships, so each process's cache of them (`storage.cache`) knows when it is stale (#11)
 
 Revision ID: 0005_lean11
-Revises: 0004_audit_bigint
+Revises: 0004_names16
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0005_lean11'
-down_revision = '0004_audit_bigint'
+down_revision = '0004_names16'
 branch_labels = None
 depends_on = None
 
