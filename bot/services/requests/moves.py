@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import Stale
 from bot.privacy import Restricted
-from bot.services import points, queries, states
+from bot.services import queries, states
 from bot.services.buttons import Act, Button, press
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
 from bot.services.requests.values import Stage, View
-from storage.models import OPEN_STATUSES, Community, MeToo, Request, Role, Status, User, utcnow
+from storage.models import OPEN_STATUSES, Community, MeToo, Request, Status, User, utcnow
 
 
 class Moves(Stage):
@@ -29,10 +29,6 @@ class Moves(Stage):
             if assignee is not None:
                 fields["assignee_id"] = assignee
             view = await self.apply(s, actor, req, to, action, fields=fields, note=note, timer=timer)
-            if to == Status.ACCEPTED:
-                await self._post_task(s, view)
-            if to == Status.HANDLING:
-                await self.brief_assignee(s, view)
         self.notifier.wake()
         return view
 
@@ -40,8 +36,8 @@ class Moves(Stage):
                     fields: dict[str, Any] | None = None, note: str | None = None,
                     timer: tuple[str, str] | None = None, tell_requester: bool = True,
                     extra: dict[str, Any] | None = None, public_note: bool = False) -> View:
-        """Move `req` to `to` (a move `bot.services.states` allows, else Stale): fields, timer, audit,
-        requester/follower notices, card and feed.
+        """Move `req` to `to` (a move `bot.services.states` allows, else Stale): fields, timer, the
+        move's effects (`states.MOVES`), audit, requester/follower notices and the staff feed.
 
         `note` is restricted unless `public_note`: followers, groups and the staff feed then get
         the change without it; the requester gets it."""
@@ -49,40 +45,28 @@ class Moves(Stage):
         if not states.may_move(before, to):
             raise Stale("already_handled", status=before)
         now = utcnow()
+        community = await s.get(Community, req.community_id)
+        assert community is not None
+        move = states.Move(s, self, actor, req, community, before, to, now, extra or {})
         for name, value in (fields or {}).items():
             setattr(req, name, value)
         if timer is not None:
-            community = await s.get(Community, req.community_id)
-            assert community is not None
             req.timer_kind, req.timer_at = timer[0], now + timedelta(hours=settings_of(community)[timer[1]])
         elif to not in OPEN_STATUSES:
             req.timer_kind = req.timer_at = None
         req.status, req.updated_at = to, now
-        if before == Status.NEW and req.triaged_at is None and to not in (Status.NEW, Status.CANCELLED):
-            req.triaged_at = now
-        community = await s.get(Community, req.community_id)
-        assert community is not None
-        if to == Status.DONE:
-            # Done means "fixed?" is asked: the requester signs off, or a reminder and then an
-            # auto-close (never counted as satisfied) follow.
-            req.done_at = now
-            req.timer_kind = "signoff_remind"
-            req.timer_at = now + timedelta(hours=settings_of(community)["signoff_remind_hours"])
-            if req.assignee_id and await self._is_member(s, req.assignee_id, req.community_id, Role.VOLUNTEER):
-                await points.award(s, community, req.assignee_id, "task_done", f"done:{req.id}")
-        elif to == Status.ACCEPTED and before == Status.NEW:
-            await points.award(s, community, req.requester_id, "request_accepted", f"accepted:{req.id}")
+        await states.run(states.RECORD, move)
         s.add(req)
         for hook in self.on_close:
             await hook(s, req, to)
         audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
               action=action, from_state=before, to_state=to, note=note, public=public_note)
-        view = await self.view_of(s, req)
+        view = move.view = await self.view_of(s, req)
         told = note if public_note or note is None else Restricted(note)
         ctx = view.ctx(action=action, note=told, actor_name=actor.user.first_name, **(extra or {}))
         # Followers read public fields and public notes only.
-        follower_ctx = view.public_ctx(action=action, note=note if public_note else "",
-                                       actor_name=actor.user.first_name, **(extra or {}))
+        follower_ctx = move.public = view.public_ctx(action=action, note=note if public_note else "",
+                                                     actor_name=actor.user.first_name, **(extra or {}))
         if tell_requester:
             for uid in await queries.audience(s, req):
                 if uid == actor.id:
@@ -98,14 +82,12 @@ class Moves(Stage):
                 else:
                     self.notifier.to_user(s, person, view.community, "status_changed", key=f"req:{req.id}",
                                           **follower_ctx)
-        if to not in OPEN_STATUSES or action == "reopened":
-            await self._tell_tappers(s, req, view, actor, follower_ctx)
-        if before == Status.NEW and to != Status.NEW:
-            await self._close_posts(s, view, "card", actor_name=actor.user.first_name)
+        await states.run(states.NOTICE, move)
         await self._feed(s, view, action, note=note if public_note else None)
+        await states.run(states.AFTER, move)
         return view
 
-    async def _tell_tappers(self, s: AsyncSession, req: Request, view: View, actor: Actor,
+    async def tell_tappers(self, s: AsyncSession, req: Request, view: View, actor: Actor,
                             ctx: dict[str, Any]) -> None:
         """Households that said "me too" hear the outcome (done, not taken up, merged, cancelled,
         closed) and a reopening, in their language, through the outbox; only public fields and

@@ -46,14 +46,14 @@ class Posts(Stage):
         return list((await s.execute(select(Outbox).where(Outbox.key == str(OutboxKey(kind, view.req.id or 0)),
                                                           Outbox.method == "send"))).scalars())
 
-    async def _close_posts(self, s: AsyncSession, view: View, kind: str, **more: Any) -> None:
+    async def close_posts(self, s: AsyncSession, view: View, kind: str, **more: Any) -> None:
         """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
         the request."""
         for post in await self.posts(s, view, kind):
             await self.notifier.supersede_edits(s, post)  # e.group. a "me too" count still waiting: closed now
             await self.notifier.edit_post(s, post, view.community, "card_closed", **view.public_ctx(**more))
 
-    async def _post_task(self, s: AsyncSession, view: View, decision: Named | None = None) -> None:
+    async def post_task(self, s: AsyncSession, view: View, decision: Named | None = None) -> None:
         """The task as volunteers see it: no contact note, no location, no photos; with the
         council's chosen option when a multiple-choice decision is behind it."""
         ctx = view.public_ctx(**({"decision": decision} if decision else {}))
@@ -66,11 +66,11 @@ class Posts(Stage):
                 self.notifier.to_user(s, person, view.community, "task_post", buttons=claim_buttons(view.req.id or 0),
                                       key=f"task:{view.req.id}", **ctx)
 
-    async def _update_task_post(self, s: AsyncSession, view: View, released: bool = False) -> None:
+    async def update_task_post(self, s: AsyncSession, view: View, released: bool = False) -> None:
         for post in await self.posts(s, view, "task"):
             await self.notifier.edit_post(s, post, view.community, "task_taken", **view.public_ctx(released=released))
         if released:
-            await self._post_task(s, view)
+            await self.post_task(s, view)
 
     async def brief_assignee(self, s: AsyncSession, view: View) -> None:
         """Full details (contact note, location, photos) go to the assignee in private only."""

@@ -19,7 +19,7 @@ class Tasks(Stage):
         """First eligible volunteer wins: a conditional UPDATE whose row count says who won."""
         async with self.db.write() as s:
             req = await self.load(s, req_id)
-            if not await self._is_member(s, actor.id, req.community_id, Role.VOLUNTEER):
+            if not await self.is_member(s, actor.id, req.community_id, Role.VOLUNTEER):
                 raise NotAllowed("volunteers_only")
             if not actor.user.started or actor.user.blocked:
                 raise NotAllowed("start_bot_first")  # the details could not reach them
@@ -35,9 +35,7 @@ class Tasks(Stage):
             req.status = Status.ACCEPTED  # the UPDATE bypassed the ORM; apply records the move
             view = await self.apply(s, actor, req, Status.CLAIMED, "claimed",
                                     fields={"assignee_id": actor.id},
-                                    timer=("done_remind", "done_remind_hours"))
-            await self._update_task_post(s, view)
-            await self.brief_assignee(s, view)
+                                    timer=("done_remind", "done_remind_hours"))  # post taken, brief: states.MOVES
         self.notifier.wake()
         return view
 
@@ -54,12 +52,9 @@ class Tasks(Stage):
                 raise NotFound("volunteer_not_found", name=volunteer)
             if not chosen.started or chosen.blocked:
                 raise BadInput("volunteer_unreachable", name=chosen.first_name)
-            was_posted = req.status == Status.ACCEPTED
+            # From `accepted` the task post says it is taken; from `new` the card closes; the brief either way.
             view = await self.apply(s, actor, req, Status.CLAIMED, "assigned", note=chosen.first_name, public_note=True,
                                     fields={"assignee_id": chosen.id}, timer=("done_remind", "done_remind_hours"))
-            if was_posted:
-                await self._update_task_post(s, view)
-            await self.brief_assignee(s, view)
         self.notifier.wake()
         return view
 
@@ -100,7 +95,7 @@ class Tasks(Stage):
                 view = await self.apply(s, actor, req, Status.ACCEPTED, "released",
                                         fields={"assignee_id": None}, timer=("claim_remind", "claim_remind_hours"))
                 await self.retract_brief(s, view, actor.user)
-                await self._update_task_post(s, view, released=True)
+                await self.update_task_post(s, view, released=True)
             else:
                 raise Stale()
         self.notifier.wake()
@@ -151,7 +146,7 @@ class Tasks(Stage):
     async def cancel(self, actor: Actor, req_id: int) -> View:
         async with self.db.write() as s:
             req = await self.load(s, req_id)
-            if actor.id != req.requester_id and not await self._is_member(s, actor.id, req.community_id, Role.STAFF):
+            if actor.id != req.requester_id and not await self.is_member(s, actor.id, req.community_id, Role.STAFF):
                 raise NotAllowed("not_yours")
             if req.status not in OPEN_STATUSES:
                 raise Stale("already_handled", status=req.status)
@@ -162,6 +157,6 @@ class Tasks(Stage):
                 self.notifier.to_user(s, assignee, view.community, "status_changed",
                                       **view.ctx(action="cancelled", note=None, actor_name=actor.user.first_name))
             await self.retract_brief(s, view, assignee)
-            await self._close_posts(s, view, "task")
+            await self.close_posts(s, view, "task")
         self.notifier.wake()
         return view

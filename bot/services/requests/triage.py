@@ -32,7 +32,7 @@ class Triage(Stage):
         return req
 
     @staticmethod
-    async def _is_member(s: AsyncSession, user_id: int, community_id: int, role: Role,
+    async def is_member(s: AsyncSession, user_id: int, community_id: int, role: Role,
                          grid_id: int | None = None) -> bool:
         query = select(Membership.id).where(Membership.user_id == user_id, Membership.community_id == community_id,
                                             Membership.role == role)
@@ -181,8 +181,7 @@ class Triage(Stage):
             remind = due - timedelta(hours=settings_of(community)["dept_remind_hours"])
             view = await self.apply(s, actor, req, Status.ESCALATED, "escalated", note=department, public_note=True,
                                     fields={"assignee_id": liaison_id, "department": department, "dept_due_at": due,
-                                            "timer_at": remind, "timer_kind": "dept_remind"})
-            await self.brief_assignee(s, view)
+                                            "timer_at": remind, "timer_kind": "dept_remind"})  # the liaison is briefed
         self.notifier.wake()
         return view
 
@@ -220,8 +219,7 @@ class Triage(Stage):
             return None
         if outcome == Outcome.PASSED:
             view = await self.apply(s, actor, req, Status.ACCEPTED, "council_passed", tell_requester=False,
-                                    timer=("claim_remind", "claim_remind_hours"))
-            await self._post_task(s, view, decision=decision)
+                                    timer=("claim_remind", "claim_remind_hours"), extra={"decision": decision})
         elif outcome == Outcome.REJECTED:
             view = await self.apply(s, actor, req, Status.DECLINED, "council_rejected", tell_requester=False,
                                     fields={"reason": "council_rejected"})
