@@ -20,19 +20,31 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n import Named
 from bot.services import points
 from bot.services.community import settings_of
 from bot.services.context import Actor
 from storage.models import OPEN_STATUSES, Community, Request, Role, Status
 
-if TYPE_CHECKING:
-    from bot.services.requests import RequestService, View
-
 RECORD, NOTICE, AFTER = "record", "notice", "after"
+
+
+class Posts(Protocol):
+    """What effects use of the request service that applies the move (`bot.services.requests`);
+    named here so that this table imports nothing of it."""
+
+    async def is_member(self, s: AsyncSession, user_id: int, community_id: int, role: Role,
+                        grid_id: int | None = None) -> bool: ...
+    async def tell_tappers(self, s: AsyncSession, req: Request, view: Any, actor: Actor,
+                           ctx: dict[str, Any]) -> None: ...
+    async def close_posts(self, s: AsyncSession, view: Any, kind: str, **more: Any) -> None: ...
+    async def post_task(self, s: AsyncSession, view: Any, decision: Named | None = None) -> None: ...
+    async def update_task_post(self, s: AsyncSession, view: Any, released: bool = False) -> None: ...
+    async def brief_assignee(self, s: AsyncSession, view: Any) -> None: ...
 
 
 @dataclass
@@ -40,7 +52,7 @@ class Move:
     """One move being applied, as its effects see it: inside the request's unit of work."""
 
     s: AsyncSession
-    service: RequestService  # whose posts and notices the effects use
+    service: Posts  # the request service applying it: whose posts and notices the effects use
     actor: Actor
     req: Request
     community: Community
@@ -48,7 +60,7 @@ class Move:
     to: str
     now: datetime
     extra: dict[str, Any]  # what the caller added for the notices (and `decision` for the task post)
-    view: View | None = None  # the request as it reads once recorded (NOTICE and AFTER effects)
+    view: Any = None  # the request's `View` once recorded (NOTICE and AFTER effects)
     public: dict[str, Any] | None = None  # what followers and "me too" households may read of the move
 
 
