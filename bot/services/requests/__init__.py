@@ -17,7 +17,9 @@ One module per stage of a request's life, each a part of `RequestService`:
 | `reading` | one request and its timeline, lists, lookups |
 
 Sign-off, timers, the council, the services list and group migration build on `load`, `view_of`,
-`apply`, `post_card`, `posts`, `brief_assignee`, `retract_brief` and `triage_target`.
+`apply`, `post_card`, `posts`, `brief_assignee`, `retract_brief` and `triage_target`; the effects of a
+move (`bot.services.states`) on `is_member`, `tell_tappers`, `close_posts`, `post_task`,
+`update_task_post` and `brief_assignee`.
 """
 from __future__ import annotations
 

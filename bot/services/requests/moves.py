@@ -88,7 +88,7 @@ class Moves(Stage):
         return view
 
     async def tell_tappers(self, s: AsyncSession, req: Request, view: View, actor: Actor,
-                            ctx: dict[str, Any]) -> None:
+                           ctx: dict[str, Any]) -> None:
         """Households that said "me too" hear the outcome (done, not taken up, merged, cancelled,
         closed) and a reopening, in their language, through the outbox; only public fields and
         notes. Those who follow the request hear every change already."""

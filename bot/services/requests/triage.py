@@ -33,7 +33,7 @@ class Triage(Stage):
 
     @staticmethod
     async def is_member(s: AsyncSession, user_id: int, community_id: int, role: Role,
-                         grid_id: int | None = None) -> bool:
+                        grid_id: int | None = None) -> bool:
         query = select(Membership.id).where(Membership.user_id == user_id, Membership.community_id == community_id,
                                             Membership.role == role)
         if grid_id is not None:
