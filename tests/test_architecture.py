@@ -14,7 +14,8 @@ import pytest
 import bot.services
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = sorted(f"bot.services.{m.name}" for m in pkgutil.iter_modules(bot.services.__path__))
+# Every module, the stage modules of a service package too (bot.services.requests.intake, ...).
+SERVICES = sorted(m.name for m in pkgutil.walk_packages(bot.services.__path__, "bot.services."))
 PRESENTATION = ("bot.render", "bot.callbacks", "bot.notify", "handlers")
 
 PROBE = """
@@ -27,6 +28,14 @@ print(json.dumps([m for m in loaded if m.split('.')[0] == 'aiogram' or m.startsw
 
 def test_every_service_module_is_listed() -> None:
     assert {"bot.services.requests", "bot.services.notify", "bot.services.deliberation"} <= set(SERVICES)
+
+
+@pytest.mark.parametrize("package", ["requests", "deliberation"])
+def test_a_split_service_is_stage_modules_of_at_most_300_lines(package: str) -> None:
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines())
+             for p in (ROOT / "bot" / "services" / package).glob("*.py")}
+    assert len(sizes) >= 5 and max(sizes.values()) <= 300, sizes
+    assert {"bot.services.requests.moves", "bot.services.deliberation.voting"} <= set(SERVICES)
 
 
 @pytest.mark.parametrize("module", SERVICES)

@@ -56,3 +56,25 @@ async def test_a_move_outside_the_table_is_refused_and_writes_nothing(harness: H
     async with h.app.db.read() as s:
         assert (await s.get(Request, req.id)).status == Status.NEW
         assert (await s.execute(select(func.count()).select_from(AuditEvent))).scalar_one() == audits
+
+
+def test_each_move_names_its_effects_beside_it():
+    """Reading one move is reading one row: what it does besides changing the status is listed there."""
+    from bot.services.states import (AFTER, NOTICE, RECORD, assignee_briefed, card_closed, effects, requester_earns,
+                                     signoff_asked, tappers_told, task_posted, triaged)
+
+    assert all(step.phase in (RECORD, NOTICE, AFTER) for row in MOVES.values() for steps in row.values()
+               for step in steps)
+    # Every move out of `new` records the first response and closes the triage card; staying does nothing.
+    assert all({triaged, card_closed} <= set(steps) for steps in MOVES[Status.NEW].values())
+    assert effects(Status.NEW, Status.NEW) == () and effects(Status.CLAIMED, Status.CLAIMED) == ()
+    # Done always asks the requester "fixed?"; only an accepted request earns its requester points.
+    assert all(signoff_asked in MOVES[before][Status.DONE] for before in MOVES if Status.DONE in MOVES[before])
+    earning = [(before, to) for before in MOVES for to, steps in MOVES[before].items() if requester_earns in steps]
+    assert earning == [(Status.NEW, Status.ACCEPTED)]
+    assert task_posted in effects(Status.NEW, Status.ACCEPTED)
+    assert assignee_briefed in effects(Status.NEW, Status.ESCALATED)
+    # "Me too" households hear every outcome and a reopening, and a cancel; a cancelled new request's card closes.
+    assert tappers_told in effects(Status.DONE, Status.NEW) and tappers_told not in effects(Status.NEW, Status.ACCEPTED)
+    assert effects(Status.NEW, Status.CANCELLED) == (tappers_told, card_closed)
+    assert effects(Status.CLAIMED, Status.CANCELLED) == (tappers_told,)

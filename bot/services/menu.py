@@ -29,7 +29,8 @@ from bot.services.community import audit, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.notify import INTERACTIVE
 from bot.services.partners import contribute, find_partner, members_of
-from bot.services.requests import MAX_NOTE, RequestService, View, _note
+from bot.services.requests import MAX_NOTE, RequestService, View
+from bot.services.requests import note_text as _note
 from storage.db import locked
 from storage.models import (ChatKind, Community, Grid, Partner, ProviderKind, Request, Role, Service, ServiceOrder,
                             ServiceSlot, Status, User, aware, utcnow)

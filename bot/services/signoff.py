@@ -13,7 +13,8 @@ from bot.errors import BadInput, NotAllowed, Stale
 from bot.services import points
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
-from bot.services.requests import RequestService, View, _note
+from bot.services.requests import RequestService, View
+from bot.services.requests import note_text as _note
 from storage.models import Community, Rating, Request, Status, User, utcnow
 
 REOPENABLE = (Status.DONE, Status.CLOSED_UNRATED)
