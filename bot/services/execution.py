@@ -106,7 +106,7 @@ def due_from(community: Community, day: str) -> datetime:
 class ExecutionService:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
-        self.n = notifier
+        self.notifier = notifier
 
     async def _find(self, s: AsyncSession, actor: Actor, ref: str) -> tuple[Proposal, Execution]:
         """`JMS-P001`, `P1` or `1`, within the actor's community, with its execution (locked)."""
@@ -160,8 +160,8 @@ class ExecutionService:
                   action="assigned", note=f"{owner.id}:{day}", public=True)
             v = await self._view(s, e, p)
             if owner.id != actor.id:
-                self.n.to_user(s, owner, community, "execution_owner", key=f"exec:{p.id}", **v.ctx())
-        self.n.wake()
+                self.notifier.to_user(s, owner, community, "execution_owner", key=f"exec:{p.id}", **v.ctx())
+        self.notifier.wake()
         return v
 
     async def progress(self, actor: Actor, ref: str, percent: int, note: str | None,
@@ -193,14 +193,14 @@ class ExecutionService:
             for kind in (ChatKind.COUNCIL, ChatKind.COMMUNITY):
                 for g in (await s.execute(select(ChatBinding).where(
                         ChatBinding.community_id == p.community_id, ChatBinding.kind == kind))).scalars():
-                    self.n.to_chat(s, g, "execution_update", key=f"exec:{p.id}", **v.ctx())
+                    self.notifier.to_chat(s, g, "execution_update", key=f"exec:{p.id}", **v.ctx())
             voters = set((await s.execute(select(Turnout.user_id).where(Turnout.proposal_id == p.id))).scalars())
             for uid in sorted((voters | {p.proposer_id}) - {actor.id}):
                 person = await s.get(User, uid)
                 if person is not None:
-                    self.n.to_user(s, person, v.community, "execution_update", key=f"exec:{p.id}",
+                    self.notifier.to_user(s, person, v.community, "execution_update", key=f"exec:{p.id}",
                                    photo=photos[0] if photos else None, **v.ctx())
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     async def sweep(self, now: datetime | None = None, batch: int = 100) -> int:
@@ -217,7 +217,7 @@ class ExecutionService:
             except Exception:  # one broken record must not hold up the others
                 log.exception("execution reminder %s failed", eid)
         if fired:
-            self.n.wake()
+            self.notifier.wake()
         return fired
 
     async def _remind(self, eid: int, now: datetime) -> int:
@@ -237,7 +237,7 @@ class ExecutionService:
             s.add(e)
             v = await self._view(s, e, p)
             if v.owner is not None:
-                self.n.to_user(s, v.owner, community, "execution_owner", key=f"exec:{p.id}", reminder=True,
+                self.notifier.to_user(s, v.owner, community, "execution_owner", key=f"exec:{p.id}", reminder=True,
                                **v.ctx())
             audit(s, community_id=e.community_id, actor_id=None, entity="execution", entity_id=e.id or 0,
                   action="reminded")

@@ -86,8 +86,8 @@ def parse_when(community: Community, day: str, clock: str) -> datetime:
 
 class MenuService:
     def __init__(self, requests: RequestService) -> None:
-        self.r = requests
-        self.db, self.n = requests.db, requests.n
+        self.requests = requests
+        self.db, self.notifier = requests.db, requests.notifier
         requests.on_close.append(self.free_seat)
         requests.on_close.append(self.credit_partner)
         requests.reminders["provider"] = self.remind_provider
@@ -273,9 +273,9 @@ class MenuService:
             audit(s, community_id=c.id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
                   action="ordered", to_state=Status.NEW, note=f"S{svc.id}", public=True)
             await s.refresh(slot)
-            ov = OrderView(await self.r.view_of(s, req), svc, slot)
+            ov = OrderView(await self.requests.view_of(s, req), svc, slot)
             await self._to_staff(s, ov, "order_card", dispatch_buttons(req.id or 0), key=f"card:{req.id}")
-        self.n.wake()
+        self.notifier.wake()
         return ov
 
     async def _order_of(self, s: AsyncSession, req: Request) -> OrderView:
@@ -284,7 +284,7 @@ class MenuService:
             raise Stale()
         svc, slot = await s.get(Service, order.service_id), await s.get(ServiceSlot, order.slot_id)
         assert svc is not None and slot is not None
-        return OrderView(await self.r.view_of(s, req), svc, slot)
+        return OrderView(await self.requests.view_of(s, req), svc, slot)
 
     async def _to_staff(self, s: AsyncSession, ov: OrderView, template: str, buttons: list[list[Button]] | None,
                         *, key: str) -> None:
@@ -292,40 +292,40 @@ class MenuService:
         cid = ov.v.req.community_id
         groups = await queries.bindings(s, cid, ChatKind.STAFF)
         for g in groups:
-            self.n.to_chat(s, g, template, buttons=buttons, key=key, **ov.public_ctx())
+            self.notifier.to_chat(s, g, template, buttons=buttons, key=key, **ov.public_ctx())
         if not groups:
             for u in await queries.members(s, cid, Role.STAFF):
-                self.n.to_user(s, u, ov.v.community, template, buttons=buttons, key=key, priority=INTERACTIVE,
+                self.notifier.to_user(s, u, ov.v.community, template, buttons=buttons, key=key, priority=INTERACTIVE,
                                private=True, **ov.ctx())
 
     # ----------------------------------------------------------------- 下单: dispatching
     async def dispatch(self, actor: Actor, req_id: int) -> OrderView:
         """Staff of the order's community pass it to its provider, who is asked to accept it."""
         async with self.db.write() as s:
-            req = await self.r.load(s, req_id)
+            req = await self.requests.load(s, req_id)
             if not policy.is_staff(await memberships_of(s, actor.id, req.community_id), req.community_id):
                 raise NotAllowed("staff_only")
             ov = await self._order_of(s, req)
             if req.status != Status.NEW:
                 raise Stale("already_handled", status=req.status)
-            ov.v = await self.r.apply(s, actor, req, Status.DISPATCHED, "dispatched", public_note=True,
+            ov.v = await self.requests.apply(s, actor, req, Status.DISPATCHED, "dispatched", public_note=True,
                                        note=ov.service.provider_kind, timer=("order_remind", "claim_remind_hours"))
             await self._to_provider(s, ov, "order_post", accept_buttons(req_id), key=f"task:{req_id}")
-        self.n.wake()
+        self.notifier.wake()
         return ov
 
     async def decline(self, actor: Actor, req_id: int) -> OrderView:
         """Staff cannot serve it (e.g. the provider is away): declined, the seat freed, the
         resident told."""
         async with self.db.write() as s:
-            req = await self.r.load(s, req_id)
+            req = await self.requests.load(s, req_id)
             if not policy.is_staff(await memberships_of(s, actor.id, req.community_id), req.community_id):
                 raise NotAllowed("staff_only")
             ov = await self._order_of(s, req)
             if req.status != Status.NEW:
                 raise Stale("already_handled", status=req.status)
-            ov.v = await self.r.apply(s, actor, req, Status.DECLINED, "declined", fields={"reason": "order_unavailable"})
-        self.n.wake()
+            ov.v = await self.requests.apply(s, actor, req, Status.DECLINED, "declined", fields={"reason": "order_unavailable"})
+        self.notifier.wake()
         return ov
 
     async def provider_people(self, s: AsyncSession, svc: Service) -> list[User]:
@@ -345,22 +345,22 @@ class MenuService:
         svc = ov.service
         if svc.provider_kind == ProviderKind.PARTNER:
             for u in await self.provider_people(s, svc):
-                self.n.to_user(s, u, ov.v.community, template, buttons=buttons, key=key, **ov.public_ctx(**more))
+                self.notifier.to_user(s, u, ov.v.community, template, buttons=buttons, key=key, **ov.public_ctx(**more))
             return
         kind = ChatKind.STAFF if svc.provider_kind == ProviderKind.COMMUNITY else ChatKind.VOLUNTEERS
         groups = await queries.bindings(s, svc.community_id, kind)
         for g in groups:
-            self.n.to_chat(s, g, template, buttons=buttons, key=key, **ov.public_ctx(**more))
+            self.notifier.to_chat(s, g, template, buttons=buttons, key=key, **ov.public_ctx(**more))
         if not groups:
             for u in await self.provider_people(s, svc):
-                self.n.to_user(s, u, ov.v.community, template, buttons=buttons, key=key, **ov.public_ctx(**more))
+                self.notifier.to_user(s, u, ov.v.community, template, buttons=buttons, key=key, **ov.public_ctx(**more))
 
     # ----------------------------------------------------------------- 接单: the provider accepts
     async def accept(self, actor: Actor, req_id: int) -> OrderView:
         """The first of the provider's people to accept gets it (a conditional UPDATE), with the
         note, privately; a reminder before the slot follows."""
         async with self.db.write() as s:
-            req = await self.r.load(s, req_id)
+            req = await self.requests.load(s, req_id)
             ov = await self._order_of(s, req)
             ms = await memberships_of(s, actor.id, req.community_id)
             if not policy.may_provide(ms, ov.service):
@@ -379,14 +379,14 @@ class MenuService:
             req.status = Status.DISPATCHED  # the UPDATE bypassed the ORM; _apply records the move
             remind = aware(ov.slot.starts_at) - timedelta(hours=settings_of(ov.v.community)["order_remind_before_hours"])
             now = utcnow()
-            ov.v = await self.r.apply(s, actor, req, Status.HANDLING, "order_accepted",
+            ov.v = await self.requests.apply(s, actor, req, Status.HANDLING, "order_accepted",
                                        fields={"assignee_id": actor.id, "timer_kind": "slot_remind" if remind > now
                                                else "done_remind",
                                                "timer_at": remind if remind > now else aware(ov.slot.starts_at)})
-            for post in await self.r.posts(s, ov.v, "task"):
-                await self.n.edit_post(s, post, ov.v.community, "order_taken", **ov.public_ctx())
-            await self.r.brief_assignee(s, ov.v)
-        self.n.wake()
+            for post in await self.requests.posts(s, ov.v, "task"):
+                await self.notifier.edit_post(s, post, ov.v.community, "order_taken", **ov.public_ctx())
+            await self.requests.brief_assignee(s, ov.v)
+        self.notifier.wake()
         return ov
 
     # ----------------------------------------------------------------- seats
@@ -428,4 +428,4 @@ class MenuService:
             await self._to_provider(s, ov, "order_reminder", accept_buttons(req.id or 0), key=f"task:{req.id}",
                                     kind=kind)
         elif ov.v.assignee is not None:
-            self.n.to_user(s, ov.v.assignee, ov.v.community, "order_reminder", kind=kind, **ov.ctx())
+            self.notifier.to_user(s, ov.v.assignee, ov.v.community, "order_reminder", kind=kind, **ov.ctx())

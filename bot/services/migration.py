@@ -18,7 +18,7 @@ async def chat_migrated(requests: RequestService, old: int, new: int) -> bool:
     """Move everything of chat `old` to chat `new`. Returns whether anything moved."""
     if not old or not new or old == new:
         return False
-    n = requests.n
+    notifier = requests.notifier
     async with requests.db.write() as s:
         binding = await s.get(ChatBinding, old)
         if binding is None or await s.get(ChatBinding, new) is not None:
@@ -47,8 +47,8 @@ async def chat_migrated(requests: RequestService, old: int, new: int) -> bool:
                 continue
             v = await requests.view_of(s, req)
             if kind == "card" and req.status == Status.NEW:
-                n.to_chat(s, moved, "triage_card", buttons=triage_buttons(req.id or 0), key=f"card:{ref}", **v.public_ctx())
+                notifier.to_chat(s, moved, "triage_card", buttons=triage_buttons(req.id or 0), key=f"card:{ref}", **v.public_ctx())
             elif kind == "task" and req.status == Status.ACCEPTED:
-                n.to_chat(s, moved, "task_post", buttons=claim_buttons(req.id or 0), key=f"task:{ref}", **v.public_ctx())
-    n.wake()
+                notifier.to_chat(s, moved, "task_post", buttons=claim_buttons(req.id or 0), key=f"task:{ref}", **v.public_ctx())
+    notifier.wake()
     return True

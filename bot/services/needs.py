@@ -142,7 +142,7 @@ def top_unmet(rows: list[Row]) -> Row | None:
 class NeedsService:
     def __init__(self, council: DeliberationService, reports: Any = None) -> None:
         self.council = council
-        self.db, self.n = council.db, council.n
+        self.db, self.notifier = council.db, council.notifier
         if reports is not None:  # the problem of the month is drafted when the monthly report is due
             reports.on_month.append(self.on_month)
 
@@ -185,8 +185,8 @@ class NeedsService:
                 s.add(NeedsDraft(community_id=c.id, month=label))
                 return None
             ctx = dict(row=top, month=label, community=c)
-            title = self.n.text("needs_proposal", c.locale, part="title", **ctx)[:MAX_TITLE]
-            text = self.n.text("needs_proposal", c.locale, part="text", **ctx)
+            title = self.notifier.text("needs_proposal", c.locale, part="title", **ctx)[:MAX_TITLE]
+            text = self.notifier.text("needs_proposal", c.locale, part="text", **ctx)
             p = Proposal(community_id=c.id, number=await self.council.next_number(s, c.id), proposer_id=0,
                          title=title, text=text, hours=settings_of(c).get("vote_hours", DEFAULT_VOTE_HOURS),
                          quorum_pct=settings_of(c).get("vote_quorum_pct", DEFAULT_QUORUM))
@@ -198,5 +198,5 @@ class NeedsService:
             v = await self.council.view_of(s, p)
             await self.council.to_staff(s, v, "proposal_draft", draft_buttons(p), key=f"draft:{p.id}",
                                          d=ProposalDraft.of(p), month_problem=label)
-        self.n.wake()
+        self.notifier.wake()
         return p

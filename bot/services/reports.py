@@ -349,7 +349,7 @@ class Stats:
 class ReportService:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
-        self.n = notifier
+        self.notifier = notifier
         # Monthly work of other services, run with the monthly report: (community id, period) ->
         # what it made. Each must be idempotent (it runs every quarter hour) and must not raise.
         self.on_month: list[Callable[[int, Period], Awaitable[int]]] = []
@@ -402,7 +402,7 @@ class ReportService:
                 except Exception:  # one community's failure must not stop the others
                     log.exception("%s report for community %s failed", period.kind, c.id)
         if posted:
-            self.n.wake()
+            self.notifier.wake()
         return posted
 
     @staticmethod
@@ -436,7 +436,7 @@ class ReportService:
             surveys = await self._surveys_closed(s, c.id, period)
             rv = await rates.view(s, c, period.start, period.end, utcnow(), grids=[])
             for g in groups:
-                self.n.to_chat(s, g, "digest", key=key, priority=BULK, community=c, p=period, f=total,
+                self.notifier.to_chat(s, g, "digest", key=key, priority=BULK, community=c, p=period, f=total,
                                passed=passed, surveys=surveys, rv=rv)
         return 1
 
@@ -482,8 +482,8 @@ class ReportService:
                                        needs=needs[:3], orders=sum(r.orders for r in needs), rv=rv)
             for g in groups:
                 if png is not None:
-                    self.n.photo_to_chat(s, g, "report_chart", png, key=key, priority=BULK, **ctx)
-                self.n.to_chat(s, g, "report_month", key=key, priority=BULK, **ctx)
+                    self.notifier.photo_to_chat(s, g, "report_chart", png, key=key, priority=BULK, **ctx)
+                self.notifier.to_chat(s, g, "report_month", key=key, priority=BULK, **ctx)
         return 1
 
     async def _categories(self, s: AsyncSession, c: Community, period: Period) -> list[tuple[str, int]]:
@@ -520,7 +520,7 @@ class ReportService:
             rv.grids = rates.ranked(rv.grids)
             acc = await accountability(s, c, period.start, period.end)  # decisions overdue now, listed
             for g in groups:
-                self.n.to_chat(s, g, "ranking", key=key, priority=BULK, community=c, p=period, grids=ranked(grids),
+                self.notifier.to_chat(s, g, "ranking", key=key, priority=BULK, community=c, p=period, grids=ranked(grids),
                                volunteers=volunteers, rv=rv, acc=acc)
         return 1
 

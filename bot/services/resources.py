@@ -62,7 +62,7 @@ class ResourceService:
     def __init__(self, db: Database, requests: RequestService) -> None:
         self.db = db
         self.requests = requests
-        self.n = requests.n
+        self.notifier = requests.notifier
 
     async def add(self, actor: Actor, kind: str, title: str, availability: str | None = None,
                   amount: int | None = None) -> ResourceRow:
@@ -160,9 +160,9 @@ class ResourceService:
             buttons = [[Button("partner_accept", press(Act.PARTNER_ANSWER, route.id or 0, 1)),
                         Button("partner_decline", press(Act.PARTNER_ANSWER, route.id or 0, 0))]]
             for m in members:
-                self.n.to_user(s, m, v.community, "partner_route", buttons=buttons, key=f"proute:{route.id}",
+                self.notifier.to_user(s, m, v.community, "partner_route", buttons=buttons, key=f"proute:{route.id}",
                                partner=partner, resource=res, **v.public_ctx())
-        self.n.wake()
+        self.notifier.wake()
         return v, ResourceRow(res, partner), route.id or 0
 
     async def answer(self, actor: Actor, route_id: int, accept: bool, note: str | None = None) -> View:
@@ -209,7 +209,7 @@ class ResourceService:
                 await self.requests.post_card(s, v, "partner_declined", note)
             # Every member's question loses its buttons and says how it was answered.
             await self._close_asks(s, v, route, accept)
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     async def take_back(self, actor: Actor, route_id: int) -> View:
@@ -232,14 +232,14 @@ class ResourceService:
                 "timer_at": utcnow() + timedelta(hours=settings_of(c)["triage_hours"])})
             await self.requests.post_card(s, v)
             await self._close_asks(s, v, route, False)
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     async def _close_asks(self, s: AsyncSession, v: View, route: ResourceRoute, accept: bool) -> None:
         posts = (await s.execute(select(Outbox).where(Outbox.key == f"proute:{route.id}",
                                                       Outbox.method == "send"))).scalars().all()
         for post in posts:
-            await self.n.edit_post(s, post, v.community, "partner_route_closed", accepted=accept, **v.public_ctx())
+            await self.notifier.edit_post(s, post, v.community, "partner_route_closed", accepted=accept, **v.public_ctx())
 
     async def open_routes(self, actor: Actor) -> list[tuple[ResourceRoute, View]]:
         """The routed requests waiting for an answer from the actor's partners."""

@@ -62,7 +62,7 @@ def parse_item(text: str) -> tuple[int, str, int | None]:
 class RewardService:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
-        self.n = notifier
+        self.notifier = notifier
 
     async def add_item(self, actor: Actor, points: int, title: str, stock: int | None = None) -> ItemRow:
         """A partner's member lists an item of their partner."""
@@ -171,9 +171,9 @@ class RewardService:
             resident = await s.get(User, red.user_id)
             community = await s.get(Community, red.community_id)
             assert item is not None and partner is not None and resident is not None
-            self.n.to_user(s, resident, community, "redeem_confirmed", item=item, partner=partner, code=red.code,
+            self.notifier.to_user(s, resident, community, "redeem_confirmed", item=item, partner=partner, code=red.code,
                            resident=None)
-        self.n.wake()
+        self.notifier.wake()
         return red, ItemRow(item, partner), resident
 
     async def sweep(self, now: datetime | None = None, batch: int = SWEEP_BATCH) -> int:
@@ -207,12 +207,12 @@ class RewardService:
                 item, partner = await s.get(PartnerItem, red.item_id), await s.get(Partner, red.partner_id)
                 resident, community = await s.get(User, red.user_id), await s.get(Community, red.community_id)
                 if resident is not None and item is not None and partner is not None:
-                    self.n.to_user(s, resident, community, "redeem_expired", item=item, partner=partner,
+                    self.notifier.to_user(s, resident, community, "redeem_expired", item=item, partner=partner,
                                    code=red.code, points=red.points,
                                    balance=await balance(s, red.community_id, red.user_id))
                 expired += 1
         if expired:
-            self.n.wake()
+            self.notifier.wake()
         return expired
 
     async def cancel(self, actor: Actor, redemption_id: int) -> tuple[Redemption, int]:

@@ -22,11 +22,11 @@ REOPENABLE = (Status.DONE, Status.CLOSED_UNRATED)
 
 class SignOffService:
     def __init__(self, requests: RequestService) -> None:
-        self.r = requests
-        self.db, self.n = requests.db, requests.n
+        self.requests = requests
+        self.db, self.notifier = requests.db, requests.notifier
 
     async def _mine(self, s: AsyncSession, actor: Actor, req_id: int) -> Request:
-        req = await self.r.load(s, req_id)
+        req = await self.requests.load(s, req_id)
         if req.requester_id != actor.id:
             raise NotAllowed("not_yours")
         return req
@@ -41,7 +41,7 @@ class SignOffService:
             req = await self._mine(s, actor, req_id)
             if req.status not in statuses:
                 raise Stale("already_handled", status=req.status)
-            return await self.r.view_of(s, req)
+            return await self.requests.view_of(s, req)
 
     async def resolved(self, actor: Actor, req_id: int) -> View:
         """"Yes, it is resolved": closed at once; stars may follow."""
@@ -50,8 +50,8 @@ class SignOffService:
             if req.status != Status.DONE:
                 raise Stale("already_handled", status=req.status)
             s.add(Rating(request_id=req.id or 0, round=req.round, user_id=actor.id, resolved=True))
-            v = await self.r.apply(s, actor, req, Status.CLOSED, "signed_off", fields={"closed_at": utcnow()})
-        self.n.wake()
+            v = await self.requests.apply(s, actor, req, Status.CLOSED, "signed_off", fields={"closed_at": utcnow()})
+        self.notifier.wake()
         return v
 
     async def rate(self, actor: Actor, req_id: int, stars: int) -> View:
@@ -70,10 +70,10 @@ class SignOffService:
                 await points.award(s, community, req.assignee_id, "five_stars", f"five:{req.id}:{req.round}")
             audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
                   action="rated", note=str(stars))
-            v = await self.r.view_of(s, req)
+            v = await self.requests.view_of(s, req)
             if v.assignee is not None:
-                self.n.to_user(s, v.assignee, community, "rated", stars=stars, **v.ctx())
-        self.n.wake()
+                self.notifier.to_user(s, v.assignee, community, "rated", stars=stars, **v.ctx())
+        self.notifier.wake()
         return v
 
     async def comment(self, actor: Actor, req_id: int, text: str | None) -> View:
@@ -88,14 +88,14 @@ class SignOffService:
                 s.add(rating)
                 audit(s, community_id=req.community_id, actor_id=actor.id, entity="request",
                       entity_id=req.id or 0, action="commented", note=text)
-            return await self.r.view_of(s, req)
+            return await self.requests.view_of(s, req)
 
     async def reopen(self, actor: Actor, req_id: int, comment: str | None) -> View:
         """"Not yet": back to triage with the comment, the previous assignee, leader and staff told."""
         comment = _note(comment)
         if not comment:
             raise BadInput("reopen_comment_required")
-        await self.r.prepare(comment)
+        await self.requests.prepare(comment)
         async with self.db.write() as s:
             req = await self._mine(s, actor, req_id)
             if req.status not in REOPENABLE:
@@ -105,13 +105,13 @@ class SignOffService:
             previous = await s.get(User, req.assignee_id) if req.assignee_id else None
             community = await s.get(Community, req.community_id)
             assert community is not None
-            v = await self.r.apply(s, actor, req, Status.NEW, "reopened", note=comment, fields={
+            v = await self.requests.apply(s, actor, req, Status.NEW, "reopened", note=comment, fields={
                 "round": req.round + 1, "assignee_id": None, "done_at": None, "closed_at": None,
                 "timer_kind": "triage_remind",
                 "timer_at": utcnow() + timedelta(hours=settings_of(community)["triage_hours"])})
             if previous is not None and previous.id != actor.id:
-                self.n.to_user(s, previous, community, "reopened_notice", comment=comment, **v.ctx())
-            await self.r.retract_brief(s, v, previous)
-            await self.r.post_card(s, v, "reopened", comment)
-        self.n.wake()
+                self.notifier.to_user(s, previous, community, "reopened_notice", comment=comment, **v.ctx())
+            await self.requests.retract_brief(s, v, previous)
+            await self.requests.post_card(s, v, "reopened", comment)
+        self.notifier.wake()
         return v

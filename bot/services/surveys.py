@@ -112,7 +112,7 @@ class Results:
 class SurveyService:
     def __init__(self, db: Database, notifier: Notifier, translator: Translator | None = None) -> None:
         self.db = db
-        self.n = notifier
+        self.notifier = notifier
         self.translator = translator or NoTranslator()
 
     # ----------------------------------------------------------------- reading
@@ -134,7 +134,7 @@ class SurveyService:
         """Custom options as typed; the default scale in `locale`."""
         if options:
             return list(options)
-        return [self.n.label(f"scale_{i}", locale) for i in range(1, SCALE + 1)]
+        return [self.notifier.label(f"scale_{i}", locale) for i in range(1, SCALE + 1)]
 
     async def _in_languages(self, question: str, options: list[str], locales: set[str]
                             ) -> dict[str, tuple[str, list[str]]]:
@@ -196,11 +196,11 @@ class SurveyService:
             await s.flush()
             c = await s.get(Community, community.id)
             for g in chosen:
-                self.n.to_chat(s, g, "survey_post", key=f"survey:{survey.id}", closes_at=survey.closes_at,
+                self.notifier.to_chat(s, g, "survey_post", key=f"survey:{survey.id}", closes_at=survey.closes_at,
                                tz=c.timezone if c else None)
                 if g.locale in translated:  # marked as the machine's, in the group's language
                     machine, named = translated[g.locale]
-                    asked = self.n.text("poll_question", g.locale, question=machine)
+                    asked = self.notifier.text("poll_question", g.locale, question=machine)
                 else:
                     asked, named = html.escape(question, quote=False), []
                 named = named or self.option_names(survey.options, g.locale)  # the scale: in the catalogs
@@ -213,7 +213,7 @@ class SurveyService:
                                  totals=[0] * (len(options) or SCALE)))
             audit(s, community_id=community.id, actor_id=actor.id, entity="survey", entity_id=survey.id or 0,
                   action="opened", note=f"{len(chosen)} groups")
-        self.n.wake()
+        self.notifier.wake()
         return survey
 
     async def record_poll(self, poll_id: str, counts: list[int]) -> bool:
@@ -241,7 +241,7 @@ class SurveyService:
             except Exception:  # one broken survey must not keep the others open
                 log.exception("closing survey %s failed", sid)
         if closed:
-            self.n.wake()
+            self.notifier.wake()
         return closed
 
     async def close(self, survey_id: int) -> int:
@@ -270,7 +270,7 @@ class SurveyService:
                 audience.setdefault(b.chat_id, b)
             for b in audience.values():
                 staff = b.kind == ChatKind.STAFF
-                self.n.to_chat(s, b, "survey_results", key=f"survey:{survey_id}:results", priority=BULK,
+                self.notifier.to_chat(s, b, "survey_results", key=f"survey:{survey_id}:results", priority=BULK,
                                res=res, names=self.option_names(survey.options, b.locale), per_group=staff,
                                mine=None if staff else res.of_chat(b.chat_id))
             audit(s, community_id=survey.community_id, actor_id=None, entity="survey", entity_id=survey_id,

@@ -51,7 +51,7 @@ async def sweep(svc: RequestService, now: datetime | None = None, batch: int = 2
         except Exception:  # one broken row must not stall every later deadline
             log.exception("timer of request %s failed", req_id)
     if fired:
-        svc.n.wake()
+        svc.notifier.wake()
     return fired
 
 
@@ -87,19 +87,19 @@ async def fire(svc: RequestService, req_id: int, now: datetime) -> int:
         elif who == "volunteers":
             groups = await queries.bindings(s, req.community_id, ChatKind.VOLUNTEERS)
             for g in groups:
-                svc.n.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
+                svc.notifier.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
         elif who == "assignee" and v.assignee is not None:
-            svc.n.to_user(s, v.assignee, community, "reminder", **ctx)
+            svc.notifier.to_user(s, v.assignee, community, "reminder", **ctx)
         elif who == "leaders":
             people = await queries.members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
             for p in people or await queries.members(s, req.community_id, Role.STAFF):
-                svc.n.to_user(s, p, community, "reminder", **ctx)
+                svc.notifier.to_user(s, p, community, "reminder", **ctx)
         else:
             groups, staff = await queries.staff_reach(s, req.community_id)
             for g in groups:
-                svc.n.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
+                svc.notifier.to_chat(s, g, "reminder", **v.public_ctx(kind=req.timer_kind))
             for p in staff:
-                svc.n.to_user(s, p, community, "reminder", **ctx)
+                svc.notifier.to_user(s, p, community, "reminder", **ctx)
         audit(s, community_id=req.community_id, actor_id=None, entity="request", entity_id=req_id,
               action=f"timer_{kind}")
         settings = settings_of(community)

@@ -144,7 +144,7 @@ def _year_start(community: Community, now: datetime) -> datetime:
 class WishService:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
-        self.n = notifier
+        self.notifier = notifier
 
     # ----------------------------------------------------------------- reading
     async def _view(self, s: AsyncSession, wish: Wish) -> WishView:
@@ -246,9 +246,9 @@ class WishService:
                   action="submitted", to_state=WishStatus.SUBMITTED)
             v = await self._view(s, wish)
             for person in await self._members(s, c.id, (Role.STAFF,)):  # screening is private
-                self.n.to_user(s, person, c, "wish_screen", buttons=screen_buttons(wish.id or 0),
+                self.notifier.to_user(s, person, c, "wish_screen", buttons=screen_buttons(wish.id or 0),
                                key=f"wscreen:{wish.id}", **v.ctx())
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     async def check_screen(self, actor: Actor, wish_id: int) -> WishView:
@@ -281,7 +281,7 @@ class WishService:
             await self._close_screen_cards(s, v, actor)
             self._tell_wisher(s, v, actor, "approved")
             await self._post_board(s, v)
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     async def reject(self, actor: Actor, wish_id: int, note: str) -> WishView:
@@ -299,7 +299,7 @@ class WishService:
             v = await self._view(s, wish)
             await self._close_screen_cards(s, v, actor)
             self._tell_wisher(s, v, actor, "rejected", note=Restricted(note))
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     # ----------------------------------------------------------------- claim and deliver
@@ -334,16 +334,16 @@ class WishService:
             await self._edit_board(s, v)
             self._brief(s, v)
             self._tell_wisher(s, v, actor, "claimed")
-        self.n.wake()
+        self.notifier.wake()
         return v, False
 
     def _brief(self, s: AsyncSession, v: WishView) -> None:
         """The delivery details (name, contact, photo) go to the fulfiller in private only."""
         assert v.fulfiller is not None
-        self.n.to_user(s, v.fulfiller, v.community, "wish_brief", buttons=fulfiller_buttons(v.wish.id or 0),
+        self.notifier.to_user(s, v.fulfiller, v.community, "wish_brief", buttons=fulfiller_buttons(v.wish.id or 0),
                        key=f"wbrief:{v.wish.id}", priority=INTERACTIVE, **v.ctx())
         if v.wish.photo:
-            self.n.to_user(s, v.fulfiller, v.community, "wish_photo", photo=v.wish.photo, key=f"wbrief:{v.wish.id}",
+            self.notifier.to_user(s, v.fulfiller, v.community, "wish_photo", photo=v.wish.photo, key=f"wbrief:{v.wish.id}",
                            **v.ctx())
 
     async def check_fulfiller(self, actor: Actor, wish_id: int) -> WishView:
@@ -373,7 +373,7 @@ class WishService:
             v = await self._view(s, wish)
             await self._edit_board(s, v, released=True)
             await self._post_board(s, v)
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     async def deliver(self, actor: Actor, wish_id: int, photo: str) -> WishView:
@@ -392,9 +392,9 @@ class WishService:
             v = await self._view(s, wish)
             await self._edit_board(s, v)
             if v.wisher is not None:
-                self.n.to_user(s, v.wisher, v.community, "wish_delivered", photo=photo,
+                self.notifier.to_user(s, v.wisher, v.community, "wish_delivered", photo=photo,
                                buttons=confirm_buttons(wish.id or 0), key=f"wconfirm:{wish.id}", **v.ctx())
-        self.n.wake()
+        self.notifier.wake()
         return v
 
     async def confirm(self, actor: Actor, wish_id: int) -> tuple[WishView, int]:
@@ -422,9 +422,9 @@ class WishService:
             if v.fulfiller is not None:
                 pledge = await self._pledge(s, v.community, v.fulfiller.id,
                                             await memberships_of(s, v.fulfiller.id, v.community.id))
-                self.n.to_user(s, v.fulfiller, v.community, "wish_thanks", key=f"wthanks:{wish.id}", paid=paid,
+                self.notifier.to_user(s, v.fulfiller, v.community, "wish_thanks", key=f"wthanks:{wish.id}", paid=paid,
                                pledge=pledge, **v.ctx())
-        self.n.wake()
+        self.notifier.wake()
         return v, paid
 
     # ----------------------------------------------------------------- machinery
@@ -441,7 +441,7 @@ class WishService:
 
     def _tell_wisher(self, s: AsyncSession, v: WishView, actor: Actor, action: str, note: Any = None) -> None:
         if v.wisher is not None and v.wisher.id != actor.id:
-            self.n.to_user(s, v.wisher, v.community, "wish_status", key=f"wish:{v.wish.id}", action=action,
+            self.notifier.to_user(s, v.wisher, v.community, "wish_status", key=f"wish:{v.wish.id}", action=action,
                            note=note, **v.ctx())
 
     async def _close_screen_cards(self, s: AsyncSession, v: WishView, actor: Actor) -> None:
@@ -451,7 +451,7 @@ class WishService:
         posts = (await s.execute(select(Outbox).where(Outbox.key == f"wscreen:{v.wish.id}",
                                                       Outbox.method == "send"))).scalars().all()
         for post in posts:
-            await self.n.edit_post(s, post, v.community, "wish_screened", actor_name=actor.user.first_name, **v.ctx())
+            await self.notifier.edit_post(s, post, v.community, "wish_screened", actor_name=actor.user.first_name, **v.ctx())
 
     async def _post_board(self, s: AsyncSession, v: WishView) -> None:
         """The wish on the board: the volunteer group(s), else volunteers privately; partner
@@ -461,10 +461,10 @@ class WishService:
         groups = list((await s.execute(select(ChatBinding).where(
             ChatBinding.community_id == v.wish.community_id, ChatBinding.kind == ChatKind.VOLUNTEERS))).scalars())
         for g in groups:
-            self.n.to_chat(s, g, "wish_board", buttons=buttons, key=f"wboard:{v.wish.id}", **ctx)
+            self.notifier.to_chat(s, g, "wish_board", buttons=buttons, key=f"wboard:{v.wish.id}", **ctx)
         roles: tuple[str, ...] = (PARTNER,) if groups else CLAIMERS
         for person in await self._members(s, v.wish.community_id, roles):
-            self.n.to_user(s, person, v.community, "wish_board", buttons=buttons, key=f"wboard:{v.wish.id}", **ctx)
+            self.notifier.to_user(s, person, v.community, "wish_board", buttons=buttons, key=f"wboard:{v.wish.id}", **ctx)
 
     async def _edit_board(self, s: AsyncSession, v: WishView, released: bool = False) -> None:
         from storage.models import Outbox
@@ -472,7 +472,7 @@ class WishService:
         posts = (await s.execute(select(Outbox).where(Outbox.key == f"wboard:{v.wish.id}",
                                                       Outbox.method == "send"))).scalars().all()
         for post in posts:
-            await self.n.edit_post(s, post, v.community, "wish_taken", **v.public_ctx(released=released))
+            await self.notifier.edit_post(s, post, v.community, "wish_taken", **v.public_ctx(released=released))
 
 
 # ----------------------------------------------------------------- figures (reports, needs list)

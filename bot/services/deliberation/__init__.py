@@ -63,7 +63,3 @@ class DeliberationService(Drafting, Voting, Closing, Reading):
         self.requests = requests
         self.executions = ExecutionService(db, notifier)  # decisions carried out (决议落实)
 
-    @property
-    def n(self) -> Notifier:
-        """The notifier, under the short name the needs list (not split yet) still reads."""
-        return self.notifier

@@ -50,8 +50,3 @@ class RequestService(Intake, Triage, Tasks, Moves, Posts, Reading):
         self.on_close = []
         self.reminders = {}
 
-    @property
-    def n(self) -> Notifier:
-        """The notifier, under the short name the stage services not yet split (menu, resources,
-        sign-off, migration) still read."""
-        return self.notifier
