@@ -105,19 +105,34 @@ def _step(u: Updates, who: Person, step: int, grid_id: int) -> Update:
 
 
 class SqlCounter:
-    """SQL statements and write transactions (BEGIN IMMEDIATE) on a Database's engines."""
+    """SQL statements (their first lines, in `log`) and write transactions (BEGIN IMMEDIATE) on a
+    Database's engines. `tests/test_lean.py` counts with it too."""
 
     def __init__(self, db: Database) -> None:
-        self.statements = self.writes = 0
-        for engine in {db.write_engine, db.read_engine}:
+        self.log: list[str] = []
+        self.writes = 0
+        self._engines = {db.write_engine, db.read_engine}
+        for engine in self._engines:
             event.listen(engine.sync_engine, "before_cursor_execute", self._on)
+
+    @property
+    def statements(self) -> int:
+        return len(self.log)
 
     def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         head = statement.lstrip()[:16].upper()
         if head.startswith("BEGIN IMMEDIATE"):
             self.writes += 1
         elif not head.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            self.statements += 1
+            self.log.append(statement.split("\n")[0][:100])
+
+    def reset(self) -> None:
+        self.log.clear()
+        self.writes = 0
+
+    def close(self) -> None:
+        for engine in self._engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", self._on)
 
 
 async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int,

@@ -6,41 +6,14 @@ read-only update costs a few statements and its inbox mark as its only write.
 Counts, not timings: the statements a /help and a button press issue are counted on the engines."""
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, select
 
+from bench.updates import SqlCounter
 from bot.inbox import store
 from storage.db import Database
 from storage.models import DirectoryVersion, FsmRecord, Inbox, Membership, Role
 from tests.conftest import GRID_GROUP, POSTGRES, RESIDENT, VOLUNTEER, Harness, community
-
-
-class Statements:
-    """SQL statements and write transactions on a Database's engines (as `bench.updates` counts)."""
-
-    def __init__(self, db: Database) -> None:
-        self.log: list[str] = []
-        self.writes = 0
-        self._engines = {db.write_engine, db.read_engine}
-        for engine in self._engines:
-            event.listen(engine.sync_engine, "before_cursor_execute", self._on)
-
-    def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        head = statement.lstrip()[:16].upper()
-        if head.startswith("BEGIN IMMEDIATE"):
-            self.writes += 1
-        elif not head.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            self.log.append(statement.split("\n")[0][:100])
-
-    def reset(self) -> None:
-        self.log.clear()
-        self.writes = 0
-
-    def close(self) -> None:
-        for engine in self._engines:
-            event.remove(engine.sync_engine, "before_cursor_execute", self._on)
 
 
 def refused(h: Harness) -> str:
@@ -126,7 +99,7 @@ async def test_help_and_a_button_press_cost_few_statements_and_one_write(harness
     await store(h.app.db, [help_update, press_update])  # as polling or the webhook stores them
     async with h.app.db.read() as s:
         rows = {r.update_id: r for r in (await s.execute(select(Inbox))).scalars()}
-    count = Statements(h.app.db)
+    count = SqlCounter(h.app.db)
     try:
         await h.dp.feed_update(h.bot, help_update, inbox=rows[help_update.update_id])  # as the inbox worker
         help_statements, help_writes = list(count.log), count.writes
@@ -156,7 +129,7 @@ async def test_a_conversation_step_writes_its_state_once(harness: Harness):
     h = harness
     await community(h)
     await h.send(RESIDENT, "/new")
-    count = Statements(h.app.db)
+    count = SqlCounter(h.app.db)
     try:
         await h.press(RESIDENT, "ct:0")  # a category: the conversation moves to the description
     finally:
