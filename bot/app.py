@@ -111,8 +111,12 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
 
     # One person's updates are handled one at a time, in order: a button press and the text typed
     # right after it must not race through the conversation state.
-    dp = Dispatcher(storage=DbStorage(db), events_isolation=SimpleEventIsolation(), app=app)
+    # The conversation state is read inside the update's scope (ContextMiddleware first, then
+    # aiogram's FSM middleware, which reads it eagerly): the update remembers it, and group chatter
+    # the bot ignores reads nothing.
+    dp = Dispatcher(storage=DbStorage(db), events_isolation=SimpleEventIsolation(), app=app, disable_fsm=True)
     dp.update.outer_middleware(ContextMiddleware(app))
+    dp.update.outer_middleware(dp.fsm)
     dp.include_router(build_root_router())
     app.inbox = InboxWorker(bot, dp, db)
     return bot, dp, app

@@ -77,7 +77,10 @@ async def test_copy_moves_every_row_and_new_ids_continue(tmp_path: Path, monkeyp
     old, new = await _rows(source), await _rows(target)
     assert sum(map(len, old.values())) > 100 and old["outbox"] and old["votes"]
     for name in old:
-        assert new[name] == old[name], f"table {name} differs"
+        if name == "directory_version":  # a change counter (storage/cache.py): the copy's own writes move it on
+            assert new[name][0]["version"] > old[name][0]["version"]
+        else:
+            assert new[name] == old[name], f"table {name} differs"
         assert f"{name}  " in done.stdout  # each table's counts printed
     assert "counts match" in done.stdout
 
