@@ -17,7 +17,7 @@ from bot.callbacks import (AnswerPress, DeclinePress, DuePress, DuplicatePress, 
 from bot.errors import BadInput
 from bot.i18n import clean_user_text
 from bot.render import Button
-from bot.services.community import categories_of, settings_of
+from bot.services.community import categories_of, category_numbers, offered_category
 from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op, View
 from bot.filters import RequestRule
@@ -86,8 +86,9 @@ async def category(cb: CallbackQuery, callback_data: TriagePress, actor: Actor, 
                    locale: str) -> None:
     req_id = callback_data.req
     v = await app.requests.check_triage(actor, req_id)
-    buttons = [[Button(category=c, data=RecategorisePress(req=req_id, category=i).pack())]
-               for i, c in enumerate(categories_of(v.community))]
+    numbers = category_numbers(v.community)
+    buttons = [[Button(category=c, data=RecategorisePress(req=req_id, category=numbers.index(c.code)).pack())]
+               for c in categories_of(v.community)]
     await dm(cb, bot, app, locale, "ask_category", buttons=buttons, no=v.no, on_behalf=None)
 
 
@@ -98,10 +99,10 @@ async def stale(cb: CallbackQuery) -> None:
 
 async def recategorise(cb: CallbackQuery, callback_data: RecategorisePress, actor: Actor, app: App,
                        locale: str) -> None:
-    cats = settings_of(actor.community)["categories"] if actor.community else []
-    if not 0 <= callback_data.category < len(cats):
-        raise BadInput("stale")
-    v = await app.requests.categorise(actor, callback_data.req, cats[callback_data.category])
+    code = offered_category(actor.community, callback_data.category)
+    if code is None:  # forged, or a category removed since the buttons were shown
+        raise BadInput("bad_category")
+    v = await app.requests.categorise(actor, callback_data.req, code)
     await show(cb, app, locale, "triage_done", no=v.no, status=v.req.status, category=v.req.category,
                community=v.community)
 

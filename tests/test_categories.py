@@ -301,3 +301,25 @@ async def test_a_category_removed_while_a_resident_picks_does_not_shift_their_pr
     await h.press(RESIDENT, other)
     asked = h.session.last(RESIDENT.id).text
     assert "Other" in asked and "Parking" not in asked, asked
+
+
+async def test_a_category_removed_while_a_leader_recategorises_does_not_shift_their_press(harness: Harness):
+    """Triage's category buttons carry a number that never changes for a code (built-in ones first,
+    then those staff added): a removal between showing and pressing them cannot shift the press."""
+    h = harness
+    await community(h)
+    await h.send(STAFF, "/category add 停车")
+    req = await file_under(h, RESIDENT, "Other", "A car blocks the fire lane every night")
+    await h.deliver()
+    card = h.session.last_with_button(GRID_GROUP, f"tr:{req.id}:")
+    await h.press(LEADER, f"tr:{req.id}:6", chat_id=GRID_GROUP, message_id=card.message_id)  # 🏷 Category
+    parking = button(h.session.last(LEADER.id), "停车")
+    await h.send(STAFF, "/category remove repair")  # the buttons before 停车 are one fewer now
+    await h.press(LEADER, parking)
+    async with h.app.db.read() as s:
+        assert (await s.get(Request, req.id)).category == "c1"
+    await h.send(STAFF, "/category remove c1")  # and a press for a category no longer offered is refused
+    await h.press(LEADER, parking)
+    assert "按钮" in (h.session.answers()[-1].text or "")  # "please pick a category from the buttons"
+    async with h.app.db.read() as s:
+        assert (await s.get(Request, req.id)).category == "c1"  # unchanged

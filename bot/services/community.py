@@ -94,6 +94,23 @@ def categories_of(community: Community | None) -> list[Category]:
     return [category_of(community, code) for code in settings_of(community)["categories"]]
 
 
+def category_numbers(community: Community | None) -> list[str]:
+    """Every category code the community has had, in an order that only grows (the built-in ones,
+    then those staff added, then any other offered): a button carries a code's position here, so
+    a category removed or added meanwhile never shifts a press onto another one."""
+    if community is None:
+        return []
+    known = [*DEFAULT_SETTINGS["categories"], *_category_entries(community), *settings_of(community)["categories"]]
+    return list(dict.fromkeys(known))
+
+
+def offered_category(community: Community | None, number: int) -> str | None:
+    """The code a button's category number stands for, if that category is offered now."""
+    known = category_numbers(community)
+    code = known[number] if 0 <= number < len(known) else None
+    return code if code is not None and code in settings_of(community)["categories"] else None
+
+
 def by_category(community: Community, counts: dict[str | None, int]) -> list[tuple[str, int]]:
     """Requests counted by category code, in the community's order, then categories since removed
     (they keep their names), then those with none yet ("unset"); only the ones counted."""
