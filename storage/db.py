@@ -15,12 +15,13 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.orm import Session
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables)
+from storage import sqlite_inline  # noqa: F401  (registers the SQLite dialect)
 from storage.cache import Directory  # also registers the directory's invalidation events
 
 
@@ -54,7 +55,7 @@ def _announce_outbox(session: Session) -> None:
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    engine = create_async_engine(make_url(url).set(drivername="sqlite+inline"), connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver glue
