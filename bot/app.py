@@ -115,7 +115,7 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     # aiogram's FSM middleware, which reads it eagerly): the update remembers it, and group chatter
     # the bot ignores reads nothing.
     dp = Dispatcher(storage=DbStorage(db), events_isolation=SimpleEventIsolation(), app=app, disable_fsm=True)
-    dp.update.outer_middleware(ContextMiddleware(app))
+    dp.update.outer_middleware(ContextMiddleware(app, dp.fsm))
     dp.update.outer_middleware(dp.fsm)
     dp.include_router(build_root_router())
     app.inbox = InboxWorker(bot, dp, db)

@@ -34,7 +34,7 @@ from aiogram.exceptions import (
 from aiogram.methods import DeleteMessage, EditMessageReplyMarkup, EditMessageText, SendLocation, SendMessage, SendPhoto, SendPoll, StopPoll, TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import limits
@@ -362,8 +362,13 @@ class Delivery(Loop):
         """Write the sent marks gathered so far in a transaction under way (an update's, which
         writes anyway: `bot.middlewares`); `settle` them once it has committed."""
         marks = dict(self._sent)
+        alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # one statement per set of columns
         for row_id, values in marks.items():
-            await s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending").values(**values))
+            alike.setdefault(tuple(sorted(values)), []).append({"row": row_id, **{f"new_{k}": v for k, v in values.items()}})
+        table = Outbox.__table__
+        for columns, params in alike.items():
+            await s.execute(update(table).where(table.c.id == bindparam("row"), table.c.status == "pending")
+                            .values({c: bindparam(f"new_{c}") for c in columns}), params)
         return list(marks)
 
     def settle(self, ids: list[int]) -> None:

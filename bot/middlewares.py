@@ -19,6 +19,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.methods import (AnswerCallbackQuery, EditMessageReplyMarkup, EditMessageText, SendMessage,
                              TelegramMethod)
 from aiogram.methods.base import Response
@@ -35,7 +36,8 @@ from bot.services import users
 from bot.services.context import load_actor
 from bot.services.notify import INTERACTIVE
 from storage.db import UpdateScope, current_scope
-from storage.models import Inbox, InboxStatus, Outbox, User, utcnow
+from storage.fsm import DbStorage
+from storage.models import Inbox, InboxStatus, Outbox, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +117,9 @@ class DeferredSends(BaseRequestMiddleware):
 
 
 class ContextMiddleware(BaseMiddleware):
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, fsm: FSMContextMiddleware | None = None) -> None:
         self.app = app
+        self.fsm = fsm  # the conversation state is read along with the user (one statement)
 
     def _chatter(self, update: Update, bot_id: int) -> bool:
         """Group talk not addressed to the bot (an admin bot sees it all): nothing to do, no I/O."""
@@ -195,7 +198,12 @@ class ContextMiddleware(BaseMiddleware):
             directory = app.db.directory
             async with app.db.read() as s:  # one read for who acts, where; a write only for news
                 # The user's row and the directory's version (cached copies are current): one statement.
-                token, user = await directory.sync_user(s, tg_user.id)
+                context = self.fsm.resolve_event_context(data["bot"], data) if self.fsm else None
+                storage = self.fsm.storage if self.fsm else None
+                state_key = storage.key_of(context.key) if context and isinstance(storage, DbStorage) else None
+                token, user, state = await directory.sync_user(s, tg_user.id, state_key)
+                if state_key is not None and user is not None:
+                    storage.primed(context.key, state)  # type: ignore[union-attr]
                 scope = current_scope()
                 if scope is not None:
                     scope.memo["directory"] = token  # the services' directory lookups of this update

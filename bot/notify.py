@@ -21,6 +21,7 @@ from bot.privacy import group_context
 from bot.render import Renderer
 from bot.services.buttons import Act, Button, press
 from bot.services.notify import BULK, INTERACTIVE, NORMAL  # noqa: F401  (re-exported)
+from storage.cache import row
 from storage.db import Database
 from storage.models import ChatBinding, Community, Outbox, User
 
@@ -101,7 +102,7 @@ class Notifier:
     async def chat_locale(self, s: AsyncSession, chat_id: int, community: Community) -> str:
         """The language a chat reads: a group's own, or the person's."""
         if chat_id < 0:
-            binding = await s.get(ChatBinding, chat_id)
+            binding = await row(s, ChatBinding, chat_id)
             return binding.locale if binding else community.locale
         person = await s.get(User, chat_id)
         return self.locale_of(person, community) if person else community.locale
@@ -154,7 +155,7 @@ class Notifier:
         """Replace a post sent earlier with `template` in the language its chat reads (a group's
         through the privacy gate; with `both_languages`, a bilingual group's two as `to_chat` does),
         with `buttons` or none."""
-        binding = await s.get(ChatBinding, post.chat_id) if post.chat_id < 0 and both_languages else None
+        binding = await row(s, ChatBinding, post.chat_id) if post.chat_id < 0 and both_languages else None
         if binding is not None:
             text, locale = self.render_chat(binding, template, **ctx)[0], binding.locale
         else:

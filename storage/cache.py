@@ -17,8 +17,10 @@ A community's request counter (`next_number`) is left out of the invalidation (i
 every request filed; services read it under the row lock): a cached community's counter is stale.
 Entries are copies detached from every session (never the instances a unit of work changes),
 filled only if nothing was invalidated since the update read the version, and bounded (LRU).
-Privileged services still check roles in their own transaction (`memberships_of` under the row
-lock); the cache serves the per-update context (`bot.services.context.load_actor`).
+The per-update context (`bot.services.context.load_actor`) and the services' role checks
+(`memberships_of`), a request's community and grid (`row`) and a community's bound groups
+(`bot.services.queries.bindings`) read through it; a transaction that changed the directory itself
+reads the database instead.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from storage.models import ChatBinding, Community, DirectoryVersion, Grid, Membership, User
+from storage.models import ChatBinding, Community, DirectoryVersion, FsmRecord, Grid, Membership, User
 
 T = TypeVar("T")
 DIRECTORY = (Community, Grid, ChatBinding, Membership)
@@ -63,12 +65,15 @@ class Directory:
         the token that loads of this update pass to `get`."""
         return self._at((await s.execute(_VERSION)).scalar() or 0)
 
-    async def sync_user(self, s: AsyncSession, user_id: int) -> tuple[int, User | None]:
-        """`sync` and the acting user's row, in one statement."""
-        row = (await s.execute(select(User, _VERSION.scalar_subquery()).where(User.id == user_id))).first()
-        if row is None:
-            return await self.sync(s), None
-        return self._at(row[1] or 0), row[0]
+    async def sync_user(self, s: AsyncSession, user_id: int,
+                        state_key: str | None = None) -> tuple[int, User | None, FsmRecord | None]:
+        """`sync`, the acting user's row and their conversation state (`storage.fsm`) in one
+        statement: the first read of every update."""
+        query = select(User, _VERSION.scalar_subquery(), FsmRecord).where(User.id == user_id)
+        found = (await s.execute(query.outerjoin(FsmRecord, FsmRecord.key == (state_key or "")))).first()
+        if found is None:
+            return await self.sync(s), None, None
+        return self._at(found[1] or 0), found[0], found[2]
 
     def _at(self, version: int) -> int:
         if version != self.version:
@@ -130,6 +135,16 @@ async def lookup(s: AsyncSession, key: tuple[Any, ...], load: Callable[[], Await
     async def copies() -> tuple[T, ...]:
         return tuple(_copy(o) for o in await load())  # type: ignore[misc]
     return list(await scope.db.directory.get(token, key, copies))  # type: ignore[union-attr]
+
+
+async def row(s: AsyncSession, model: type[T], key: int) -> T | None:
+    """A community, a grid or a group's binding by its key, through the cache as `lookup` says (read-only: a service
+    that changes one loads it with `storage.db.locked`)."""
+    async def load() -> list[T]:
+        found = await s.get(model, key)
+        return [found] if found is not None else []
+    rows = await lookup(s, (model.__tablename__, key), load)
+    return rows[0] if rows else None
 
 
 def _copy(obj: T | None) -> T | None:

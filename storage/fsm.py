@@ -49,6 +49,17 @@ class DbStorage(BaseStorage):
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
+    def primed(self, key: StorageKey, rec: FsmRecord | None) -> None:
+        """The state of `key` as the update's first statement read it (`bot.middlewares`): the
+        update reads it from here instead of asking the database again."""
+        memo = self._memo()
+        if memo is not None:
+            memo[_key(key)] = (rec.state, dict(rec.data)) if rec else (None, {})
+
+    @staticmethod
+    def key_of(key: StorageKey) -> str:
+        return _key(key)
+
     def _memo(self) -> dict[str, tuple[str | None, dict[str, Any]]] | None:
         """This update's view of the states it touched (None outside an update)."""
         scope = current_scope()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import resolve
-from storage.cache import Directory
+from storage.cache import Directory, lookup
 from storage.models import ChatBinding, Community, Membership, Role, User
 
 
@@ -44,9 +44,12 @@ class Actor:
 
 
 async def memberships_of(s: AsyncSession, user_id: int, community_id: int) -> list[Membership]:
-    return list((await s.execute(
-        select(Membership).where(Membership.user_id == user_id, Membership.community_id == community_id)
-    )).scalars())
+    """A person's roles in one community; during an update, from the directory cache, which the
+    update synced with the database as it began (`storage.cache`)."""
+    async def load() -> list[Membership]:
+        return list((await s.execute(select(Membership).where(
+            Membership.user_id == user_id, Membership.community_id == community_id).order_by(Membership.id))).scalars())
+    return await lookup(s, ("memberships", user_id, community_id), load)
 
 
 async def load_actor(s: AsyncSession, user: User, chat_id: int, default_locale: str,

@@ -20,6 +20,15 @@ async def bindings(s: AsyncSession, community_id: int, kind: ChatKind, grid_id: 
     return await lookup(s, ("bindings", community_id, kind, grid_id), load)
 
 
+async def users(s: AsyncSession, ids: list[int | None]) -> dict[int, User]:
+    """People by id, in one query (those the session holds already are not read again)."""
+    held = {i: s.sync_session.identity_map.get(s.sync_session.identity_key(User, i)) for i in set(ids) if i}
+    missing = [i for i, user in held.items() if user is None]
+    if missing:
+        held.update({u.id: u for u in (await s.execute(select(User).where(User.id.in_(missing)))).scalars()})
+    return {i: u for i, u in held.items() if u is not None}
+
+
 async def members(s: AsyncSession, community_id: int, role: Role, grid_id: int | None = None) -> list[User]:
     """The people holding `role` in the community (in one grid, with `grid_id`)."""
     q = select(User).join(Membership, Membership.user_id == User.id).where(

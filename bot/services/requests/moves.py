@@ -16,6 +16,7 @@ from bot.services.buttons import Act, Button, press
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
 from bot.services.requests.values import Stage, View
+from storage.cache import row
 from storage.models import OPEN_STATUSES, Community, MeToo, Request, Status, User, utcnow
 
 
@@ -45,7 +46,7 @@ class Moves(Stage):
         if not states.may_move(before, to):
             raise Stale("already_handled", status=before)
         now = utcnow()
-        community = await s.get(Community, req.community_id)
+        community = await row(s, Community, req.community_id)
         assert community is not None
         move = states.Move(s, self, actor, req, community, before, to, now, extra or {})
         for name, value in (fields or {}).items():
@@ -68,10 +69,10 @@ class Moves(Stage):
         follower_ctx = move.public = view.public_ctx(action=action, note=note if public_note else "",
                                                      actor_name=actor.user.first_name, **(extra or {}))
         if tell_requester:
-            for uid in await queries.audience(s, req):
-                if uid == actor.id:
-                    continue  # the person acting gets a direct reply instead
-                person = await s.get(User, uid)
+            audience = [uid for uid in await queries.audience(s, req) if uid != actor.id]  # the actor gets a reply
+            people = await queries.users(s, audience)
+            for uid in audience:
+                person = people.get(uid)
                 if person is None:
                     continue
                 if to == Status.DONE and uid == req.requester_id:

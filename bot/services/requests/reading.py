@@ -3,7 +3,6 @@ tasks, similar ones, merge candidates), a number typed by staff, the liaisons to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,9 +11,11 @@ from bot import policy
 from bot.errors import NotAllowed, NotFound, Stale
 from bot.policy import Audience
 from bot.privacy import PublicRequest
+from bot.services import queries
 from bot.services.context import Actor, memberships_of
 from bot.services.keys import OutboxKey
 from bot.services.requests.values import Stage, View, affected_households
+from storage.cache import row
 from storage.db import locked
 from storage.models import (OPEN_STATUSES, AuditEvent, Community, Follower, Grid, Membership, Outbox, Request,
                             Role, Status, User)
@@ -22,24 +23,19 @@ from storage.models import (OPEN_STATUSES, AuditEvent, Community, Follower, Grid
 
 class Reading(Stage):
     async def view_of(self, s: AsyncSession, req: Request) -> View:
-        community = await s.get(Community, req.community_id)
+        community = await row(s, Community, req.community_id)
         assert community is not None
-        grid = await s.get(Grid, req.grid_id) if req.grid_id else None
-        requester = await s.get(User, req.requester_id)
-        assignee = await s.get(User, req.assignee_id) if req.assignee_id else None
-        return View(req, community, grid, requester, assignee, affected=await affected_households(s, req))
+        grid = await row(s, Grid, req.grid_id) if req.grid_id else None
+        people = await queries.users(s, [req.requester_id, req.assignee_id])
+        return View(req, community, grid, people.get(req.requester_id), people.get(req.assignee_id or 0),
+                    affected=await affected_households(s, req))
 
     async def _views(self, s: AsyncSession, reqs: Sequence[Request]) -> list[View]:
-        """Views of a list of requests in four queries, whatever its length."""
-        async def by_id(model: Any, ids: set[int | None]) -> dict[int, Any]:
-            ids.discard(None)
-            if not ids:
-                return {}
-            return {x.id: x for x in (await s.execute(select(model).where(model.id.in_(ids)))).scalars()}
-
-        communities = await by_id(Community, {r.community_id for r in reqs})
-        grids = await by_id(Grid, {r.grid_id for r in reqs})
-        users = await by_id(User, {r.requester_id for r in reqs} | {r.assignee_id for r in reqs})
+        """Views of a list of requests: their people in one query, whatever its length;
+        communities and grids from the directory cache."""
+        communities = {cid: await row(s, Community, cid) for cid in {r.community_id for r in reqs}}
+        grids = {gid: await row(s, Grid, gid) for gid in {r.grid_id for r in reqs} if gid}
+        users = await queries.users(s, [r.requester_id for r in reqs] + [r.assignee_id for r in reqs])
         return [View(r, communities[r.community_id], grids.get(r.grid_id or 0), users.get(r.requester_id),
                      users.get(r.assignee_id or 0)) for r in reqs]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.services.community import settings_of
@@ -32,7 +33,7 @@ class Tasks(Stage):
                 if req.status in (Status.CLAIMED, Status.IN_PROGRESS):
                     raise Stale("already_claimed")
                 raise Stale("already_handled", status=req.status)
-            req.status = Status.ACCEPTED  # the UPDATE bypassed the ORM; apply records the move
+            set_committed_value(req, "status", Status.ACCEPTED)  # the UPDATE bypassed the ORM; apply records the move
             view = await self.apply(s, actor, req, Status.CLAIMED, "claimed",
                                     fields={"assignee_id": actor.id},
                                     timer=("done_remind", "done_remind_hours"))  # post taken, brief: states.MOVES

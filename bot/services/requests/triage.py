@@ -17,6 +17,7 @@ from bot.services.context import Actor, memberships_of
 from bot.services.keys import OutboxKey
 from bot.services.requests.values import (DECLINE_REASONS, DUE_DAYS, MAX_DESCRIPTION, Stage, View, add_metoo,
                                           note_text)
+from storage.cache import row
 from storage.db import locked
 from storage.models import OPEN_STATUSES, Community, Follower, Membership, MeToo, Outcome, Request, Role, Status, utcnow
 
@@ -34,11 +35,8 @@ class Triage(Stage):
     @staticmethod
     async def is_member(s: AsyncSession, user_id: int, community_id: int, role: Role,
                         grid_id: int | None = None) -> bool:
-        query = select(Membership.id).where(Membership.user_id == user_id, Membership.community_id == community_id,
-                                            Membership.role == role)
-        if grid_id is not None:
-            query = query.where(Membership.grid_id == grid_id)
-        return (await s.execute(query.limit(1))).first() is not None
+        return any(m.role == role and (grid_id is None or m.grid_id == grid_id)
+                   for m in await memberships_of(s, user_id, community_id))
 
     async def check_triage(self, actor: Actor, req_id: int) -> View:
         """Validate that the actor may triage this request now (before a multi-step choice)."""
@@ -51,7 +49,7 @@ class Triage(Stage):
         triage card is redrawn with it."""
         async with self.db.write() as s:
             req = await self.triage_target(s, actor, req_id, frozenset(OPEN_STATUSES))
-            community = await s.get(Community, req.community_id)
+            community = await row(s, Community, req.community_id)
             assert community is not None
             if category not in settings_of(community)["categories"]:
                 raise BadInput("bad_category")
