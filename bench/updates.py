@@ -4,8 +4,9 @@ A realistic mixed stream (new-request conversations, triage presses, claims, gro
 /my, /help, /tasks, stale buttons) goes through the real Dispatcher with all our middlewares
 and a SQLite file; Telegram is the tests' RecordingSession and the pacer is unlimited. The
 floor is a bare aiogram Dispatcher (same session) whose one handler does one SQLite insert per
-update on the same aiosqlite + SQLAlchemy async stack (file database, WAL). Both are fed the
-same stream sequentially and with bounded concurrency (as polling with handle_as_tasks does).
+update on the same SQLAlchemy async stack and SQLite driver (file database, WAL); the "aiosqlite floor"
+is the same on aiosqlite, as the floor was first measured (issue #11). All are fed the same stream
+sequentially and with bounded concurrency (as polling with handle_as_tasks does).
 
     python -m bench.updates [--updates 2000] [--concurrency 8] [--residents 200]
 """
@@ -232,8 +233,8 @@ async def _pools(h: Harness, people: list[Person], grid: int, n_triage: int, n_c
 
 
 # ----------------------------------------------------------------------------------- floor
-async def floor(path: Path, plan: Plan, concurrency: int, warmup: int) -> dict[str, Any]:
-    db = Database(f"sqlite+aiosqlite:///{path}")
+async def floor(path: Path, plan: Plan, concurrency: int, warmup: int, inline: bool = True) -> dict[str, Any]:
+    db = Database(f"sqlite+aiosqlite:///{path}", inline_sqlite=inline)
     meta = MetaData()
     seen = Table("seen", meta, Column("id", Integer, primary_key=True), Column("update_id", BigInteger),
                  Column("kind", String))
@@ -271,15 +272,17 @@ async def main(updates: int, concurrency: int, residents_n: int, warmup: int, di
         for label, c in (("sequential", 1), (f"concurrent x{concurrency}", concurrency)):
             results[f"ours {label}"], mix = await ours(d / f"ours-{c}.db", plan, c, warmup)
             results[f"floor {label}"] = await floor(d / f"floor-{c}.db", plan, c, warmup)
+            results[f"aiosqlite floor {label}"] = await floor(d / f"floor-a{c}.db", plan, c, warmup, inline=False)
         results["ours through the inbox"], _ = await ours(d / "ours-inbox.db", plan, 0, warmup, inbox_batch=20)
     print(f"\nstream: {updates} updates after {warmup} warm-up; mix {dict(mix)}")
     rows = [[name, r["n"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_ms"], r["errors"]] for name, r in results.items()]
     print(table(rows, ["run", "updates", "updates/s", "p50 ms", "p99 ms", "CPU ms/update", "errors"]))
     print()
     for label in ("sequential", f"concurrent x{concurrency}"):
-        o, f = results[f"ours {label}"], results[f"floor {label}"]
-        print(f"{label}: ours/floor throughput = {o['rate'] / f['rate']:.2f} "
-              f"(goal >= 0.50); CPU per update ours/floor = {o['cpu_ms'] / f['cpu_ms']:.1f}x")
+        o, f, a = results[f"ours {label}"], results[f"floor {label}"], results[f"aiosqlite floor {label}"]
+        print(f"{label}: ours/floor throughput = {o['rate'] / f['rate']:.2f}, ours/aiosqlite floor = "
+              f"{o['rate'] / a['rate']:.2f} (goal >= 0.50); CPU per update ours/floor = {o['cpu_ms'] / f['cpu_ms']:.1f}x, "
+              f"ours/aiosqlite floor = {o['cpu_ms'] / a['cpu_ms']:.1f}x")
     through, handled = results["ours through the inbox"], results[f"ours concurrent x{concurrency}"]
     print(f"the inbox's cost: through the inbox (polling batches of 20, stored then handled) / handled only "
           f"x{concurrency} = {through['rate'] / handled['rate']:.2f}; through the inbox / floor x{concurrency} = "

@@ -54,8 +54,9 @@ def _announce_outbox(session: Session) -> None:
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    engine = create_async_engine(make_url(url).set(drivername="sqlite+inline"), connect_args={"timeout": 30})
+def _sqlite_engine(url: str, *, immediate: bool, inline: bool) -> AsyncEngine:
+    driver = "sqlite+inline" if inline else "sqlite+aiosqlite"  # see storage.sqlite_inline
+    engine = create_async_engine(make_url(url).set(drivername=driver), connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver glue
@@ -77,12 +78,14 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
 class Database:
     """The session factories of one database. App-lifetime; share one per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, inline_sqlite: bool = True) -> None:
+        """`inline_sqlite=False` runs SQLite through aiosqlite's thread instead (the benchmarks'
+        floor as first measured)."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, immediate=True)
-            self.read_engine = _sqlite_engine(url, immediate=False)
+            self.write_engine = _sqlite_engine(url, immediate=True, inline=inline_sqlite)
+            self.read_engine = _sqlite_engine(url, immediate=False, inline=inline_sqlite)
         else:
             self.write_engine = self.read_engine = create_async_engine(url, pool_pre_ping=True)
         # Set by `bot.leader` while another process sends the outbox (PostgreSQL workers).

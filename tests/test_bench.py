@@ -21,8 +21,8 @@ def test_percentile_and_table_helpers():
 
 async def test_update_handling_runs(tmp_path: Path):
     results = await updates.main(updates=40, concurrency=4, residents_n=40, warmup=5, directory=str(tmp_path))
-    assert set(results) == {"ours sequential", "floor sequential", "ours concurrent x4", "floor concurrent x4",
-                            "ours through the inbox"}
+    assert set(results) == {"ours sequential", "floor sequential", "aiosqlite floor sequential", "ours concurrent x4",
+                            "floor concurrent x4", "aiosqlite floor concurrent x4", "ours through the inbox"}
     for r in results.values():
         assert r["n"] == 40 and r["errors"] == 0
         assert r["rate"] > 0 and 0 <= r["p50_ms"] <= r["p99_ms"] and r["cpu_ms"] > 0
