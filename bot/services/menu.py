@@ -365,18 +365,8 @@ class MenuService:
             ms = await memberships_of(s, actor.id, req.community_id)
             if not policy.may_provide(ms, ov.service):
                 raise NotAllowed("provider_only")
-            if not actor.user.started or actor.user.blocked:
-                raise NotAllowed("start_bot_first")  # the note could not reach them
-            won = (await s.execute(update(Request).where(Request.id == req_id, Request.status == Status.DISPATCHED)
-                                   .values(status=Status.HANDLING, assignee_id=actor.id))).rowcount == 1
-            if not won:
-                await s.refresh(req)
-                if req.status == Status.HANDLING and req.assignee_id == actor.id:
-                    return ov  # a double tap
-                if req.status == Status.HANDLING:
-                    raise Stale("already_claimed")
-                raise Stale("already_handled", status=req.status)
-            req.status = Status.DISPATCHED  # the UPDATE bypassed the ORM; _apply records the move
+            if not await self.requests.take_first(s, actor, req, Status.DISPATCHED, Status.HANDLING):
+                return ov  # a double tap
             remind = aware(ov.slot.starts_at) - timedelta(hours=settings_of(ov.v.community)["order_remind_before_hours"])
             now = utcnow()
             ov.v = await self.requests.apply(s, actor, req, Status.HANDLING, "order_accepted",

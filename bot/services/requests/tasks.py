@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
@@ -22,23 +23,34 @@ class Tasks(Stage):
             req = await self.load(s, req_id)
             if not await self.is_member(s, actor.id, req.community_id, Role.VOLUNTEER):
                 raise NotAllowed("volunteers_only")
-            if not actor.user.started or actor.user.blocked:
-                raise NotAllowed("start_bot_first")  # the details could not reach them
-            won = (await s.execute(update(Request).where(Request.id == req_id, Request.status == Status.ACCEPTED)
-                                   .values(status=Status.CLAIMED, assignee_id=actor.id))).rowcount == 1
-            if not won:
-                await s.refresh(req)
-                if req.status in (Status.CLAIMED, Status.IN_PROGRESS) and req.assignee_id == actor.id:
-                    return await self.view_of(s, req)  # a double tap: the task is his, nothing changes
-                if req.status in (Status.CLAIMED, Status.IN_PROGRESS):
-                    raise Stale("already_claimed")
-                raise Stale("already_handled", status=req.status)
-            set_committed_value(req, "status", Status.ACCEPTED)  # the UPDATE bypassed the ORM; apply records the move
+            if not await self.take_first(s, actor, req, Status.ACCEPTED, Status.CLAIMED, Status.IN_PROGRESS):
+                return await self.view_of(s, req)  # a double tap: the task is his, nothing changes
             view = await self.apply(s, actor, req, Status.CLAIMED, "claimed",
                                     fields={"assignee_id": actor.id},
                                     timer=("done_remind", "done_remind_hours"))  # post taken, brief: states.MOVES
         self.notifier.wake()
         return view
+
+    @staticmethod
+    async def take_first(s: AsyncSession, actor: Actor, req: Request, waiting: Status, taken: Status,
+                         *later: Status) -> bool:
+        """First tap wins (a volunteer's claim, a provider's acceptance): a conditional UPDATE moves
+        `req` from `waiting` to `taken` with the actor as its assignee, and its row count says who
+        won. True for the winner, whose `apply` then records the move from `waiting`; False for the
+        winner tapping again (`req` is `taken` or `later`, theirs); Stale for everyone else."""
+        if not actor.user.started or actor.user.blocked:
+            raise NotAllowed("start_bot_first")  # what the task needs could not reach them
+        won = (await s.execute(update(Request).where(Request.id == req.id, Request.status == waiting)
+                               .values(status=taken, assignee_id=actor.id))).rowcount == 1
+        if won:
+            set_committed_value(req, "status", waiting)  # the UPDATE bypassed the ORM: no second write
+            return True
+        await s.refresh(req)
+        if req.status in (taken, *later):
+            if req.assignee_id == actor.id:
+                return False
+            raise Stale("already_claimed")
+        raise Stale("already_handled", status=req.status)
 
     async def assign(self, actor: Actor, req_id: int, volunteer: str) -> View:
         """Leaders and staff give an open task to a named volunteer (@username or id)."""
