@@ -323,3 +323,25 @@ async def test_a_category_removed_while_a_leader_recategorises_does_not_shift_th
     assert "按钮" in (h.session.answers()[-1].text or "")  # "please pick a category from the buttons"
     async with h.app.db.read() as s:
         assert (await s.get(Request, req.id)).category == "c1"  # unchanged
+
+
+async def test_the_public_page_reads_a_convention_in_the_readers_language(site):
+    """The public page as /conventions: staff's title for the reader's language, else the machine's
+    marked 🌐 (its text likewise, the original kept beside it); and what a name or a machine
+    translation holds is scrubbed like the original."""
+    from storage.models import Convention
+    h = site.h
+    await h.app.communities.name_convention("JMS", 1, "zh_Hans", "安静时段（投诉找1203室）")
+    async with h.app.db.write() as s:
+        v = (await s.execute(select(Convention).where(Convention.community_id == site.c1.id))).scalars().one()
+        v.text_names = {"ko@mt": "밤 10시 이후 소음 금지, 민원은 1203호로"}
+        s.add(v)
+    status, page, _ = await site.get("/c/JMS?lang=zh_Hans")
+    assert status == 200 and "安静时段（投诉找[…]）" in page and "Quiet hours" not in page, page
+    assert "No noise after 22:00; complaints to […] <i>（原文为英语）</i>" in page  # as written, labelled
+    status, page, _ = await site.get("/c/JMS?lang=ko")
+    assert "밤 10시 이후 소음 금지, 민원은 […]" in page and "🌐" in page, page
+    assert "No noise after 22:00" in page  # the original, beside the machine's
+    status, page, _ = await site.get("/c/JMS?lang=en")
+    assert "Quiet hours" in page and "밤 10시" not in page
+    assert "1203" not in page

@@ -65,6 +65,18 @@ class Decision:
 
 
 @dataclass
+class PublicConvention:
+    """A convention as the public page shows it: its title and text scrubbed, with staff's and the
+    machine's versions in other languages (scrubbed too) for the reader's language."""
+
+    title: str
+    text: str
+    adopted_at: datetime
+    names: dict[str, str]  # the title in other languages
+    text_names: dict[str, str]  # the text machine-translated ("<locale>@mt")
+
+
+@dataclass
 class PublicService:
     """A service on the menu (服务清单), as the public page shows it: no person, no order."""
 
@@ -87,7 +99,7 @@ class PublicPage:
     categories: list[tuple[str, int]]  # (category code, requests filed in the period)
     grids: list[tuple[Grid | None, int, int, rates.Rates | None]]  # (micro-grid, filed, resolved, its rates)
     decisions: list[Decision]
-    conventions: list[tuple[str, str, datetime]]  # (title, text) scrubbed, adopted at
+    conventions: list[PublicConvention]
     services: list[PublicService] = field(default_factory=list)  # the services menu, if the community has one
     generated_at: datetime = field(default_factory=utcnow)
 
@@ -110,9 +122,11 @@ async def public_page(db: Database, code: str, now: datetime | None = None) -> P
         grid_rows = [(g, filed, done, by_grid.get(g.id) if g is not None else None)
                      for g, filed, done in await _grid_counts(s, c, period)]
         decisions = await _decisions(s, c, now)
-        conventions = [(_clean(v.title), _clean(v.text), v.adopted_at) for v in (await s.execute(
-            select(Convention).where(Convention.community_id == c.id).order_by(Convention.adopted_at)))
-            .scalars()]
+        conventions = [PublicConvention(_clean(v.title), _clean(v.text), v.adopted_at,
+                                        {k: _clean(t) for k, t in (v.names or {}).items()},
+                                        {k: _clean(t) for k, t in (v.text_names or {}).items()})
+                       for v in (await s.execute(select(Convention).where(Convention.community_id == c.id)
+                                                 .order_by(Convention.adopted_at))).scalars()]
         services = await _services(s, c, now)
     return PublicPage(c, rates.street_of(c), period, rv, cats, grid_rows, decisions, conventions, services)
 
