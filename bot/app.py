@@ -118,8 +118,28 @@ def create_app(settings: Settings, *, session: BaseSession | None = None,
     dp.update.outer_middleware(ContextMiddleware(app, dp.fsm))
     dp.update.outer_middleware(dp.fsm)
     dp.include_router(build_root_router())
+    _checks_inline(dp)
     app.inbox = InboxWorker(bot, dp, db)
     return bot, dp, app
+
+
+def _checks_inline(dp: Dispatcher) -> None:
+    """aiogram runs a filter or handler that is a plain function (every magic filter, `F.…`) on a
+    worker thread: a thread hand-off per check, several per update. Ours are pure expressions that
+    take microseconds; they run on the event loop like the rest (a handler is always a coroutine)."""
+    def inline(callback: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            return callback(*args, **kwargs)
+        return run
+
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            for handler in [observer._handler, *observer.handlers]:
+                if handler is not observer._handler and not handler.awaitable:
+                    raise TypeError(f"handler {handler.callback!r} is not a coroutine function")
+                for check in handler.filters or []:
+                    if not check.awaitable:
+                        check.callback, check.awaitable = inline(check.callback), True
 
 
 async def set_commands(bot: Bot, renderer: Renderer, default_locale: str) -> None:

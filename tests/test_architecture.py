@@ -63,3 +63,17 @@ def test_statuses_keep_their_stored_values() -> None:
     assert [o.value for o in Outcome] == ["passed", "rejected", "no_quorum"]
     assert [s.value for s in SurveyStatus] == ["open", "closed"]
     assert Proposal.model_fields["status"].default == "draft" and Survey.model_fields["status"].default == "open"
+
+
+async def test_every_check_runs_on_the_event_loop(harness):
+    """aiogram sends a filter or handler that is a plain function (a magic filter, `F.…`) to its
+    thread pool, a thread hand-off per check: none of ours goes there (`bot.app._checks_inline`)."""
+    checked = 0
+    for router in harness.dp.chain_tail:
+        for observer in router.observers.values():
+            for handler in observer.handlers:
+                assert handler.awaitable, handler.callback
+                for check in handler.filters or []:
+                    assert check.awaitable, check.callback
+                    checked += 1
+    assert checked > 50  # the routers' filters were all seen
