@@ -159,6 +159,39 @@ def may_invite(memberships: Iterable[MembershipLike], community_id: int | None) 
     return is_staff(memberships, community_id)
 
 
+def may_see_figures(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """/stats, the dashboard's figures: that community's staff."""
+    return is_staff(memberships, community_id)
+
+
+def may_run_survey(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """A satisfaction poll sent to the community's groups: its staff."""
+    return is_staff(memberships, community_id)
+
+
+def may_redeem_points(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """Points exchanged for goods, taken off someone's balance: that community's staff."""
+    return is_staff(memberships, community_id)
+
+
+def may_list_tasks(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """The open volunteer tasks (/tasks): that community's volunteers and staff."""
+    ms = list(memberships)
+    return has_role(ms, community_id, Role.VOLUNTEER) or is_staff(ms, community_id)
+
+
+def may_propose(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """Drafting a proposal for the council (and seeing /votes with nothing open to one): that
+    community's council members and staff."""
+    ms = list(memberships)
+    return has_role(ms, community_id, Role.COUNCIL_MEMBER) or is_staff(ms, community_id)
+
+
+def sees_every_proposal(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """Every open vote and every draft of the community, not only one's own: its staff."""
+    return is_staff(memberships, community_id)
+
+
 def may_name(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
     """Names in other languages of what staff named (the community, micro-grids, departments,
     categories): that community's staff."""
@@ -205,8 +238,17 @@ WISH_CLAIMERS = (Role.VOLUNTEER, Role.PARTNER)  # partner-unit members (共建�
 
 class ServiceLike(Protocol):
     community_id: int
+    grid_id: int | None
     provider_kind: str
     provider_id: int | None
+
+
+def may_order(memberships: Iterable[MembershipLike], service: ServiceLike) -> bool:
+    """Ordering from the services menu: a member of the service's community; of its micro-grid
+    when the service is limited to one (or staff)."""
+    ms = roles_in(memberships, service.community_id)
+    return bool(ms) and (service.grid_id is None or any(m.grid_id == service.grid_id for m in ms)
+                         or is_staff(ms, service.community_id))
 
 
 def may_provide(memberships: Iterable[MembershipLike], service: ServiceLike) -> bool:
@@ -219,8 +261,9 @@ def may_provide(memberships: Iterable[MembershipLike], service: ServiceLike) -> 
     return has_role(memberships, service.community_id, role)
 
 
-def may_file_wish_for(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
-    """On behalf of a resident in difficulty (no Telegram): that community's grid leaders and staff."""
+def may_file_for(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """A request or a micro-wish on behalf of a resident in difficulty (no Telegram): that
+    community's grid leaders and staff."""
     ms = list(memberships)
     return is_staff(ms, community_id) or has_role(ms, community_id, Role.GRID_LEADER)
 
@@ -233,6 +276,12 @@ def may_screen_wish(memberships: Iterable[MembershipLike], wish: WishLike) -> bo
 def may_claim_wish(memberships: Iterable[MembershipLike], wish: WishLike) -> bool:
     ms = list(memberships)
     return any(has_role(ms, wish.community_id, role) for role in WISH_CLAIMERS)
+
+
+def may_see_wish_board(memberships: Iterable[MembershipLike], community_id: int | None) -> bool:
+    """The board of wishes open to claim: those who may claim one, and staff."""
+    ms = list(memberships)
+    return any(has_role(ms, community_id, role) for role in WISH_CLAIMERS) or is_staff(ms, community_id)
 
 
 def may_confirm_wish(user_id: int, wish: WishLike) -> bool:

@@ -57,7 +57,7 @@ async def wish(message: Message, state: FSMContext, actor: Actor, app: App, loca
 async def wish_for(message: Message, command: CommandObject, state: FSMContext, actor: Actor, app: App,
                    locale: str) -> None:
     """/wishfor <name>: a grid leader submits for a resident met door to door (no Telegram)."""
-    if actor.community is None or not policy.may_file_wish_for(actor.memberships, actor.community.id):
+    if actor.community is None or not policy.may_file_for(actor.memberships, actor.community.id):
         raise NotAllowed("leaders_only")
     name = clean_user_text(command.args or "")[:64]
     if not name:

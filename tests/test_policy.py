@@ -50,9 +50,10 @@ class Wish:
 
 @dataclass
 class Service:
-    provider_kind: str
+    provider_kind: str = ProviderKind.COMMUNITY
     provider_id: int | None = None
     community_id: int = OWN
+    grid_id: int | None = None
 
 
 @dataclass
@@ -121,8 +122,19 @@ MATRIX: dict[str, tuple[Rule, frozenset[str] | dict[str, object]]] = {
         lambda ms: policy.may_provide(ms, Service(ProviderKind.PARTNER, PARTNER)), frozenset({"partner_member"})),
     "accept an order of a service another partner provides": (
         lambda ms: policy.may_provide(ms, Service(ProviderKind.PARTNER, OTHER_PARTNER)), frozenset()),
-    "file a wish for someone": (
-        lambda ms: policy.may_file_wish_for(ms, OWN), frozenset({"staff", "grid_leader", "other_grid_leader"})),
+    "file a request or a wish for someone": (
+        lambda ms: policy.may_file_for(ms, OWN), frozenset({"staff", "grid_leader", "other_grid_leader"})),
+    "see the month's figures": (lambda ms: policy.may_see_figures(ms, OWN), frozenset({"staff"})),
+    "run a satisfaction poll": (lambda ms: policy.may_run_survey(ms, OWN), frozenset({"staff"})),
+    "redeem someone's points": (lambda ms: policy.may_redeem_points(ms, OWN), frozenset({"staff"})),
+    "list the open tasks": (lambda ms: policy.may_list_tasks(ms, OWN), frozenset({"staff", "volunteer"})),
+    "propose to the council": (lambda ms: policy.may_propose(ms, OWN), frozenset({"staff", "council_member"})),
+    "see every open vote and draft": (lambda ms: policy.sees_every_proposal(ms, OWN), frozenset({"staff"})),
+    "order a service of the whole community": (lambda ms: policy.may_order(ms, Service()), EVERYONE),
+    "order a service of one's micro-grid": (
+        lambda ms: policy.may_order(ms, Service(grid_id=GRID)), frozenset({"staff", "resident", "grid_leader"})),
+    "see the wish board": (
+        lambda ms: policy.may_see_wish_board(ms, OWN), frozenset({"staff", "volunteer", "partner_member"})),
     "screen a wish": (lambda ms: policy.may_screen_wish(ms, Wish()), frozenset({"staff"})),
     "claim a wish": (lambda ms: policy.may_claim_wish(ms, Wish()), frozenset({"volunteer", "partner_member"})),
     "manage someone else's proposal": (

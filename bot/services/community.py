@@ -569,7 +569,9 @@ class CommunityService:
     async def bind(self, actor: Actor, *, chat_id: int, title: str, kind: str,
                    grid_name: str | None, locale: str) -> ChatBinding:
         """Bind a group to the actor's community. The caller has checked the Telegram admin right."""
-        if not actor.is_staff or actor.community is None:
+        # The handler checked the Telegram admin right (`bot.filters.ConfiguresGroup`).
+        if actor.community is None or not policy.may_configure_group(actor.memberships, actor.community.id,
+                                                                     group_admin=True):
             raise NotAllowed("staff_only")
         if kind not in set(ChatKind):
             raise BadInput("bind_usage")
@@ -590,7 +592,7 @@ class CommunityService:
     @staticmethod
     async def _own_binding(s: AsyncSession, actor: Actor, chat_id: int) -> ChatBinding:
         """The group's binding, for staff of the community it is bound to."""
-        if not actor.is_staff:
+        if not policy.is_staff(actor.memberships, actor.community.id if actor.community else None):
             raise NotAllowed("staff_only")
         binding = await s.get(ChatBinding, chat_id)
         if binding is None or actor.community is None or binding.community_id != actor.community.id:

@@ -23,6 +23,7 @@ class Actor:
     def id(self) -> int:
         return self.user.id
 
+    # For what a screen shows (the help's sections); permissions are `bot.policy`'s rules.
     def has(self, role: Role, grid_id: int | None = None) -> bool:
         return any(m.role == role and (grid_id is None or m.grid_id == grid_id) for m in self.memberships)
 
@@ -31,16 +32,9 @@ class Actor:
         return self.has(Role.STAFF)
 
     @property
-    def roles(self) -> list[str]:
-        return sorted({m.role for m in self.memberships})
-
-    @property
     def grid_id(self) -> int | None:
         """The resident's own micro-grid (set when they joined)."""
         return next((m.grid_id for m in self.memberships if m.role == Role.RESIDENT and m.grid_id), None)
-
-    def can_triage(self, grid_id: int | None) -> bool:
-        return self.is_staff or (grid_id is not None and self.has(Role.GRID_LEADER, grid_id))
 
 
 async def memberships_of(s: AsyncSession, user_id: int, community_id: int) -> list[Membership]:

@@ -174,10 +174,7 @@ class MenuService:
         """A member of the service's community; of its micro-grid when it is limited to one."""
         if actor.community is None or svc.community_id != actor.community.id or not svc.active:
             return False
-        ms = policy.roles_in(actor.memberships, svc.community_id)
-        if not ms:
-            return False
-        return svc.grid_id is None or any(m.grid_id == svc.grid_id for m in ms) or actor.is_staff
+        return policy.may_order(actor.memberships, svc)
 
     async def _orderable(self, s: AsyncSession, actor: Actor) -> list[Service]:
         if actor.community is None:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import policy
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
@@ -69,7 +70,7 @@ class PointsService:
 
     async def redeem(self, actor: Actor, who: str, amount: int, reason: str) -> tuple[User, int]:
         """Staff redeem points for goods; a balance never goes below zero. Returns the new balance."""
-        if not actor.is_staff or actor.community is None:
+        if actor.community is None or not policy.may_redeem_points(actor.memberships, actor.community.id):
             raise NotAllowed("staff_only")
         reason = reason.strip()
         if amount <= 0 or not reason:

@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import policy
 from bot.errors import NotAllowed
 from bot.privacy import scrub
 from bot.services import queries, rates
@@ -358,7 +359,7 @@ class ReportService:
         """/stats: this month so far, for staff (in private or in the staff group)."""
         if actor.community is None:
             raise NotAllowed("no_community")
-        if not actor.is_staff:
+        if not policy.may_see_figures(actor.memberships, actor.community.id):
             raise NotAllowed("staff_only")
         if actor.binding is not None and actor.binding.kind != ChatKind.STAFF:
             raise NotAllowed("stats_where")

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import limits
+from bot import limits, policy
 from bot.errors import BadInput, NotAllowed, Stale
 from bot.services.community import audit
 from bot.services.context import Actor
@@ -120,7 +120,7 @@ class SurveyService:
     def may_run(actor: Actor) -> Community:
         if actor.community is None:
             raise NotAllowed("no_community")
-        if not actor.is_staff:
+        if not policy.may_run_survey(actor.memberships, actor.community.id):
             raise NotAllowed("staff_only")
         return actor.community
 

@@ -38,7 +38,6 @@ MAX_TITLE = 200
 MAX_REASON = 1000
 MAX_CONTACT = 500
 PARTNER = Role.PARTNER  # a member of a partner unit (共建单位)
-CLAIMERS = (Role.VOLUNTEER, Role.PARTNER)
 OPEN = (WishStatus.SUBMITTED, WishStatus.APPROVED, WishStatus.CLAIMED, WishStatus.DELIVERED)
 DEFAULTS: dict[str, Any] = {
     "wish_categories": ["daily", "study", "health", "household", "company", "other"],
@@ -169,7 +168,7 @@ class WishService:
         """Approved wishes open to claim, as the board shows them (public text only)."""
         if actor.community is None:
             raise NotAllowed("no_community")
-        if not (any(actor.has(r) for r in CLAIMERS) or actor.is_staff):
+        if not policy.may_see_wish_board(actor.memberships, actor.community.id):
             raise NotAllowed("wish_claimers_only")
         cond = [Wish.community_id == actor.community.id, Wish.status == WishStatus.APPROVED]
         async with self.db.read() as s:
@@ -225,7 +224,7 @@ class WishService:
         name = (draft.on_behalf_name or "").strip() or None
         async with self.db.write() as s:
             ms = await memberships_of(s, actor.id, community.id)
-            if name and not policy.may_file_wish_for(ms, community.id):
+            if name and not policy.may_file_for(ms, community.id):
                 raise NotAllowed("leaders_only")
             if not name and not policy.roles_in(ms, community.id):
                 raise NotAllowed("no_community")
@@ -462,7 +461,7 @@ class WishService:
             ChatBinding.community_id == v.wish.community_id, ChatBinding.kind == ChatKind.VOLUNTEERS))).scalars())
         for g in groups:
             self.notifier.to_chat(s, g, "wish_board", buttons=buttons, key=f"wboard:{v.wish.id}", **ctx)
-        roles: tuple[str, ...] = (PARTNER,) if groups else CLAIMERS
+        roles: tuple[str, ...] = (PARTNER,) if groups else policy.WISH_CLAIMERS
         for person in await self._members(s, v.wish.community_id, roles):
             self.notifier.to_user(s, person, v.community, "wish_board", buttons=buttons, key=f"wboard:{v.wish.id}", **ctx)
 

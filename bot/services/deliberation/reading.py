@@ -11,7 +11,7 @@ from bot.services.context import Actor, memberships_of
 from bot.services.deliberation.values import PView, Stage
 from bot.services.requests import number
 from storage.db import locked
-from storage.models import Community, Convention, Elector, Proposal, ProposalStatus, Request, Role, Turnout, User, Vote
+from storage.models import Community, Convention, Elector, Proposal, ProposalStatus, Request, Turnout, User, Vote
 
 
 class Reading(Stage):
@@ -74,7 +74,7 @@ class Reading(Stage):
     def may_propose(self, actor: Actor) -> None:
         if actor.community is None:
             raise NotAllowed("no_community")
-        if not (actor.is_staff or actor.has(Role.COUNCIL_MEMBER)):
+        if not policy.may_propose(actor.memberships, actor.community.id):
             raise NotAllowed("council_only")
 
     async def listing(self, actor: Actor) -> tuple[list[tuple[PView, bool, bool]], list[PView]]:
@@ -83,10 +83,11 @@ class Reading(Stage):
         if actor.community is None:
             raise NotAllowed("no_community")
         community_id = actor.community.id
+        every = policy.sees_every_proposal(actor.memberships, community_id)
         async with self.db.read() as s:
             query = select(Proposal).where(Proposal.community_id == community_id,
                                            Proposal.status == ProposalStatus.OPEN)
-            if not actor.is_staff:
+            if not every:
                 query = query.join(Elector, Elector.proposal_id == Proposal.id).where(Elector.user_id == actor.id)
             open_ = []
             for proposal in (await s.execute(query.order_by(Proposal.closes_at))).scalars().all():
@@ -94,11 +95,11 @@ class Reading(Stage):
                 open_.append((await self.view_of(s, proposal), voted, await self._is_elector(s, proposal, actor.id)))
             query = select(Proposal).where(Proposal.community_id == community_id,
                                            Proposal.status == ProposalStatus.DRAFT)
-            if not actor.is_staff:
+            if not every:
                 query = query.where(Proposal.proposer_id == actor.id)
             rows = (await s.execute(query.order_by(Proposal.id))).scalars().all()
             drafts = [await self.view_of(s, proposal) for proposal in rows]
-        if not open_ and not drafts and not (actor.is_staff or actor.has(Role.COUNCIL_MEMBER)):
+        if not open_ and not drafts and not policy.may_propose(actor.memberships, community_id):
             raise NotAllowed("council_only")
         return open_, drafts
 

@@ -19,7 +19,7 @@ from bot.services.notify import INTERACTIVE
 from bot.services.requests.values import (CARD_EDIT_GAP, MAX_DESCRIPTION, MAX_PHOTOS, Draft, Stage, View, add_metoo,
                                           metoo_buttons, triage_buttons)
 from storage.db import locked
-from storage.models import (OPEN_STATUSES, ChatKind, Community, Follower, Grid, Outbox, Request, Role, Status, User,
+from storage.models import (OPEN_STATUSES, ChatKind, Community, Follower, Grid, Outbox, Request, Status, User,
                             utcnow)
 
 
@@ -52,7 +52,7 @@ class Intake(Stage):
             raise BadInput("description_too_long", limit=MAX_DESCRIPTION, length=len(description))
         if draft.category is not None and draft.category not in settings_of(community)["categories"]:
             raise BadInput("bad_category")
-        if draft.on_behalf_name and not (actor.is_staff or actor.has(Role.GRID_LEADER)):
+        if draft.on_behalf_name and not policy.may_file_for(actor.memberships, community.id):
             raise NotAllowed("leaders_only")
         hint = draft.language_hint or detect(description)
         translation = None  # translated before the unit of work: no network call holds the write lock

@@ -89,7 +89,7 @@ class Reading(Stage):
                     Request.status.in_([Status.CLAIMED, Status.IN_PROGRESS, Status.HANDLING,
                                         Status.ESCALATED, Status.DEPT_ACCEPTED, Status.PARTNER_ACCEPTED])]
         else:
-            if not (actor.has(Role.VOLUNTEER) or actor.is_staff):
+            if not policy.may_list_tasks(actor.memberships, actor.community.id):
                 raise NotAllowed("volunteers_only")
             cond = [Request.community_id == actor.community.id, Request.status == Status.ACCEPTED]
         async with self.db.read() as s:
