@@ -211,13 +211,11 @@ class ContextMiddleware(BaseMiddleware):
                                             username=tg_user.username, language_code=tg_user.language_code,
                                             private=chat is not None and chat.type == "private")
                 if user is not None and not changes:
-                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales,
-                                             directory, token)
+                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales)
             if actor is None:
                 async with app.db.write() as s:
                     user = await users.upsert(s, tg_user.id, changes)
-                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales,
-                                             directory, token)
+                    actor = await load_actor(s, user, where, app.settings.default_locale, app.renderer.locales)
         if actor is None:
             if tg_user is not None and event.message is not None:
                 # An anonymous group admin or a channel writing as the chat: we cannot tell who

@@ -94,32 +94,6 @@ class Directory:
                 self._entries.popitem(last=False)
         return value
 
-    # The entries the per-update context needs -------------------------------------------------
-    async def binding(self, s: AsyncSession, token: int, chat_id: int) -> ChatBinding | None:
-        async def load() -> ChatBinding | None:
-            return _copy(await s.get(ChatBinding, chat_id))
-        return await self.get(token, ("binding", chat_id), load)
-
-    async def community(self, s: AsyncSession, token: int, community_id: int) -> Community | None:
-        async def load() -> Community | None:
-            return _copy(await s.get(Community, community_id))
-        return await self.get(token, ("community", community_id), load)
-
-    async def memberships(self, s: AsyncSession, token: int, user_id: int, community_id: int) -> list[Membership]:
-        async def load() -> tuple[Membership, ...]:
-            rows = (await s.execute(select(Membership).where(Membership.user_id == user_id,
-                                                             Membership.community_id == community_id)
-                                    .order_by(Membership.id))).scalars()
-            return tuple(_copy(m) for m in rows)
-        return list(await self.get(token, ("memberships", user_id, community_id), load))
-
-    async def grids(self, s: AsyncSession, token: int, community_id: int) -> list[Grid]:
-        async def load() -> tuple[Grid, ...]:
-            rows = (await s.execute(select(Grid).where(Grid.community_id == community_id)
-                                    .order_by(Grid.id))).scalars()
-            return tuple(_copy(g) for g in rows)
-        return list(await self.get(token, ("grids", community_id), load))
-
 
 async def lookup(s: AsyncSession, key: tuple[Any, ...], load: Callable[[], Awaitable[list[T]]]) -> list[T]:
     """A directory query of a service (`load`, run in its session `s`), through the cache when an

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import resolve
-from storage.cache import Directory, lookup
+from storage.cache import lookup, row
 from storage.models import ChatBinding, Community, Membership, Role, User
 
 
@@ -47,20 +47,13 @@ async def memberships_of(s: AsyncSession, user_id: int, community_id: int) -> li
 
 
 async def load_actor(s: AsyncSession, user: User, chat_id: int, default_locale: str,
-                     supported: tuple[str, ...], directory: Directory | None = None,
-                     token: int | None = None) -> Actor:
-    """The community is the bound group's, else the user's current one. With a `directory`
-    (and the `token` its `sync` gave this update), from the in-process cache."""
-    if directory is not None and token is not None:
-        binding = await directory.binding(s, token, chat_id) if chat_id < 0 else None
-        community_id = binding.community_id if binding else user.community_id
-        community = await directory.community(s, token, community_id) if community_id else None
-        memberships = await directory.memberships(s, token, user.id, community.id) if community else []
-    else:
-        binding = await s.get(ChatBinding, chat_id) if chat_id < 0 else None
-        community_id = binding.community_id if binding else user.community_id
-        community = await s.get(Community, community_id) if community_id else None
-        memberships = await memberships_of(s, user.id, community.id) if community else []
+                     supported: tuple[str, ...]) -> Actor:
+    """The community is the bound group's, else the user's current one; during an update, from
+    the directory cache (`storage.cache`)."""
+    binding = await row(s, ChatBinding, chat_id) if chat_id < 0 else None
+    community_id = binding.community_id if binding else user.community_id
+    community = await row(s, Community, community_id) if community_id else None
+    memberships = await memberships_of(s, user.id, community.id) if community else []
     fallback = community.locale if community else default_locale
     locale = resolve(user.locale, user.language_code, fallback, supported)
     return Actor(user=user, locale=locale, community=community, memberships=memberships, binding=binding)

@@ -35,8 +35,7 @@ class Triage(Stage):
     @staticmethod
     async def is_member(s: AsyncSession, user_id: int, community_id: int, role: Role,
                         grid_id: int | None = None) -> bool:
-        return any(m.role == role and (grid_id is None or m.grid_id == grid_id)
-                   for m in await memberships_of(s, user_id, community_id))
+        return policy.has_role(await memberships_of(s, user_id, community_id), community_id, role, grid_id)
 
     async def check_triage(self, actor: Actor, req_id: int) -> View:
         """Validate that the actor may triage this request now (before a multi-step choice)."""
