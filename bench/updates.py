@@ -201,6 +201,7 @@ async def ours(path: Path, plan: Plan, concurrency: int, warmup: int,
         people = residents(plan.residents)
         await add_residents(h, people, info["community"].id, grid)
         to_triage, to_claim = await _pools(h, people, grid, plan.count("triage") + warmup, plan.count("claim") + warmup)
+        await h.deliver()  # the setup's notifications: the stream starts with nothing queued
         updates = stream(Plan(plan.updates + warmup, plan.residents), people, grid, to_triage, to_claim)
         for _, upd in updates[:warmup]:
             await h.feed(upd)

@@ -44,6 +44,8 @@ from storage.models import ChatBinding, Outbox, User, utcnow
 
 log = logging.getLogger(__name__)
 RIDE_MAX = 0.5  # seconds a sent mark may wait for an update's write to carry it
+RIDE_AFTER, RIDE_BATCH = 0.25, 64  # an update's write carries the marks once the oldest is this old, or this many
+UNKNOWN = -1  # in `Delivery._waiting`: more of the chat may wait than this process knows of
 
 SENDING_METHODS = frozenset({"SendMessage", "SendPhoto", "SendPoll", "SendLocation", "EditMessageText",
                              "EditMessageReplyMarkup", "SendMediaGroup", "StopPoll"})
@@ -175,7 +177,16 @@ class Delivery(Loop):
         # (a crash in that moment re-sends them once: at-least-once, as for a send in flight).
         self._sent: dict[int, dict[str, Any]] = {}
         self._marking: asyncio.Task[None] | None = None
+        self._marks_since = 0.0  # when the oldest mark in `_sent` was made (roughly)
         self.riders = 0  # updates under way whose write will carry the sent marks (SQLite)
+        # Per chat, the rows this process knows wait there (row id -> when it learnt of it): rows
+        # its transactions committed (`Database.on_outbox`) and heads the loop found. On SQLite,
+        # where this process is the one writer and sender, a reply whose chat has nothing else
+        # known to wait goes out without reading the chat's line first.
+        self._waiting: dict[int, dict[int, float]] = {}
+        self._sole = db.is_sqlite
+        self._surveyed = False  # until the loop's first round, anything may wait anywhere (a restart)
+        db.on_outbox = self.waiting
 
     async def round(self) -> float:
         return await self.dispatch_due()
@@ -200,6 +211,7 @@ class Delivery(Loop):
                 Outbox.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))))).scalars()}
         wait = self.idle
         now = time.monotonic()
+        self._survey(heads, began)
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
             if row.chat_id in self._inflight or self._stale(row.id, began):
                 continue
@@ -219,29 +231,75 @@ class Delivery(Loop):
         to them, paced; what is not due yet stays for the loop."""
         if self.db.announce_outbox:
             return  # another worker sends the outbox (`bot.leader`); the commit told it
-        chats: dict[int, set[int]] = {}
+        chats: dict[int, list[Outbox]] = {}
         for row in rows:
-            chats.setdefault(row.chat_id, set()).add(row.id or 0)
-        await asyncio.gather(*(self._flush_chat(chat, ids) for chat, ids in chats.items()))
+            chats.setdefault(row.chat_id, []).append(row)
+        await asyncio.gather(*(self._flush_chat(chat, mine) for chat, mine in chats.items()))
 
-    async def _flush_chat(self, chat_id: int, ids: set[int]) -> None:
+    def _survey(self, heads: dict[int, Outbox], began: float) -> None:
+        """What the round found waiting: a head this process did not know of was written elsewhere
+        or before a restart, and more may wait behind it; a chat with nothing in line has nothing
+        waiting but what was learnt since the round began."""
+        for chat_id in [c for c in self._waiting if c not in heads]:
+            known = {i: t for i, t in self._waiting[chat_id].items() if t >= began}
+            if known:
+                self._waiting[chat_id] = known
+            else:
+                del self._waiting[chat_id]
+        for row in heads.values():
+            if row.id not in self._waiting.get(row.chat_id, {}) and not self._stale(row.id, began):
+                self._waiting.setdefault(row.chat_id, {}).update({row.id or 0: began, UNKNOWN: began})
+        self._surveyed = True
+
+    def waiting(self, rows: list[Outbox]) -> None:
+        """Rows a transaction of this process has committed: they wait in their chats."""
+        now = time.monotonic()
+        for row in rows:
+            if row.id is not None:
+                self._waiting.setdefault(row.chat_id, {})[row.id] = now
+
+    def _left(self, row: Outbox) -> None:
+        """The row is out of its chat's line (sent, failed, moved)."""
+        known = self._waiting.get(row.chat_id)
+        if known is not None:
+            known.pop(row.id or 0, None)
+            if not known:
+                del self._waiting[row.chat_id]
+
+    async def _line(self, chat_id: int, mine: list[Outbox]) -> list[Outbox]:
+        """The chat's queue up to these rows, in order: older urgent rows of the chat go first.
+        Only these rows, if nothing else is known to wait there; otherwise read once (bounded).
+        Rows sent already and not yet marked are left out (their marks are written together,
+        later, with no write transaction per reply), and so is a row whose mark committed while
+        the line was read (its snapshot may be older)."""
+        ids = {row.id for row in mine}
+        if self._sole and self._surveyed and all(i in ids or i in self._sent for i in self._waiting.get(chat_id, ())):
+            return sorted(mine, key=lambda r: (r.priority, r.id or 0))
+        began = time.monotonic()
+        sent, limit = list(self._sent), len(mine) + 8
+        async with self.db.read() as s:
+            found = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()),
+                                                          *([Outbox.id.not_in(sent)] if sent else []))
+                                     .order_by(Outbox.priority, Outbox.id).limit(limit))).scalars().all()
+        line = [head for head in found if not self._stale(head.id, began)]
+        # What waits there now: what the read found, and what was learnt since it began.
+        known = {i: t for i, t in self._waiting.get(chat_id, {}).items() if t >= began}
+        known.update({head.id or 0: began for head in line})
+        if len(found) == limit:
+            known[UNKNOWN] = began
+        if known:
+            self._waiting[chat_id] = known
+        else:
+            self._waiting.pop(chat_id, None)
+        return line
+
+    async def _flush_chat(self, chat_id: int, mine: list[Outbox]) -> None:
         async with self._free:
             await self._free.wait_for(lambda: chat_id not in self._inflight)
             self._inflight.add(chat_id)
         try:
-            # The chat's queue in line, read once: older urgent rows of the chat go first (bounded).
-            # Rows sent already and not yet marked are left out (their marks are written together,
-            # later, with no write transaction per reply), and so is a row whose mark committed
-            # while the line was read (its snapshot may be older).
-            began = time.monotonic()
-            sent = list(self._sent)
-            async with self.db.read() as s:
-                line = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()),
-                                                             *([Outbox.id.not_in(sent)] if sent else []))
-                                        .order_by(Outbox.priority, Outbox.id).limit(len(ids) + 8))).scalars().all()
-            for head in line:
-                if self._stale(head.id, began):
-                    continue
+            ids = {row.id or 0 for row in mine}
+            for head in await self._line(chat_id, mine):
                 if head.not_before > utcnow():
                     break
                 await self.pacer.acquire(chat_id)
@@ -336,18 +394,25 @@ class Delivery(Loop):
         return row_id in self._sent or self._settled.get(row_id or 0, -1.0) >= began
 
     async def _mark_soon(self) -> None:
-        await asyncio.sleep(0.02)  # let the sends finishing together share the write
-        # While updates are being handled, their write carries the marks (`mark_in`, called by
-        # `bot.middlewares`): no transaction of their own, unless that takes over RIDE_MAX.
-        deadline = time.monotonic() + RIDE_MAX
-        # Sends that finish while a write is under way are not in it, and start no task of their
-        # own (this one is running): write them too, or the last of a burst stays pending in the
-        # database (the loop skips it as sent) until some later send comes along.
+        """Write the sent marks within RIDE_MAX. While updates are being handled, one of their
+        writes carries them (`ride`): no transaction of their own. Otherwise they are written
+        here, 20 ms after the first (the sends finishing together share the write). Sends that
+        finish while a write is under way are not in it and start no task of their own (this
+        one is running): they are written too, or the last of a burst would stay pending in the
+        database (the loop skips it as sent) until some later send came along."""
         while self._sent:
-            if self.riders and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-                continue
-            await self.mark_sent()
+            wait = self._marks_since + RIDE_MAX - time.monotonic() if self.riders else 0.02
+            await asyncio.sleep(max(wait, 0.02))
+            if self._sent and (not self.riders or time.monotonic() - self._marks_since >= RIDE_MAX):
+                await self.mark_sent()
+
+    async def ride(self, s: AsyncSession) -> list[int]:
+        """In an update's write (SQLite, `bot.middlewares`): carry the sent marks once there are
+        RIDE_BATCH of them or the oldest has waited RIDE_AFTER, so that one statement marks many
+        sends; `settle` the ids returned once that write has committed."""
+        if not self._sent or (len(self._sent) < RIDE_BATCH and time.monotonic() - self._marks_since < RIDE_AFTER):
+            return []
+        return await self.mark_in(s)
 
     async def mark_sent(self) -> None:
         """Write the sent marks gathered so far in one transaction. Rows stay known as sent in
@@ -377,6 +442,7 @@ class Delivery(Loop):
             self._settled[row_id] = now
             self._sent.pop(row_id, None)
         if ids:
+            self._marks_since = now  # the marks left were made after the write began, or about then
             self._wake.set()
 
     async def _unchanged(self, row: Outbox) -> bool:
@@ -423,6 +489,7 @@ class Delivery(Loop):
             if row.fallback_chat_id and row.fallback_text:
                 s.add(Outbox(chat_id=row.fallback_chat_id, text=row.fallback_text, key=row.key,
                              priority=row.priority))
+        self._left(row)
         self._settled[row.id] = time.monotonic()
 
     async def _migrated(self, old: int, new: int) -> None:
@@ -435,11 +502,17 @@ class Delivery(Loop):
                 await s.delete(binding)
             await s.execute(update(Outbox).where(Outbox.chat_id == old, Outbox.status == "pending")
                             .values(chat_id=new))
+        self._waiting.pop(old, None)
+        self._waiting.setdefault(new, {})[UNKNOWN] = time.monotonic()
         log.info("chat %s migrated to %s", old, new)
 
     async def _finish(self, row: Outbox, **values: Any) -> None:
+        if values.get("status") != "pending":
+            self._left(row)
         if values.get("status") == "sent":
             values["sent_at"] = utcnow()
+            if not self._sent:
+                self._marks_since = time.monotonic()
             self._sent[row.id or 0] = values
             if self._marking is None or self._marking.done():
                 self._marking = asyncio.create_task(self._mark_soon())

@@ -256,7 +256,7 @@ class ContextMiddleware(BaseMiddleware):
         orders by two transactions, so there the delivery loop keeps writing its marks alone."""
         if not self.app.db.is_sqlite:
             return
-        ids = await self.app.delivery.mark_in(s)
+        ids = await self.app.delivery.ride(s)
         if ids:
             scope.after_commit.append(lambda: self.app.delivery.settle(ids))
 

@@ -43,6 +43,21 @@ def _one_cause_one_priority(session: Session, _context: object, _instances: obje
         row.priority = urgent[row.chat_id]
     if rows:
         session.info["outbox_written"] = True
+        session.info.setdefault("outbox_rows", []).extend(rows)
+
+
+@event.listens_for(Session, "after_commit")
+def _outbox_committed(session: Session) -> None:
+    """Tell the process's delivery which outbox rows are now waiting (`Database.on_outbox`)."""
+    rows, db = session.info.pop("outbox_rows", None), session.info.get("db")
+    if rows and db is not None and db.on_outbox is not None:
+        db.on_outbox(rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _outbox_dropped(session: Session, previous: Any) -> None:
+    if previous.parent is None:  # the whole transaction (a savepoint's rows stay listed: harmless)
+        session.info.pop("outbox_rows", None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -90,6 +105,8 @@ class Database:
             self.write_engine = self.read_engine = create_async_engine(url, pool_pre_ping=True)
         # Set by `bot.leader` while another process sends the outbox (PostgreSQL workers).
         self.announce_outbox = False
+        # Called with the outbox rows each committed transaction wrote (`bot.delivery` keeps count).
+        self.on_outbox: Callable[[list[models.Outbox]], None] | None = None
         # Communities, grids, chat bindings and memberships, cached in process (storage.cache).
         self.directory = Directory()
         self._write_maker = async_sessionmaker(self.write_engine, expire_on_commit=False)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, insert_sentinel
 from sqlmodel import Field, SQLModel
 
 
@@ -339,6 +339,9 @@ class Outbox(SQLModel, table=True):
     error: Optional[str] = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: Optional[datetime] = None
+    # Ties the ids an INSERT returns to its rows, so that the rows one transaction writes go in one
+    # statement on SQLite too (SQLAlchemy's "insertmanyvalues"; PostgreSQL needs no such column).
+    sentinel: Optional[int] = Field(default=None, sa_column=insert_sentinel("sentinel"))
 
 
 class Follower(SQLModel, table=True):

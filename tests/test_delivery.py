@@ -7,7 +7,7 @@ from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendMessage
 from sqlalchemy import select, update
 
-from bot.delivery import Pacer
+from bot.delivery import UNKNOWN, Pacer
 from storage.models import Outbox, User, utcnow
 from tests.conftest import Harness
 
@@ -163,6 +163,7 @@ async def test_a_row_marked_sent_while_its_chat_is_read_goes_out_once(harness: H
             yield s
 
     monkeypatch.setattr(db, "read", read_while_the_mark_commits)
+    delivery._waiting.setdefault(1, {})[UNKNOWN] = 0.0  # more may wait there (another process's): read the line
     await delivery.flush([reply])
     monkeypatch.undo()
     assert not armed  # the race was staged
@@ -170,3 +171,27 @@ async def test_a_row_marked_sent_while_its_chat_is_read_goes_out_once(harness: H
     await delivery.mark_sent()
     rows = await _rows(h)
     assert rows[first].status == rows[second].status == "sent"
+
+
+async def test_a_reply_waits_behind_what_another_process_queued_for_its_chat(harness: Harness):
+    """A reply goes out without reading its chat's line when nothing else is known to wait there
+    (SQLite: this process writes and sends the outbox). A row another process wrote (a CLI
+    command; or this process before a restart) is learnt by the loop's next round, and from then
+    on the chat's line is read: the older row still goes first."""
+    from storage.db import Database
+
+    h = harness
+    await h.deliver()  # the loop's first round: nothing waits anywhere
+    other = Database(h.settings.database_url)
+    try:
+        async with other.write() as s:  # held back for now (a retry's pause): it stays first in line
+            s.add(Outbox(chat_id=1, text="older", not_before=utcnow() + timedelta(hours=1)))
+    finally:
+        await other.dispose()
+    await h.deliver()  # the round finds it: not due yet, so it waits
+    [reply] = await _queue(h, Outbox(chat_id=1, text="reply"))
+    await h.app.delivery.flush([(await _rows(h))[reply]])
+    assert h.session.to(1) == []  # not ahead of the older one
+    await _make_due(h)
+    await h.deliver()
+    assert [c.text for c in h.session.to(1)] == ["older", "reply"]
