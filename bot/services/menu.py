@@ -354,7 +354,7 @@ class MenuService:
 
     # ----------------------------------------------------------------- 接单: the provider accepts
     async def accept(self, actor: Actor, req_id: int) -> OrderView:
-        """The first of the provider's people to accept gets it (a conditional UPDATE), with the
+        """The first of the provider's people to accept gets it (`take_first`), with the
         note, privately; a reminder before the slot follows."""
         async with self.db.write() as s:
             req = await self.requests.load(s, req_id)

@@ -197,10 +197,8 @@ class Closing(Stage):
 
     async def _tell_requester(self, s: AsyncSession, view: PView, request_view: View) -> None:
         """The requester (and followers) hear the council's outcome and what it means for them."""
-        for uid in await queries.audience(s, request_view.req):
-            person = await s.get(User, uid)
-            if person is not None:
-                self.notifier.to_user(s, person, view.community, "proposal_outcome", key=f"req:{request_view.req.id}",
-                                      fallback_chat_id=(request_view.req.source_chat_id
-                                                        if uid == request_view.req.requester_id else None),
-                                      **view.ctx(audience="requester", request_no=request_view.no))
+        for person in await queries.audience(s, request_view.req):
+            self.notifier.to_user(s, person, view.community, "proposal_outcome", key=f"req:{request_view.req.id}",
+                                  fallback_chat_id=(request_view.req.source_chat_id
+                                                    if person.id == request_view.req.requester_id else None),
+                                  **view.ctx(audience="requester", request_no=request_view.no))

@@ -62,30 +62,29 @@ class Moves(Stage):
             await hook(s, req, to)
         audit(s, community_id=req.community_id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
               action=action, from_state=before, to_state=to, note=note, public=public_note)
-        view = move.view = await self.view_of(s, req)
-        told = note if public_note or note is None else Restricted(note)
-        ctx = view.ctx(action=action, note=told, actor_name=actor.user.first_name, **(extra or {}))
-        # Followers read public fields and public notes only.
-        follower_ctx = move.public = view.public_ctx(action=action, note=note if public_note else "",
-                                                     actor_name=actor.user.first_name, **(extra or {}))
-        if tell_requester:
-            audience = [uid for uid in await queries.audience(s, req) if uid != actor.id]  # the actor gets a reply
-            people = await queries.users(s, audience)
-            for uid in audience:
-                person = people.get(uid)
-                if person is None:
-                    continue
-                if to == Status.DONE and uid == req.requester_id:
-                    self.ask_signoff(s, view, person, note=told)
-                elif uid == req.requester_id:
-                    self.notifier.to_user(s, person, view.community, "status_changed", key=f"req:{req.id}",
-                                          fallback_chat_id=req.source_chat_id, **ctx)
-                else:
-                    self.notifier.to_user(s, person, view.community, "status_changed", key=f"req:{req.id}",
-                                          **follower_ctx)
-        await states.run(states.NOTICE, move)
-        await self._feed(s, view, action, note=note if public_note else None)
-        await states.run(states.AFTER, move)
+        await s.flush()  # the move itself; what follows only tells people: their messages are written
+        with s.no_autoflush:  # together, in one INSERT, when the unit of work ends
+            view = move.view = await self.view_of(s, req, audience=True)
+            told = note if public_note or note is None else Restricted(note)
+            ctx = view.ctx(action=action, note=told, actor_name=actor.user.first_name, **(extra or {}))
+            # Followers read public fields and public notes only.
+            follower_ctx = move.public = view.public_ctx(action=action, note=note if public_note else "",
+                                                         actor_name=actor.user.first_name, **(extra or {}))
+            if tell_requester:
+                for person in view.audience:
+                    if person.id == actor.id:
+                        continue  # the actor gets a reply
+                    if to == Status.DONE and person.id == req.requester_id:
+                        self.ask_signoff(s, view, person, note=told)
+                    elif person.id == req.requester_id:
+                        self.notifier.to_user(s, person, view.community, "status_changed", key=f"req:{req.id}",
+                                              fallback_chat_id=req.source_chat_id, **ctx)
+                    else:
+                        self.notifier.to_user(s, person, view.community, "status_changed", key=f"req:{req.id}",
+                                              **follower_ctx)
+            await states.run(states.NOTICE, move)
+            await self._feed(s, view, action, note=note if public_note else None)
+            await states.run(states.AFTER, move)
         return view
 
     async def tell_tappers(self, s: AsyncSession, req: Request, view: View, actor: Actor,
@@ -93,7 +92,7 @@ class Moves(Stage):
         """Households that said "me too" hear the outcome (done, not taken up, merged, cancelled,
         closed) and a reopening, in their language, through the outbox; only public fields and
         notes. Those who follow the request hear every change already."""
-        told = set(await queries.audience(s, req)) | {actor.id}
+        told = {person.id for person in await queries.audience(s, req)} | {actor.id}
         tappers = (await s.execute(select(MeToo.user_id).where(MeToo.request_id == req.id)
                                    .order_by(MeToo.at))).scalars().all()
         for uid in tappers:

@@ -49,8 +49,13 @@ class Posts(Stage):
     async def close_posts(self, s: AsyncSession, view: View, kind: str, **more: Any) -> None:
         """Triage cards ("card") or task posts ("task") lose their buttons and say what became of
         the request."""
-        for post in await self.posts(s, view, kind):
-            await self.notifier.supersede_edits(s, post)  # e.group. a "me too" count still waiting: closed now
+        key = str(OutboxKey(kind, view.req.id or 0))  # the posts, and their edits still waiting (one query)
+        rows = (await s.execute(select(Outbox).where(Outbox.key == key, (Outbox.method == "send") | (
+            (Outbox.method == "edit") & (Outbox.status == "pending"))))).scalars().all()
+        waiting = {row.edit_of for row in rows if row.method == "edit"}
+        for post in [row for row in rows if row.method == "send"]:
+            if post.id in waiting:  # e.g. a "me too" count still waiting: closed now
+                await self.notifier.supersede_edits(s, post)
             await self.notifier.edit_post(s, post, view.community, "card_closed", **view.public_ctx(**more))
 
     async def post_task(self, s: AsyncSession, view: View, decision: Named | None = None) -> None:

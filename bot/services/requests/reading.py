@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
@@ -14,7 +14,7 @@ from bot.privacy import PublicRequest
 from bot.services import queries
 from bot.services.context import Actor, memberships_of
 from bot.services.keys import OutboxKey
-from bot.services.requests.values import Stage, View, affected_households
+from bot.services.requests.values import Stage, View, households_besides_requester
 from storage.cache import row
 from storage.db import locked
 from storage.models import (OPEN_STATUSES, AuditEvent, Community, Follower, Grid, Membership, Outbox, Request,
@@ -22,13 +22,24 @@ from storage.models import (OPEN_STATUSES, AuditEvent, Community, Follower, Grid
 
 
 class Reading(Stage):
-    async def view_of(self, s: AsyncSession, req: Request) -> View:
+    async def view_of(self, s: AsyncSession, req: Request, *, audience: bool = False) -> View:
+        """The request with what rendering it needs: its community and grid from the directory
+        cache; its requester, its assignee and the households it affects in one query; with
+        `audience`, in the same query, who hears of a move (`View.audience`: requester, followers)."""
         community = await row(s, Community, req.community_id)
         assert community is not None
         grid = await row(s, Grid, req.grid_id) if req.grid_id else None
-        people = await queries.users(s, [req.requester_id, req.assignee_id])
-        return View(req, community, grid, people.get(req.requester_id), people.get(req.assignee_id or 0),
-                    affected=await affected_households(s, req))
+        others = households_besides_requester(req)
+        follows = User.id.in_(queries.followers(req)) if audience else literal(False)
+        found = (await s.execute(select(User, others, follows).where(
+            User.id.in_({req.requester_id, req.assignee_id} - {None}) | follows)
+            .order_by(User.id != req.requester_id, User.id))).all()
+        people = {user.id: user for user, _, _ in found}
+        view = View(req, community, grid, people.get(req.requester_id), people.get(req.assignee_id or 0),
+                    affected=1 + (found[0][1] if found else (await s.execute(select(others))).scalar_one()))
+        if audience:
+            view.audience = [user for user, _, follower in found if user.id == req.requester_id or follower]
+        return view
 
     async def _views(self, s: AsyncSession, reqs: Sequence[Request]) -> list[View]:
         """Views of a list of requests: their people in one query, whatever its length;

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.errors import BadInput, NotAllowed, NotFound, Stale
 from bot.services.community import settings_of
@@ -18,7 +17,7 @@ from storage.models import OPEN_STATUSES, Community, Membership, Request, Role, 
 
 class Tasks(Stage):
     async def claim(self, actor: Actor, req_id: int) -> View:
-        """First eligible volunteer wins: a conditional UPDATE whose row count says who won."""
+        """First eligible volunteer wins (`take_first`)."""
         async with self.db.write() as s:
             req = await self.load(s, req_id)
             if not await self.is_member(s, actor.id, req.community_id, Role.VOLUNTEER):
@@ -34,18 +33,15 @@ class Tasks(Stage):
     @staticmethod
     async def take_first(s: AsyncSession, actor: Actor, req: Request, waiting: Status, taken: Status,
                          *later: Status) -> bool:
-        """First tap wins (a volunteer's claim, a provider's acceptance): a conditional UPDATE moves
-        `req` from `waiting` to `taken` with the actor as its assignee, and its row count says who
-        won. True for the winner, whose `apply` then records the move from `waiting`; False for the
-        winner tapping again (`req` is `taken` or `later`, theirs); Stale for everyone else."""
+        """First tap wins (a volunteer's claim, a provider's acceptance). `req` was loaded locked
+        (`load`): the tap that finds it `waiting` holds it until its move to `taken` has committed,
+        and the next tap reads it after that. True for the winner, whose `apply` then makes the
+        move; False for the winner tapping again (`req` is `taken` or `later`, theirs); Stale for
+        everyone else."""
         if not actor.user.started or actor.user.blocked:
             raise NotAllowed("start_bot_first")  # what the task needs could not reach them
-        won = (await s.execute(update(Request).where(Request.id == req.id, Request.status == waiting)
-                               .values(status=taken, assignee_id=actor.id))).rowcount == 1
-        if won:
-            set_committed_value(req, "status", waiting)  # the UPDATE bypassed the ORM: no second write
+        if req.status == waiting:
             return True
-        await s.refresh(req)
         if req.status in (taken, *later):
             if req.assignee_id == actor.id:
                 return False

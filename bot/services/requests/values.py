@@ -78,6 +78,7 @@ class View:
     assignee: User | None = None
     clearance: Audience | None = None  # set by `view`: the widest text its reader may see
     affected: int = 1  # households affected: the requester's and every "me too" (附议)
+    audience: list[User] = field(default_factory=list)  # who hears of a move: requester, followers
 
     @property
     def no(self) -> str:
@@ -127,11 +128,11 @@ def assignee_buttons(req: Request) -> list[list[Button]]:
     return rows
 
 
-async def affected_households(s: AsyncSession, req: Request) -> int:
-    """The requester's household and every other one that said "me too"."""
-    others = (await s.execute(select(func.count()).select_from(MeToo).where(
-        MeToo.request_id == req.id, MeToo.user_id != req.requester_id))).scalar_one()
-    return 1 + int(others)
+def households_besides_requester(req: Request) -> Any:
+    """How many other households said "me too" (a scalar subquery: `Reading.view_of` reads it with
+    the request's people)."""
+    return select(func.count()).select_from(MeToo).where(
+        MeToo.request_id == req.id, MeToo.user_id != req.requester_id).scalar_subquery()
 
 
 async def add_metoo(s: AsyncSession, req_id: int, user_id: int) -> bool:
