@@ -29,9 +29,9 @@ from bot.services.community import audit, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.notify import INTERACTIVE
 from bot.services.partners import contribute, find_partner, members_of
-from bot.services.requests import MAX_NOTE, RequestService, View
+from bot.services.requests import MAX_NOTE, RequestService, View, issue_number
 from bot.services.requests import note_text as _note
-from storage.db import locked
+from storage.cache import row
 from storage.models import (ChatKind, Community, Grid, Partner, ProviderKind, Request, Role, Service, ServiceOrder,
                             ServiceSlot, Status, User, aware, utcnow)
 
@@ -255,12 +255,10 @@ class MenuService:
                                    .values(taken=ServiceSlot.taken + 1))).rowcount == 1
             if not won:
                 raise Conflict("slot_full")
-            c = await locked(s, Community, svc.community_id)  # numbers stay unique
+            c = await row(s, Community, svc.community_id)
             assert c is not None
-            num, c.next_number = c.next_number, c.next_number + 1
-            s.add(c)
             now = utcnow()
-            req = Request(community_id=c.id or 0, number=num, grid_id=actor.grid_id, requester_id=actor.id,
+            req = Request(community_id=c.id or 0, number=await issue_number(s, c.id or 0), grid_id=actor.grid_id, requester_id=actor.id,
                           category=svc.category, description=svc.name, contact_note=note, status=Status.NEW,
                           timer_kind="dispatch_remind",
                           timer_at=now + timedelta(hours=settings_of(c)["triage_hours"]))

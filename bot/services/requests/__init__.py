@@ -32,13 +32,12 @@ from bot.services.requests.reading import Reading
 from bot.services.requests.tasks import Tasks
 from bot.services.requests.triage import Triage
 from bot.services.requests.values import (CARD_EDIT_GAP, DECLINE_REASONS, DUE_DAYS, MAX_DESCRIPTION, MAX_NOTE,
-                                          MAX_PHOTOS, Draft, Op, View, add_metoo, households_besides_requester,
-                                          assignee_buttons, claim_buttons, metoo_buttons, note_text, number,
-                                          triage_buttons)
+                                          MAX_PHOTOS, Draft, Op, View, add_metoo, assignee_buttons, claim_buttons,
+                                          issue_number, metoo_buttons, note_text, number, triage_buttons)
 from storage.db import Database
 
 __all__ = ["CARD_EDIT_GAP", "DECLINE_REASONS", "DUE_DAYS", "MAX_DESCRIPTION", "MAX_NOTE", "MAX_PHOTOS", "Draft",
-           "Op", "RequestService", "View", "add_metoo", "households_besides_requester", "assignee_buttons", "claim_buttons",
+           "Op", "RequestService", "View", "add_metoo", "assignee_buttons", "claim_buttons", "issue_number",
            "metoo_buttons", "note_text", "number", "triage_buttons"]
 
 

@@ -17,9 +17,9 @@ from bot.services.context import Actor, memberships_of
 from bot.services.language import detect
 from bot.services.notify import INTERACTIVE
 from bot.services.requests.values import (CARD_EDIT_GAP, MAX_DESCRIPTION, MAX_PHOTOS, Draft, Stage, View, add_metoo,
-                                          metoo_buttons, triage_buttons)
-from storage.db import locked
-from storage.models import (OPEN_STATUSES, ChatKind, Community, Follower, Grid, Outbox, Request, Status, User,
+                                          issue_number, metoo_buttons, triage_buttons)
+from storage.cache import row
+from storage.models import (OPEN_STATUSES, ChatKind, Follower, Grid, Outbox, Request, Status, User,
                             utcnow)
 
 
@@ -63,15 +63,11 @@ class Intake(Stage):
         async with self.db.write() as s:
             grid = None
             if draft.grid_id is not None:
-                grid = await s.get(Grid, draft.grid_id)
+                grid = await row(s, Grid, draft.grid_id)
                 if grid is None or grid.community_id != community.id:
                     raise BadInput("grid_not_found", name=str(draft.grid_id))
-            locked_community = await locked(s, Community, community.id)  # numbers stay unique
-            assert locked_community is not None
-            issued = locked_community.next_number
-            locked_community.next_number = issued + 1
-            s.add(locked_community)
-            req = Request(community_id=locked_community.id, number=issued, grid_id=grid.id if grid else None,
+            req = Request(community_id=community.id, number=await issue_number(s, community.id),
+                          grid_id=grid.id if grid else None,
                           requester_id=actor.id, filed_by_id=actor.id if draft.on_behalf_name else None,
                           on_behalf_name=draft.on_behalf_name, category=draft.category,
                           description=description, language_hint=hint,
@@ -80,19 +76,21 @@ class Intake(Stage):
                           latitude=draft.latitude, longitude=draft.longitude,
                           source_chat_id=draft.source_chat_id, status=Status.NEW,
                           timer_kind="triage_remind",
-                          timer_at=now + timedelta(hours=settings_of(locked_community)["triage_hours"]))
+                          timer_at=now + timedelta(hours=settings_of(community)["triage_hours"]))
             s.add(req)
             await s.flush()
-            audit(s, community_id=locked_community.id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
+            audit(s, community_id=community.id, actor_id=actor.id, entity="request", entity_id=req.id or 0,
                   action="filed", to_state=Status.NEW, note=draft.on_behalf_name)
-            view = await self.view_of(s, req)
-            await self.post_card(s, view)
-            await self._feed(s, view, "filed")
-            await self._tell_scrubbed(s, view, actor.user, description)
-            if draft.source_chat_id is not None and view.requester is not None and view.requester.started:
-                # Filed in a group: the details continue in private chat.
-                self.notifier.to_user(s, view.requester, locked_community, "filed", priority=INTERACTIVE,
-                                      from_group=True, **view.ctx())
+            await s.flush()
+            with s.no_autoflush:  # what follows tells people: their messages go in one INSERT
+                view = View(req, community, grid, actor.user, None)  # no one else is part of it yet
+                await self.post_card(s, view)
+                await self._feed(s, view, "filed")
+                await self._tell_scrubbed(s, view, actor.user, description)
+                if draft.source_chat_id is not None and view.requester is not None and view.requester.started:
+                    # Filed in a group: the details continue in private chat.
+                    self.notifier.to_user(s, view.requester, community, "filed", priority=INTERACTIVE,
+                                          from_group=True, **view.ctx())
         self.notifier.wake()
         return view
 

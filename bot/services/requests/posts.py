@@ -27,20 +27,24 @@ class Posts(Stage):
         req, buttons = view.req, triage_buttons(view.req.id or 0)
         key = f"card:{req.id}"
         groups = await queries.bindings(s, req.community_id, ChatKind.GRID, req.grid_id) if req.grid_id else []
-        people = await queries.members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
-        people = people or await queries.members(s, req.community_id, Role.STAFF)
         if groups:
             for group in groups:  # a micro-grid's residents read the card: "me too" is one tap
                 self.notifier.to_chat(s, group, "triage_card", buttons=buttons + metoo_buttons(req.id or 0), key=key,
                                       **view.public_ctx(note_kind=note_kind))
             if note:
-                for person in people:
+                for person in await self._card_readers(s, req):
                     self.notifier.to_user(s, person, view.community, "card_note", note_kind=note_kind,
                                           note=Restricted(note), **view.ctx())
             return
-        for person in people:
+        for person in await self._card_readers(s, req):
             self.notifier.to_user(s, person, view.community, "triage_card", buttons=buttons, key=key, private=True,
                                   note_kind=note_kind, note=Restricted(note) if note else None, **view.ctx())
+
+    @staticmethod
+    async def _card_readers(s: AsyncSession, req: Request) -> list[User]:
+        """Who reads a card privately: the grid's leaders, else staff."""
+        people = await queries.members(s, req.community_id, Role.GRID_LEADER, req.grid_id) if req.grid_id else []
+        return people or await queries.members(s, req.community_id, Role.STAFF)
 
     async def posts(self, s: AsyncSession, view: View, kind: str) -> list[Outbox]:
         return list((await s.execute(select(Outbox).where(Outbox.key == str(OutboxKey(kind, view.req.id or 0)),
@@ -116,13 +120,14 @@ class Posts(Stage):
         quiet = bool(settings_of(view.community).get("quiet_feed"))
         trail = await self._trail(s, view.req) if quiet else []
         for group in await queries.bindings(s, view.req.community_id, ChatKind.STAFF):
-            root = await self._feed_post(s, group.chat_id, key) if quiet else None
+            root = await self._feed_post(s, group.chat_id, key) if quiet and action != "filed" else None
             if root is not None:
                 await self.notifier.supersede_edits(s, root)
                 await self.notifier.edit_post(s, root, view.community, "staff_feed", both_languages=True,
                                               **view.public_ctx(action=action, note=note, quiet=True, trail=trail))
                 continue
-            await self.notifier.supersede(s, group.chat_id, key)
+            if action != "filed":  # a request's first line has none before it to replace
+                await self.notifier.supersede(s, group.chat_id, key)
             self.notifier.to_chat(s, group, "staff_feed", key=key, priority=BULK, action=action, note=note, quiet=quiet,
                                   trail=trail, **view.public_ctx())
 

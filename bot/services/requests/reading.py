@@ -3,6 +3,7 @@ tasks, similar ones, merge candidates), a number typed by staff, the liaisons to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +51,16 @@ class Reading(Stage):
         return [View(r, communities[r.community_id], grids.get(r.grid_id or 0), users.get(r.requester_id),
                      users.get(r.assignee_id or 0)) for r in reqs]
 
+    async def _page(self, s: AsyncSession, cond: list[Any], order: list[Any], offset: int,
+                    limit: int) -> tuple[list[View], int]:
+        """A page of requests and how many there are in all, in one query (the count rides on
+        every row; a page past the end asks for the count alone)."""
+        found = (await s.execute(select(Request, func.count().over()).where(*cond).order_by(*order)
+                                 .offset(offset).limit(limit))).all()
+        total = found[0][1] if found else (await s.execute(
+            select(func.count()).select_from(Request).where(*cond))).scalar_one()
+        return await self._views(s, [req for req, _ in found]), total
+
     async def load(self, s: AsyncSession, req_id: int) -> Request:
         req = await locked(s, Request, req_id)  # PostgreSQL: no two transitions at once
         if req is None:
@@ -85,11 +96,8 @@ class Reading(Stage):
 
     async def mine(self, actor: Actor, *, offset: int = 0, limit: int = 8) -> tuple[list[View], int]:
         async with self.db.read() as s:
-            cond = Request.requester_id == actor.id
-            total = (await s.execute(select(func.count()).select_from(Request).where(cond))).scalar_one()
-            rows = (await s.execute(select(Request).where(cond).order_by(Request.created_at.desc(), Request.id.desc())
-                                    .offset(offset).limit(limit))).scalars().all()
-            return await self._views(s, rows), total
+            return await self._page(s, [Request.requester_id == actor.id],
+                                    [Request.created_at.desc(), Request.id.desc()], offset, limit)
 
     async def tasks(self, actor: Actor, *, mine: bool, offset: int = 0, limit: int = 5) -> tuple[list[View], int]:
         """Open volunteer tasks of the actor's community, or the actor's own ones."""
@@ -104,10 +112,7 @@ class Reading(Stage):
                 raise NotAllowed("volunteers_only")
             cond = [Request.community_id == actor.community.id, Request.status == Status.ACCEPTED]
         async with self.db.read() as s:
-            total = (await s.execute(select(func.count()).select_from(Request).where(*cond))).scalar_one()
-            rows = (await s.execute(select(Request).where(*cond).order_by(Request.id)
-                                    .offset(offset).limit(limit))).scalars().all()
-            return await self._views(s, rows), total
+            return await self._page(s, cond, [Request.id], offset, limit)
 
     async def similar_open(self, actor: Actor, category: str | None, grid_id: int | None) -> list[View]:
         """Open requests of the same category in the same grid: "follow that one instead"."""

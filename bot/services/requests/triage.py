@@ -16,7 +16,7 @@ from bot.services.community import audit, in_working_hours, settings_of
 from bot.services.context import Actor, memberships_of
 from bot.services.keys import OutboxKey
 from bot.services.requests.values import (DECLINE_REASONS, DUE_DAYS, MAX_DESCRIPTION, Stage, View, add_metoo,
-                                          note_text)
+                                          issue_number, note_text)
 from storage.cache import row
 from storage.db import locked
 from storage.models import OPEN_STATUSES, Community, Follower, Membership, MeToo, Outcome, Request, Role, Status, utcnow
@@ -194,14 +194,11 @@ class Triage(Stage):
                            description: str) -> Request:
         """A passed proposal with no request behind it becomes one, filed for its proposer and
         waiting in `council` so that `after_council` posts it like any other."""
-        community = await locked(s, Community, community_id)  # numbered like any other request
-        assert community is not None
-        req = Request(community_id=community.id, number=community.next_number, requester_id=requester_id,
+        req = Request(community_id=community_id, number=await issue_number(s, community_id), requester_id=requester_id,
                       category="public", description=description[:MAX_DESCRIPTION], status=Status.COUNCIL)
-        community.next_number += 1
-        s.add_all([community, req])
+        s.add(req)
         await s.flush()
-        audit(s, community_id=community.id, actor_id=None, entity="request", entity_id=req.id or 0,
+        audit(s, community_id=community_id, actor_id=None, entity="request", entity_id=req.id or 0,
               action="filed", to_state=Status.COUNCIL)
         return req
 

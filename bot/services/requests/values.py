@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInput
@@ -126,6 +126,17 @@ def assignee_buttons(req: Request) -> list[list[Button]]:
     if req.status not in (Status.HANDLING, Status.PARTNER_ACCEPTED):
         rows.append([task("release", Op.RELEASE)])
     return rows
+
+
+async def issue_number(s: AsyncSession, community_id: int) -> int:
+    """The community's next request number, in one statement: the UPDATE holds the community's
+    row until the transaction ends, so numbers stay unique. On the connection, not through the
+    session: the counter is no part of the directory cache (`storage.cache.VOLATILE`), and a
+    statement through the session would count as a change to the directory."""
+    table = Community.__table__
+    taken = update(table).where(table.c.id == community_id).values(next_number=table.c.next_number + 1)
+    return await s.run_sync(lambda sync: int(sync.connection().execute(
+        taken.returning(table.c.next_number)).scalar_one()) - 1)
 
 
 def households_besides_requester(req: Request) -> Any:
