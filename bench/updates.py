@@ -27,7 +27,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, eve
 
 from bench.common import (Harness, community, median, parser, pct, print_machine, residents, add_residents,
                           table, workdir)
-from bot.inbox import person_of, store
+from bot.inbox import person_of, row_for, store
 from bot.services.context import load_actor
 from bot.services.requests import Draft
 from storage.db import Database
@@ -169,11 +169,19 @@ async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int,
             "kind_ms": {k: median(v) * 1000 for k, v in by_kind.items()}, "sql": sql}
 
 
-def _handled_from_inbox(h: Harness):
-    """Handling as the inbox worker does it, the row already stored (the inbox's own cost left out)."""
+def as_polled(updates: list[tuple[str, Update]]) -> dict[int, dict[str, Any]]:
+    """The stream's updates as JSON, as Telegram sends them (and the inbox stores them): each run
+    validates them with its bot, as aiogram's polling and the inbox worker do."""
+    return {upd.update_id: row_for(upd)["payload"] for _, upd in updates}
+
+
+def _handled_from_inbox(h: Harness, payloads: dict[int, dict[str, Any]]):
+    """Handling as the inbox worker does it (`bot.inbox`), the row already stored (the inbox's own
+    cost left out)."""
     def feed(upd: Update):
         row = Inbox(update_id=upd.update_id, person=person_of(upd), payload={}, received_at=utcnow())
-        return h.dp.feed_update(h.bot, upd, inbox=row)
+        return h.dp.feed_update(h.bot, Update.model_validate(payloads[upd.update_id], context={"bot": h.bot}),
+                                inbox=row)
     return feed
 
 
@@ -210,7 +218,8 @@ async def ours(path: Path, plan: Plan, concurrency: int, warmup: int,
         if inbox_batch:
             result = await through_inbox(h, timed, inbox_batch)
         else:
-            result = await run_stream(_handled_from_inbox(h), timed, concurrency, SqlCounter(h.app.db))
+            result = await run_stream(_handled_from_inbox(h, as_polled(timed)), timed, concurrency,
+                                      SqlCounter(h.app.db))
         result["api_calls"] = len(h.session.calls)
         return result, Counter(kind for kind, _ in timed)
     finally:
@@ -256,7 +265,9 @@ async def floor(path: Path, plan: Plan, concurrency: int, warmup: int, inline: b
     try:
         for _, upd in updates[:warmup]:
             await dp.feed_update(bot, upd)
-        result = await run_stream(lambda upd: dp.feed_update(bot, upd), updates[warmup:], concurrency)
+        payloads = as_polled(updates[warmup:])
+        result = await run_stream(lambda upd: dp.feed_update(bot, Update.model_validate(
+            payloads[upd.update_id], context={"bot": bot})), updates[warmup:], concurrency)
         async with db.read() as s:
             result["rows"] = len((await s.execute(select(seen.c.id))).all())
         return result

@@ -132,6 +132,7 @@ class Renderer:
         self.default_tz = default_tz
         env = Environment(
             loader=FileSystemLoader(TEMPLATES),
+            auto_reload=False,  # read once per process (not a look at each file per message): restart to change
             autoescape=True,
             undefined=StrictUndefined,
             lstrip_blocks=True,

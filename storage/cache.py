@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,9 @@ MAX_ENTRIES = 100_000
 _CHANGED = "directory_changed"  # session.info: this transaction changed the directory
 _BUMPED = "directory_bumped"  # session.info: ... and bumped the version; drop the cache after commit
 _VERSION = select(DirectoryVersion.version).where(DirectoryVersion.id == 1)
+# Every update's first read (built once: a statement built per update costs more than it runs).
+_FIRST = (select(User, _VERSION.scalar_subquery(), FsmRecord)
+          .outerjoin(FsmRecord, FsmRecord.key == bindparam("state_key")).where(User.id == bindparam("user_id")))
 
 
 class Directory:
@@ -69,8 +72,7 @@ class Directory:
                         state_key: str | None = None) -> tuple[int, User | None, FsmRecord | None]:
         """`sync`, the acting user's row and their conversation state (`storage.fsm`) in one
         statement: the first read of every update."""
-        query = select(User, _VERSION.scalar_subquery(), FsmRecord).where(User.id == user_id)
-        found = (await s.execute(query.outerjoin(FsmRecord, FsmRecord.key == (state_key or "")))).first()
+        found = (await s.execute(_FIRST, {"user_id": user_id, "state_key": state_key or ""})).first()
         if found is None:
             return await self.sync(s), None, None
         return self._at(found[1] or 0), found[0], found[2]

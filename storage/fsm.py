@@ -31,6 +31,16 @@ from storage.models import FsmRecord
 CACHE_SIZE = 50_000
 
 
+def _upsert(insert: Any) -> Any:
+    stmt = insert(FsmRecord.__table__)
+    return stmt.on_conflict_do_update(index_elements=["key"], set_={"state": stmt.excluded.state,
+                                                                     "data": stmt.excluded.data})
+
+
+# A conversation step's one write, built once per dialect (a statement built per step costs more than it runs).
+_UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+
+
 def _key(key: StorageKey) -> str:
     return f"{key.bot_id}:{key.chat_id}:{key.thread_id or 0}:{key.user_id}:{key.destiny}"
 
@@ -105,9 +115,7 @@ class DbStorage(BaseStorage):
         if state is None and not data:
             await s.execute(delete(FsmRecord).where(FsmRecord.key == key))
             return
-        insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
-        await s.execute(insert(FsmRecord).values(key=key, state=state, data=data)
-                        .on_conflict_do_update(index_elements=["key"], set_={"state": state, "data": data}))
+        await s.execute(_UPSERT[s.bind.dialect.name], {"key": key, "state": state, "data": data})
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
         k = _key(key)

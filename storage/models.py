@@ -4,6 +4,7 @@ Timestamps are aware UTC (`utcnow()`); community time zones apply only when rend
 """
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Optional
@@ -14,6 +15,11 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# pydantic looks at a default factory's signature each time it calls one (every row made with
+# `default_factory=utcnow`): given, it is read at once instead of worked out again.
+utcnow.__signature__ = inspect.signature(utcnow)  # type: ignore[attr-defined]
 
 
 def aware(value: datetime) -> datetime:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import policy
 from bot.errors import BadInput, Conflict, NotAllowed, NotFound
 from bot.services.context import Actor, memberships_of
+from storage.cache import lookup
 from storage.db import Database, locked
 from storage.models import (AuditEvent, ChatBinding, ChatKind, Community, Convention, Grid, Invitation,
                             Membership, Role, User, utcnow)
@@ -199,8 +200,12 @@ async def find_grid(s: AsyncSession, community_id: int, name: str) -> Grid:
 
 
 async def grids_of(s: AsyncSession, community_id: int) -> list[Grid]:
-    return list((await s.execute(select(Grid).where(Grid.community_id == community_id)
-                                 .order_by(Grid.id))).scalars())
+    """The community's grids, in the order they were made; during an update, from the directory
+    cache (`storage.cache`: read-only copies)."""
+    async def load() -> list[Grid]:
+        return list((await s.execute(select(Grid).where(Grid.community_id == community_id)
+                                     .order_by(Grid.id))).scalars())
+    return await lookup(s, ("grids", community_id), load)
 
 
 def audit(s: AsyncSession, *, community_id: int | None, actor_id: int | None, entity: str,
