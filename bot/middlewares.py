@@ -84,8 +84,8 @@ class Replies:
         if isinstance(method, SendMessage):
             self.rows.append(Outbox(chat_id=method.chat_id, text=method.text, buttons=buttons, priority=INTERACTIVE))
             # A promise of a message: its id is known only once it is sent, after the commit.
-            return Message(message_id=0, date=datetime.now(timezone.utc), text=method.text,
-                           chat=Chat(id=method.chat_id, type="private" if method.chat_id > 0 else "supergroup"))
+            chat = Chat.model_construct(id=method.chat_id, type="private" if method.chat_id > 0 else "supergroup")
+            return Message.model_construct(message_id=0, date=datetime.now(timezone.utc), text=method.text, chat=chat)
         kind = "edit" if isinstance(method, EditMessageText) else "markup"
         self.rows.append(Outbox(chat_id=method.chat_id, method=kind, text=getattr(method, "text", "") or "",
                                 buttons=buttons, target_message_id=method.message_id, priority=INTERACTIVE))

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import resolve
@@ -24,6 +24,13 @@ from bot.services.notify import BULK, INTERACTIVE, NORMAL  # noqa: F401  (re-exp
 from storage.cache import row
 from storage.db import Database
 from storage.models import ChatBinding, Community, Outbox, User
+
+_OUTBOX = Outbox.__table__
+# Built once: every move of a request replaces its waiting feed line with it.
+_SUPERSEDE = (update(_OUTBOX).where(_OUTBOX.c.chat_id == bindparam("chat"), _OUTBOX.c.key == bindparam("about"),
+                                   _OUTBOX.c.method == "send", _OUTBOX.c.status == "pending")
+              .values(status="superseded"))
+
 
 class Notifier:
     def __init__(self, renderer: Renderer, default_locale: str) -> None:
@@ -132,8 +139,7 @@ class Notifier:
     async def supersede(self, s: AsyncSession, chat_id: int, key: str) -> None:
         """A newer line about the same matter replaces one not sent yet, so a feed in a burst
         carries each matter's latest state instead of falling behind with stale ones."""
-        await s.execute(update(Outbox).where(Outbox.chat_id == chat_id, Outbox.key == key, Outbox.method == "send",
-                                             Outbox.status == "pending").values(status="superseded"))
+        await s.execute(_SUPERSEDE, {"chat": chat_id, "about": key})
 
     async def supersede_edits(self, s: AsyncSession, original: Outbox) -> None:
         """Pending edits of a post are replaced by a newer one: a post that is edited as a matter

@@ -13,11 +13,10 @@ from storage.models import ChatBinding, ChatKind, Follower, Membership, Request,
 async def bindings(s: AsyncSession, community_id: int, kind: ChatKind, grid_id: int | None = None) -> list[ChatBinding]:
     """The community's groups bound as `kind` (a grid's only, with `grid_id`); during an update,
     from the directory cache (`storage.cache`)."""
-    q = select(ChatBinding).where(ChatBinding.community_id == community_id, ChatBinding.kind == kind)
-    if grid_id is not None:
-        q = q.where(ChatBinding.grid_id == grid_id)
-
-    async def load() -> list[ChatBinding]:
+    async def load() -> list[ChatBinding]:  # built only when the cache has not got it
+        q = select(ChatBinding).where(ChatBinding.community_id == community_id, ChatBinding.kind == kind)
+        if grid_id is not None:
+            q = q.where(ChatBinding.grid_id == grid_id)
         return list((await s.execute(q.order_by(ChatBinding.chat_id))).scalars())
     return await lookup(s, ("bindings", community_id, kind, grid_id), load)
 
