@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from bot.services import timers
 from storage.models import Follower, Outbox, Request, utcnow
-from tests.conftest import (GRID_GROUP, LEADER, LIAISON, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, Harness,
+from tests.conftest import (GRID_GROUP, LEADER, LIAISON, RESIDENT, STAFF, STAFF_GROUP, VOL_GROUP, VOLUNTEER, Harness,
                             community)
 from tests.test_requests_flow import button, file_privately
 from tests.tg import BOT_ID, Person, Updates
@@ -233,3 +233,27 @@ async def test_volunteer_release_reposts_and_assign_by_leader(harness: Harness):
     assert r.status == "claimed" and r.assignee_id == VOLUNTEER.id
     await h.send(LEADER, "/assign JMS-0099 @zhangwei")
     assert "JMS-0099" in h.session.last(LEADER.id).text
+
+
+async def test_a_page_of_requests_says_how_many_there_are_in_all(harness: Harness):
+    """A page and the total come in one query; an empty first page means none, and a page past
+    the end (a stale "next" button) still says how many there are."""
+    from bot.services.context import load_actor
+    from bot.services.requests import Draft
+    from storage.models import User
+
+    h = harness
+    info = await community(h)
+
+    async def actor(who: Person):
+        async with h.app.db.read() as s:
+            return await load_actor(s, await s.get(User, who.id), who.id, "zh_Hans", h.app.renderer.locales)
+
+    resident = await actor(RESIDENT)
+    for i in range(3):
+        await h.app.requests.file(resident, Draft(description=f"楼道灯坏了 #{i}", category=None,
+                                                  grid_id=info["grids"][0].id))
+    pages = [await h.app.requests.mine(resident, offset=offset, limit=2) for offset in (0, 2, 4)]
+    assert [(len(views), total) for views, total in pages] == [(2, 3), (1, 3), (0, 3)]
+    assert [v.req.number for v in pages[0][0] + pages[1][0]] == [3, 2, 1]  # newest first
+    assert await h.app.requests.mine(await actor(VOLUNTEER), offset=0) == ([], 0)

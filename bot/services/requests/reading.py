@@ -54,11 +54,13 @@ class Reading(Stage):
     async def _page(self, s: AsyncSession, cond: list[Any], order: list[Any], offset: int,
                     limit: int) -> tuple[list[View], int]:
         """A page of requests and how many there are in all, in one query (the count rides on
-        every row; a page past the end asks for the count alone)."""
+        every row; an empty first page means none; a page past the end asks for the count alone)."""
         found = (await s.execute(select(Request, func.count().over()).where(*cond).order_by(*order)
                                  .offset(offset).limit(limit))).all()
-        total = found[0][1] if found else (await s.execute(
-            select(func.count()).select_from(Request).where(*cond))).scalar_one()
+        if found or not offset:
+            total = found[0][1] if found else 0
+        else:
+            total = (await s.execute(select(func.count()).select_from(Request).where(*cond))).scalar_one()
         return await self._views(s, [req for req, _ in found]), total
 
     async def load(self, s: AsyncSession, req_id: int) -> Request:
