@@ -186,7 +186,8 @@ class Delivery(Loop):
         self._waiting: dict[int, dict[int, float]] = {}
         self._sole = db.is_sqlite
         self._surveyed = False  # until the loop's first round, anything may wait anywhere (a restart)
-        db.on_outbox = self.waiting
+        if self._sole:  # elsewhere replies always look (several workers write the outbox): nothing to keep
+            db.on_outbox = self.waiting
 
     async def round(self) -> float:
         return await self.dispatch_due()
@@ -240,6 +241,9 @@ class Delivery(Loop):
         """What the round found waiting: a head this process did not know of was written elsewhere
         or before a restart, and more may wait behind it; a chat with nothing in line has nothing
         waiting but what was learnt since the round began."""
+        self._surveyed = True
+        if not self._sole:
+            return
         for chat_id in [c for c in self._waiting if c not in heads]:
             known = {i: t for i, t in self._waiting[chat_id].items() if t >= began}
             if known:
@@ -249,7 +253,6 @@ class Delivery(Loop):
         for row in heads.values():
             if row.id not in self._waiting.get(row.chat_id, {}) and not self._stale(row.id, began):
                 self._waiting.setdefault(row.chat_id, {}).update({row.id or 0: began, UNKNOWN: began})
-        self._surveyed = True
 
     def waiting(self, rows: list[Outbox]) -> None:
         """Rows a transaction of this process has committed: they wait in their chats."""
@@ -282,6 +285,8 @@ class Delivery(Loop):
                                                           *([Outbox.id.not_in(sent)] if sent else []))
                                      .order_by(Outbox.priority, Outbox.id).limit(limit))).scalars().all()
         line = [head for head in found if not self._stale(head.id, began)]
+        if not self._sole:
+            return line
         # What waits there now: what the read found, and what was learnt since it began.
         known = {i: t for i, t in self._waiting.get(chat_id, {}).items() if t >= began}
         known.update({head.id or 0: began for head in line})

@@ -195,3 +195,21 @@ async def test_a_reply_waits_behind_what_another_process_queued_for_its_chat(har
     await _make_due(h)
     await h.deliver()
     assert [c.text for c in h.session.to(1)] == ["older", "reply"]
+
+
+async def test_nothing_is_kept_of_what_waited_once_it_has_gone(harness: Harness):
+    """What the delivery knows waits in each chat is dropped as rows go out (and as the loop finds
+    chats empty): nothing accumulates in a long-running process. On PostgreSQL nothing is kept at
+    all: replies there always look at their chat's queue (several workers write the outbox)."""
+    from tests.conftest import RESIDENT, community
+    from tests.test_requests_flow import file_privately
+
+    h = harness
+    await community(h)
+    await h.deliver()
+    await file_privately(h)  # its card, the staff feed, the replies of each step
+    await h.send(RESIDENT, "/my")
+    if h.app.db.is_sqlite:
+        assert h.app.delivery._waiting  # the card and the feed line wait for the loop
+    await h.deliver()
+    assert h.app.delivery._waiting == {}
