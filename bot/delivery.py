@@ -406,8 +406,7 @@ class Delivery(Loop):
         one is running): they are written too, or the last of a burst would stay pending in the
         database (the loop skips it as sent) until some later send came along."""
         while self._sent:
-            wait = self._marks_since + RIDE_MAX - time.monotonic() if self.riders else 0.02
-            await asyncio.sleep(max(wait, 0.02))
+            await asyncio.sleep(0.02)  # a look every 20 ms: written as soon as no update is under way
             if self._sent and (not self.riders or time.monotonic() - self._marks_since >= RIDE_MAX):
                 await self.mark_sent()
 
