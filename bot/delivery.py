@@ -245,11 +245,7 @@ class Delivery(Loop):
         if not self._sole:
             return
         for chat_id in [c for c in self._waiting if c not in heads]:
-            known = {i: t for i, t in self._waiting[chat_id].items() if t >= began}
-            if known:
-                self._waiting[chat_id] = known
-            else:
-                del self._waiting[chat_id]
+            self._learnt(chat_id, began, {})
         for row in heads.values():
             if row.id not in self._waiting.get(row.chat_id, {}) and not self._stale(row.id, began):
                 self._waiting.setdefault(row.chat_id, {}).update({row.id or 0: began, UNKNOWN: began})
@@ -287,16 +283,18 @@ class Delivery(Loop):
         line = [head for head in found if not self._stale(head.id, began)]
         if not self._sole:
             return line
-        # What waits there now: what the read found, and what was learnt since it began.
-        known = {i: t for i, t in self._waiting.get(chat_id, {}).items() if t >= began}
-        known.update({head.id or 0: began for head in line})
-        if len(found) == limit:
-            known[UNKNOWN] = began
+        found_now = {head.id or 0: began for head in line}
+        self._learnt(chat_id, began, found_now | ({UNKNOWN: began} if len(found) == limit else {}))
+        return line
+
+    def _learnt(self, chat_id: int, began: float, found: dict[int, float]) -> None:
+        """What waits in the chat now: what a read begun at `began` found there, and what this
+        process learnt since it began."""
+        known = {i: t for i, t in self._waiting.get(chat_id, {}).items() if t >= began} | found
         if known:
             self._waiting[chat_id] = known
         else:
             self._waiting.pop(chat_id, None)
-        return line
 
     async def _flush_chat(self, chat_id: int, mine: list[Outbox]) -> None:
         async with self._free:

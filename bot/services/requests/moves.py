@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import Stale
 from bot.privacy import Restricted
-from bot.services import queries, states
+from bot.services import states
 from bot.services.buttons import Act, Button, press
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
@@ -92,7 +92,7 @@ class Moves(Stage):
         """Households that said "me too" hear the outcome (done, not taken up, merged, cancelled,
         closed) and a reopening, in their language, through the outbox; only public fields and
         notes. Those who follow the request hear every change already."""
-        told = {person.id for person in await queries.audience(s, req)} | {actor.id}
+        told = {person.id for person in view.audience} | {actor.id}  # read with the move's view
         tappers = (await s.execute(select(MeToo.user_id).where(MeToo.request_id == req.id)
                                    .order_by(MeToo.at))).scalars().all()
         for uid in tappers:
