@@ -84,8 +84,9 @@ class Replies:
         if isinstance(method, SendMessage):
             self.rows.append(Outbox(chat_id=method.chat_id, text=method.text, buttons=buttons, priority=INTERACTIVE))
             # A promise of a message: its id is known only once it is sent, after the commit.
-            chat = Chat.model_construct(id=method.chat_id, type="private" if method.chat_id > 0 else "supergroup")
-            return Message.model_construct(message_id=0, date=datetime.now(timezone.utc), text=method.text, chat=chat)
+            chat = _CHAT.model_copy(update={"id": method.chat_id,
+                                            "type": "private" if method.chat_id > 0 else "supergroup"})
+            return _PROMISE.model_copy(update={"date": datetime.now(timezone.utc), "text": method.text, "chat": chat})
         kind = "edit" if isinstance(method, EditMessageText) else "markup"
         self.rows.append(Outbox(chat_id=method.chat_id, method=kind, text=getattr(method, "text", "") or "",
                                 buttons=buttons, target_message_id=method.message_id, priority=INTERACTIVE))
@@ -95,6 +96,9 @@ class Replies:
         s.add_all(self.rows)
 
 
+# A promise is copied from these: constructing a Message fills in its hundred fields' defaults one by one.
+_CHAT = Chat.model_construct(id=0, type="private")
+_PROMISE = Message.model_construct(message_id=0, date=datetime.now(timezone.utc), text="", chat=_CHAT)
 _replies: ContextVar[Replies | None] = ContextVar("gongzhi_replies", default=None)
 _INBOX = Inbox.__table__
 # Built once: every update ends with it (a statement built per update costs more than it runs).
