@@ -5,6 +5,7 @@ from aiogram import Router
 
 from handlers import (accountability, admin, common, council, errors, fallback, group_intake, intake, menu, mine, partners,
                       points, propose, reports, settings, signoff, start, surveys, tasks, triage, wish_intake, wishes)
+from handlers.routing import Stage
 
 ORDER = (errors, common, start, settings, admin, intake, wish_intake, group_intake, triage, tasks, wishes, mine, signoff, menu,
          points, propose, council, surveys, reports, partners, accountability, fallback)
@@ -12,7 +13,7 @@ ORDER = (errors, common, start, settings, admin, intake, wish_intake, group_inta
 
 def build_root_router() -> Router:
     """A fresh router tree (each app instance gets its own; tests run several in one process)."""
-    root = Router(name="gongzhi")
+    root = Stage(name="gongzhi")
     for module in ORDER:
         root.include_router(module.make_router())
     return root

@@ -12,6 +12,7 @@ from bot.errors import BadInput, NotAllowed
 from bot.i18n import clean_user_text
 from bot.services.context import Actor
 from handlers.common import say, toast
+from handlers.routing import Stage
 
 
 async def metoo(cb: CallbackQuery, callback_data: MeTooPress, actor: Actor, app: App, locale: str) -> None:
@@ -59,7 +60,7 @@ async def progress(message: Message, command: CommandObject, actor: Actor, app: 
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.callback_query.register(metoo, MeTooPress.filter())
     router.message.register(quiet_feed, Command("quietfeed"))
     router.message.register(carry_out, Command("carryout"))

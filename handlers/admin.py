@@ -13,6 +13,7 @@ from bot.services.community import Missing, category_of
 from bot.services.context import Actor
 from bot.services.migration import chat_migrated
 from handlers.common import say
+from handlers.routing import Stage
 
 
 async def invite(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
@@ -144,7 +145,7 @@ async def migrated(message: Message, app: App) -> None:
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     router.message.register(invite, Command("invite"))
     router.message.register(name, Command("name"))

@@ -20,6 +20,7 @@ from bot.delivery import markup
 from bot.errors import NotAllowed
 from bot.render import Button, plain
 from storage.models import Grid, User
+from handlers.routing import Stage
 
 
 def grid_buttons(grids: list[Grid], current: int | None = None, act: Act = Act.GRID) -> list[list[Button]]:
@@ -122,7 +123,7 @@ async def cancel_command(message: Message, state: FSMContext, app: App, locale: 
 def make_router() -> Router:
     """/cancel and the Cancel button leave whichever conversation the person is in (intake,
     a note for triage, a proposal, a survey)."""
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(cancel_command, Command("cancel"))

@@ -23,6 +23,7 @@ from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_
 from handlers.common import TYPED, ask_note, dm, kb, say
 from handlers.propose import begin_edit
 from storage.models import ProposalStatus
+from handlers.routing import Stage
 
 
 class Minutes(StatesGroup):
@@ -149,7 +150,7 @@ async def statement_text(message: Message, state: FSMContext, actor: Actor, app:
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     private = F.chat.type == "private"
     router.callback_query.register(to_council, ToCouncilPress.filter())
     router.callback_query.register(view, ProposalPress.filter(F.op == POp.VIEW))  # the service decides who reads

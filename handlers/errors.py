@@ -11,6 +11,7 @@ from aiogram.types import ErrorEvent
 from bot.app import App
 from bot.errors import DomainError
 from bot.middlewares import answer_error
+from handlers.routing import Stage
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,6 @@ async def on_error(event: ErrorEvent, app: App, locale: str | None = None) -> No
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.errors.register(on_error, ExceptionTypeFilter(Exception))
     return router

@@ -9,6 +9,7 @@ from bot.app import App
 from bot.services.context import Actor
 from handlers import settings
 from handlers.common import say, toast
+from handlers.routing import Stage
 
 
 async def unknown_private(message: Message, actor: Actor, app: App, locale: str) -> None:
@@ -39,7 +40,7 @@ async def for_this_bot(message: Message, bot: Bot) -> bool:
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(unknown_private, F.chat.type == "private")
     router.message.register(unknown_group_command, F.text.startswith("/"), for_this_bot)
     router.callback_query.register(stale_button)

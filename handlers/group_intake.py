@@ -21,6 +21,7 @@ from bot.services.context import Actor
 from bot.services.requests import Draft, metoo_buttons
 from handlers.common import say
 from storage.models import ChatKind
+from handlers.routing import Stage
 
 
 async def _file_from_group(message: Message, text: str, actor: Actor, app: App) -> None:
@@ -71,7 +72,7 @@ async def addressed_to_bot(message: Message, bot: Bot) -> bool:
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.filter(F.chat.type.in_({"group", "supergroup"}))
     router.message.register(new_in_group, Command("new"))
     router.message.register(mention_or_reply, F.text, ~F.text.startswith("/"), addressed_to_bot)

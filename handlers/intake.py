@@ -22,6 +22,7 @@ from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
 from storage.models import Role
 from handlers.common import TYPED, grid_buttons, say, settle, show
+from handlers.routing import Stage
 
 
 class Intake(StatesGroup):
@@ -184,7 +185,7 @@ async def confirm(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, 
     await show(cb, app, locale, "filed", no=v.no, r=v.req)
 
 
-async def edit(cb: CallbackQuery, state: FSMContext, app: App, locale: str) -> None:
+async def edit(cb: CallbackQuery, state: FSMContext, actor: Actor, app: App, locale: str) -> None:
     await state.update_data(editing=True)
     await state.set_state(Intake.description)
     await show(cb, app, locale, "ask_description", buttons=CANCEL, category=(await state.get_data()).get("category"),
@@ -205,7 +206,7 @@ async def wrong_input(message: Message, state: FSMContext, app: App, locale: str
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(new, Command("new"))

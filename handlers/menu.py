@@ -25,6 +25,7 @@ from bot.services.reports import _add_months, month
 from handlers.common import TYPED, kb, reachable, say, show, toast
 from handlers.tasks import pager
 from storage.models import utcnow
+from handlers.routing import Stage
 
 NEEDS_MONTHS = 3  # the needs list covers this month and the two before
 
@@ -204,7 +205,7 @@ async def needs_page(cb: CallbackQuery, callback_data: NeedsPagePress, actor: Ac
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(services_command, Command("services"))
     router.message.register(add_service, Command("addservice"))
     router.message.register(service_name, Command("servicename"))

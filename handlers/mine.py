@@ -18,6 +18,7 @@ from bot.services.signoff import REOPENABLE
 from handlers.common import kb, reachable, say, show, toast
 from handlers.tasks import MY, task_list
 from storage.models import OPEN_STATUSES, Status
+from handlers.routing import Stage
 
 
 async def _private(bot: Bot, actor: Actor, app: App, locale: str, template: str,
@@ -61,7 +62,7 @@ async def cancel_request(cb: CallbackQuery, callback_data: CancelRequestPress, a
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(my_command, Command("my"))
     router.callback_query.register(open_request, RequestPress.filter())
     router.callback_query.register(cancel_request, CancelRequestPress.filter())

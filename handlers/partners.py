@@ -22,6 +22,7 @@ from bot.services.resources import KINDS as RESOURCE_KINDS, parse_offer
 from bot.services.rewards import parse_item
 from handlers.common import TYPED, say, show
 from handlers.triage import ask_note, dm
+from handlers.routing import Stage
 
 PAGE = 5
 
@@ -202,7 +203,7 @@ async def confirm_command(message: Message, command: CommandObject, actor: Actor
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(partner_command, Command("partner"))
     router.message.register(partners_command, Command("partners"))
     router.message.register(resource_command, Command("resource"))

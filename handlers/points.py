@@ -10,6 +10,7 @@ from bot import policy
 from bot.errors import BadInput, NotAllowed
 from bot.services.context import Actor
 from handlers.common import say
+from handlers.routing import Stage
 
 
 async def balance(message: Message, actor: Actor, app: App, locale: str) -> None:
@@ -33,7 +34,7 @@ async def leaderboard(message: Message, actor: Actor, app: App, locale: str) -> 
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(balance, Command("points"))
     router.message.register(redeem, Command("redeem"))
     router.message.register(leaderboard, Command("leaderboard"))

@@ -29,6 +29,7 @@ from bot.services.deliberation import (DEFAULT_QUORUM, DEFAULT_VOTE_HOURS, KINDS
                                        MAX_TEXT, MAX_TITLE, MIN_HOURS, MIN_OPTIONS, QUORUMS, THRESHOLDS, VOTE_HOURS,
                                        ProposalDraft, check_hours, check_length, parse_options)
 from handlers.common import dm, kb, private_state, say, settle, show
+from handlers.routing import Stage
 
 
 class Propose(StatesGroup):
@@ -213,7 +214,7 @@ async def wrong_input(message: Message, state: FSMContext, app: App, locale: str
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(propose, Command("propose"))

@@ -14,6 +14,7 @@ from bot.services.context import Actor
 from bot.render import Button
 from handlers.common import say
 from storage.models import Role
+from handlers.routing import Stage
 
 
 async def stats(message: Message, actor: Actor, app: App, locale: str) -> None:
@@ -36,7 +37,7 @@ async def dashboard(message: Message, actor: Actor, app: App, locale: str) -> No
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(dashboard, Command("dashboard"), F.chat.type == "private",
                             CommunityRole(Role.STAFF, no_community="no_community"))
     router.message.register(stats, Command("stats"))

@@ -15,6 +15,7 @@ from bot import notify
 from bot.services import users
 from bot.services.context import Actor
 from handlers.common import reachable, say, show, toast
+from handlers.routing import Stage
 
 
 async def language(message: Message, app: App, locale: str, marked: str | None = None) -> None:
@@ -68,7 +69,7 @@ async def whoami(message: Message, actor: Actor, app: App, locale: str) -> None:
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(language, Command("language"))
     router.callback_query.register(pick_language, LanguagePress.filter())
     router.callback_query.register(in_my_language, TranslatePress.filter())

@@ -14,6 +14,7 @@ from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
 from handlers.common import TYPED, say, show
+from handlers.routing import Stage
 
 
 class SignOff(StatesGroup):
@@ -76,7 +77,7 @@ async def prompt(message: Message, actor: Actor, app: App, locale: str, req_id: 
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.callback_query.register(answer, SignoffPress.filter())
     router.callback_query.register(rate, StarsPress.filter())
     router.callback_query.register(skip_comment, SkipPress.filter(), SignOff.comment)

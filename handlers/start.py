@@ -11,6 +11,7 @@ from bot.render import Button
 from bot.services.context import Actor
 from handlers import settings, signoff
 from handlers.common import grid_buttons, say, show
+from handlers.routing import Stage
 
 
 async def start(message: Message, command: CommandObject, actor: Actor, app: App, locale: str) -> None:
@@ -64,7 +65,7 @@ async def grids_command(message: Message, actor: Actor, app: App, locale: str) -
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(start, CommandStart(), F.chat.type == "private")
     router.message.register(start_in_group, CommandStart())
     router.message.register(grids_command, F.text.regexp(r"^/grid(@\w+)?$"), F.chat.type == "private")

@@ -25,6 +25,7 @@ from bot.services.surveys import (CLOSE_DAYS, MAX_OPTION, MAX_OPTIONS, MAX_QUEST
                                   draft_from, parse_options)
 from handlers.common import TYPED, kb, say, show
 from storage.models import ChatBinding, ChatKind, utcnow
+from handlers.routing import Stage
 
 
 class SurveyFlow(StatesGroup):
@@ -145,9 +146,9 @@ async def poll_update(poll: Poll, app: App) -> None:
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.poll.register(poll_update)
-    private = Router(name=f"{__name__}.private")
+    private = Stage(name=f"{__name__}.private")
     private.message.filter(F.chat.type == "private")
     private.callback_query.filter(F.message.chat.type == "private")
     private.message.register(survey, Command("survey"))

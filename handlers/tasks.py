@@ -16,6 +16,7 @@ from bot.services.context import Actor
 from bot.services.requests import Op
 from handlers.common import ask_note, say, show, toast
 from handlers.triage import Notes
+from handlers.routing import Stage
 
 PAGE = 5
 TASKS, MYTASKS, MY = 1, 2, 3  # list ids in paging buttons
@@ -118,7 +119,7 @@ async def assign(message: Message, command: CommandObject, actor: Actor, app: Ap
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.register(tasks_command, Command("tasks"))
     router.message.register(mytasks_command, Command("mytasks"))
     router.message.register(assign, Command("assign"))

@@ -22,6 +22,7 @@ from bot.services.context import Actor
 from bot.services.requests import DECLINE_REASONS, DUE_DAYS, Op, View
 from bot.filters import RequestRule
 from handlers.common import TYPED, ask_note, dm, say, settle, show, toast
+from handlers.routing import Stage
 
 
 class Notes(StatesGroup):
@@ -197,7 +198,7 @@ async def _apply_note(message: Message, state: FSMContext, actor: Actor, app: Ap
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     may_triage = RequestRule("triage")
     for op, handler in ((Op.ACCEPT, accept), (Op.HANDLE, handle), (Op.DUPLICATE, duplicate), (Op.ASK, ask),
                         (Op.DECLINE, decline), (Op.ESCALATE, escalate), (Op.CATEGORY, category)):

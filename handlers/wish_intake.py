@@ -21,6 +21,7 @@ from bot.render import Button
 from bot.services.context import Actor
 from bot.services.wishes import MAX_CONTACT, MAX_REASON, MAX_TITLE, WishDraft, WishService, wish_settings
 from handlers.common import TYPED, say, settle, show
+from handlers.routing import Stage
 
 
 class WishIntake(StatesGroup):
@@ -172,7 +173,7 @@ async def wrong_input(message: Message, state: FSMContext, actor: Actor, app: Ap
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(wish, Command("wish"))

@@ -21,6 +21,7 @@ from bot.services.wishes import MAX_REASON, MAX_TITLE, WishOp, claim_buttons
 from handlers.common import TYPED, say, settle, show, toast
 from handlers.tasks import pager
 from handlers.wish_intake import service
+from handlers.routing import Stage
 
 PAGE = 5
 
@@ -146,7 +147,7 @@ async def photo_expected(message: Message, app: App, locale: str) -> None:
 
 
 def make_router() -> Router:
-    router = Router(name=__name__)
+    router = Stage(name=__name__)
     private = F.chat.type == "private"
     router.message.register(board_command, Command("wishes"))
     router.message.register(mine_command, Command("mywishes"))

@@ -257,3 +257,26 @@ async def test_a_page_of_requests_says_how_many_there_are_in_all(harness: Harnes
     assert [(len(views), total) for views, total in pages] == [(2, 3), (1, 3), (0, 3)]
     assert [v.req.number for v in pages[0][0] + pages[1][0]] == [3, 2, 1]  # newest first
     assert await h.app.requests.mine(await actor(VOLUNTEER), offset=0) == ([], 0)
+
+
+async def test_edit_on_the_summary_goes_back_to_the_description_and_files_the_new_one(harness: Harness):
+    h = harness
+    await community(h)
+    await h.send(RESIDENT, "/new")
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "Repair"))
+    await h.send(RESIDENT, "The corridor light is broken")
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "Skip"))  # photos
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "Skip"))  # location
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "一网格"))
+    await h.send(RESIDENT, "Flat 502")
+    await h.press(RESIDENT, button(h.session.last(RESIDENT.id), "Edit"))
+    asked = h.session.last(RESIDENT.id)
+    assert "Sorry" not in asked.text and "describe" in asked.text.lower(), asked.text
+    await h.send(RESIDENT, "The corridor light on floor 3 is broken and flickers")
+    summary = h.session.last(RESIDENT.id)
+    assert "flickers" in summary.text and "Please check your request" in summary.text, summary.text
+    await h.press(RESIDENT, button(summary, "Confirm"))
+    assert "JMS-0001" in h.session.last(RESIDENT.id).text
+    async with h.app.db.read() as s:
+        filed = (await s.execute(select(Request))).scalars().all()
+    assert [r.description for r in filed] == ["The corridor light on floor 3 is broken and flickers"]
