@@ -8,7 +8,11 @@ update on the same SQLAlchemy async stack and SQLite driver (file database, WAL)
 is the same on aiosqlite, as the floor was first measured (issue #11). All are fed the same stream
 sequentially and with bounded concurrency (as polling with handle_as_tasks does).
 
-    python -m bench.updates [--updates 2000] [--concurrency 8] [--residents 200]
+Every run is repeated `--rounds` times, interleaved (ours, then both floors, sequentially and then
+with 8 in flight, round after round); the throughput ratio is computed within each round and the
+median of the rounds' ratios is the figure, since the floors alone move by a third between runs here.
+
+    python -m bench.updates [--updates 2000] [--concurrency 8] [--residents 200] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -275,34 +279,51 @@ async def floor(path: Path, plan: Plan, concurrency: int, warmup: int, inline: b
         await db.dispose()
 
 
-async def main(updates: int, concurrency: int, residents_n: int, warmup: int, directory: str | None) -> dict:
+async def main(updates: int, concurrency: int, residents_n: int, warmup: int, directory: str | None,
+               rounds: int = 1) -> dict:
+    """Ours and both floors, sequentially and with `concurrency` in flight, `rounds` times over,
+    interleaved: the floors move by a third between runs on a shared machine, so each round's
+    ratio compares runs made a minute apart, and the median of the rounds' ratios is the figure."""
     print_machine()
     plan = Plan(updates, residents_n)
     results: dict[str, dict[str, Any]] = {}
+    ratios: dict[str, list[tuple[float, float]]] = {}
     mix: Counter[str] = Counter()
+    labels = ("sequential", f"concurrent x{concurrency}")
     with workdir(directory) as d:
-        for label, c in (("sequential", 1), (f"concurrent x{concurrency}", concurrency)):
-            results[f"ours {label}"], mix = await ours(d / f"ours-{c}.db", plan, c, warmup)
-            results[f"floor {label}"] = await floor(d / f"floor-{c}.db", plan, c, warmup)
-            results[f"aiosqlite floor {label}"] = await floor(d / f"floor-a{c}.db", plan, c, warmup, inline=False)
+        for n in range(rounds):
+            for label, c in zip(labels, (1, concurrency)):
+                mine, mix = await ours(d / f"ours-{c}-{n}.db", plan, c, warmup)
+                fast = await floor(d / f"floor-{c}-{n}.db", plan, c, warmup)
+                slow = await floor(d / f"floor-a{c}-{n}.db", plan, c, warmup, inline=False)
+                ratios.setdefault(label, []).append((mine["rate"] / slow["rate"], mine["cpu_ms"] / slow["cpu_ms"]))
+                for name, r in ((f"ours {label}", mine), (f"floor {label}", fast), (f"aiosqlite floor {label}", slow)):
+                    r["round"] = n + 1
+                    results.setdefault(name, r)  # the first round's run, with its statements per kind
+                    results.setdefault(f"{name} (rounds)", {"runs": []})["runs"].append(r)
         results["ours through the inbox"], _ = await ours(d / "ours-inbox.db", plan, 0, warmup, inbox_batch=20)
-    print(f"\nstream: {updates} updates after {warmup} warm-up; mix {dict(mix)}")
-    rows = [[name, r["n"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_ms"], r["errors"]] for name, r in results.items()]
-    print(table(rows, ["run", "updates", "updates/s", "p50 ms", "p99 ms", "CPU ms/update", "errors"]))
+    print(f"\nstream: {updates} updates after {warmup} warm-up, {rounds} round(s); mix {dict(mix)}")
+    rows = [[name, r["round"], r["n"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_ms"], r["errors"]]
+            for key, runs in results.items() if key.endswith("(rounds)")
+            for name in [key.removesuffix(" (rounds)")] for r in runs["runs"]]
+    rows.append(["ours through the inbox", 1, *(results["ours through the inbox"][k] for k in
+                                                 ("n", "rate", "p50_ms", "p99_ms", "cpu_ms", "errors"))])
+    print(table(rows, ["run", "round", "updates", "updates/s", "p50 ms", "p99 ms", "CPU ms/update", "errors"]))
     print()
-    for label in ("sequential", f"concurrent x{concurrency}"):
-        o, f, a = results[f"ours {label}"], results[f"floor {label}"], results[f"aiosqlite floor {label}"]
-        print(f"{label}: ours/floor throughput = {o['rate'] / f['rate']:.2f}, ours/aiosqlite floor = "
-              f"{o['rate'] / a['rate']:.2f} (goal >= 0.50); CPU per update ours/floor = {o['cpu_ms'] / f['cpu_ms']:.1f}x, "
-              f"ours/aiosqlite floor = {o['cpu_ms'] / a['cpu_ms']:.1f}x")
+    for label in labels:
+        rates, cpus = [r for r, _ in ratios[label]], [c for _, c in ratios[label]]
+        print(f"{label}: ours/aiosqlite floor throughput, each round: {', '.join(f'{r:.2f}' for r in rates)}; "
+              f"median {median(rates):.2f} (goal >= 0.50); CPU per update ours/aiosqlite floor, median "
+              f"{median(cpus):.1f}x")
+        results[f"ratio {label}"] = {"rounds": rates, "median": median(rates)}
     through, handled = results["ours through the inbox"], results[f"ours concurrent x{concurrency}"]
     print(f"the inbox's cost: through the inbox (polling batches of 20, stored then handled) / handled only "
           f"x{concurrency} = {through['rate'] / handled['rate']:.2f}; through the inbox / floor x{concurrency} = "
           f"{through['rate'] / results[f'floor concurrent x{concurrency}']['rate']:.2f}")
     seq = results["ours sequential"]["kind_ms"]
     sql = results["ours sequential"]["sql"]
-    print("\nours, sequential, per update by kind (conversation = one step): median ms, mean SQL statements "
-          "and write transactions (the inbox's batch insert adds 1/20 of one per update)")
+    print("\nours, sequential (first round), per update by kind (conversation = one step): median ms, mean SQL "
+          "statements and write transactions (the inbox's batch insert adds 1/20 of one per update)")
     rows = [[k, v, sum(s for s, _ in sql[k]) / len(sql[k]), sum(w for _, w in sql[k]) / len(sql[k])]
             for k, v in sorted(seq.items(), key=lambda kv: -kv[1])]
     everything = [x for k in sql for x in sql[k]]
@@ -318,5 +339,6 @@ if __name__ == "__main__":
     p.add_argument("--concurrency", type=int, default=8, help="updates in flight in the concurrent run")
     p.add_argument("--residents", type=int, default=200, help="residents who talk in the stream")
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; ratios are their median (default 3)")
     a = p.parse_args()
-    asyncio.run(main(a.updates, a.concurrency, a.residents, a.warmup, a.dir))
+    asyncio.run(main(a.updates, a.concurrency, a.residents, a.warmup, a.dir, a.rounds))

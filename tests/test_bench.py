@@ -20,10 +20,16 @@ def test_percentile_and_table_helpers():
 
 
 async def test_update_handling_runs(tmp_path: Path):
-    results = await updates.main(updates=40, concurrency=4, residents_n=40, warmup=5, directory=str(tmp_path))
-    assert set(results) == {"ours sequential", "floor sequential", "aiosqlite floor sequential", "ours concurrent x4",
-                            "floor concurrent x4", "aiosqlite floor concurrent x4", "ours through the inbox"}
-    for r in results.values():
+    results = await updates.main(updates=40, concurrency=4, residents_n=40, warmup=5, directory=str(tmp_path), rounds=2)
+    runs = {"ours sequential", "floor sequential", "aiosqlite floor sequential", "ours concurrent x4",
+            "floor concurrent x4", "aiosqlite floor concurrent x4"}
+    assert set(results) == runs | {f"{r} (rounds)" for r in runs} | {"ours through the inbox", "ratio sequential",
+                                                                      "ratio concurrent x4"}
+    for name in runs:
+        assert [r["round"] for r in results[f"{name} (rounds)"]["runs"]] == [1, 2]
+    ratio = results["ratio concurrent x4"]
+    assert len(ratio["rounds"]) == 2 and min(ratio["rounds"]) <= ratio["median"] <= max(ratio["rounds"])
+    for r in [results["ours through the inbox"], *(x for name in runs for x in results[f"{name} (rounds)"]["runs"])]:
         assert r["n"] == 40 and r["errors"] == 0
         assert r["rate"] > 0 and 0 <= r["p50_ms"] <= r["p99_ms"] and r["cpu_ms"] > 0
     assert results["ours sequential"]["api_calls"] > 0  # the bot answered
