@@ -19,8 +19,8 @@ from bot.callbacks import Act, CancelPress, pack
 from bot.delivery import markup
 from bot.errors import NotAllowed
 from bot.render import Button, plain
-from storage.models import Grid, User
 from handlers.routing import Stage
+from storage.models import Grid, User
 
 
 def grid_buttons(grids: list[Grid], current: int | None = None, act: Act = Act.GRID) -> list[list[Button]]:

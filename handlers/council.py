@@ -22,8 +22,8 @@ from bot.services.context import Actor
 from bot.services.deliberation import POp, ProposalDraft, draft_buttons, option_buttons, statement_buttons
 from handlers.common import TYPED, ask_note, dm, kb, say
 from handlers.propose import begin_edit
-from storage.models import ProposalStatus
 from handlers.routing import Stage
+from storage.models import ProposalStatus
 
 
 class Minutes(StatesGroup):

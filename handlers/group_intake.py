@@ -20,8 +20,8 @@ from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import Draft, metoo_buttons
 from handlers.common import say
-from storage.models import ChatKind
 from handlers.routing import Stage
+from storage.models import ChatKind
 
 
 async def _file_from_group(message: Message, text: str, actor: Actor, app: App) -> None:

@@ -20,9 +20,9 @@ from bot.render import Button
 from bot.services.community import categories_of, settings_of
 from bot.services.context import Actor
 from bot.services.requests import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, Draft
+from handlers.routing import Stage
 from storage.models import Role
 from handlers.common import TYPED, grid_buttons, say, settle, show
-from handlers.routing import Stage
 
 
 class Intake(StatesGroup):

@@ -23,9 +23,9 @@ from bot.services.menu import PAGE, MOp, parse_when
 from bot.services.needs import PAGE as NEEDS_PAGE
 from bot.services.reports import _add_months, month
 from handlers.common import TYPED, kb, reachable, say, show, toast
+from handlers.routing import Stage
 from handlers.tasks import pager
 from storage.models import utcnow
-from handlers.routing import Stage
 
 NEEDS_MONTHS = 3  # the needs list covers this month and the two before
 

@@ -16,9 +16,9 @@ from bot.render import Button
 from bot.services.context import Actor
 from bot.services.signoff import REOPENABLE
 from handlers.common import kb, reachable, say, show, toast
+from handlers.routing import Stage
 from handlers.tasks import MY, task_list
 from storage.models import OPEN_STATUSES, Status
-from handlers.routing import Stage
 
 
 async def _private(bot: Bot, actor: Actor, app: App, locale: str, template: str,

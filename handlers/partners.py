@@ -21,8 +21,8 @@ from bot.services.partners import KINDS as PARTNER_KINDS, MAX_HOURS
 from bot.services.resources import KINDS as RESOURCE_KINDS, parse_offer
 from bot.services.rewards import parse_item
 from handlers.common import TYPED, say, show
-from handlers.triage import ask_note, dm
 from handlers.routing import Stage
+from handlers.triage import ask_note, dm
 
 PAGE = 5
 

@@ -13,8 +13,8 @@ from bot.filters import CommunityRole
 from bot.services.context import Actor
 from bot.render import Button
 from handlers.common import say
-from storage.models import Role
 from handlers.routing import Stage
+from storage.models import Role
 
 
 async def stats(message: Message, actor: Actor, app: App, locale: str) -> None:

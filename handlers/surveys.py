@@ -24,8 +24,8 @@ from bot.services.context import Actor
 from bot.services.surveys import (CLOSE_DAYS, MAX_OPTION, MAX_OPTIONS, MAX_QUESTION, MIN_OPTIONS, check_question,
                                   draft_from, parse_options)
 from handlers.common import TYPED, kb, say, show
-from storage.models import ChatBinding, ChatKind, utcnow
 from handlers.routing import Stage
+from storage.models import ChatBinding, ChatKind, utcnow
 
 
 class SurveyFlow(StatesGroup):

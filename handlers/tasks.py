@@ -15,8 +15,8 @@ from bot.render import Button
 from bot.services.context import Actor
 from bot.services.requests import Op
 from handlers.common import ask_note, say, show, toast
-from handlers.triage import Notes
 from handlers.routing import Stage
+from handlers.triage import Notes
 
 PAGE = 5
 TASKS, MYTASKS, MY = 1, 2, 3  # list ids in paging buttons

@@ -19,9 +19,9 @@ from bot.render import Button
 from bot.services.context import Actor
 from bot.services.wishes import MAX_REASON, MAX_TITLE, WishOp, claim_buttons
 from handlers.common import TYPED, say, settle, show, toast
+from handlers.routing import Stage
 from handlers.tasks import pager
 from handlers.wish_intake import service
-from handlers.routing import Stage
 
 PAGE = 5
 
