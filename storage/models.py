@@ -5,6 +5,7 @@ Timestamps are aware UTC (`utcnow()`); community time zones apply only when rend
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -34,14 +35,9 @@ class Table(SQLModel):
     def __init__(self, **data: Any) -> None:
         if not finish_init.get():  # SQLModel's own validation makes the row (model_validate)
             return
-        cls = type(self)
-        made = cls.__dict__.get("_made")
-        if made is None:
-            made = _defaults(cls)
-            type.__setattr__(cls, "_made", made)
-        fields, static, factories = made
+        fields, static, factories = _defaults(type(self))
         if not data.keys() <= fields:
-            raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(data.keys() - fields))}")
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(data.keys() - fields))}")
         values = dict(static)
         for name, factory in factories:
             if name not in data:
@@ -53,6 +49,7 @@ class Table(SQLModel):
         object.__setattr__(self, "__pydantic_private__", None)
 
 
+@functools.cache
 def _defaults(cls: type[SQLModel]) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]:
     """A table's field names, its plain defaults, and the fields made by a factory (mutable
     defaults are copied for each row, as pydantic does)."""
