@@ -11,13 +11,17 @@ sequentially and with bounded concurrency (as polling with handle_as_tasks does)
 Every run is repeated `--rounds` times, interleaved (ours, then both floors, sequentially and then
 with 8 in flight, round after round); the throughput ratio is computed within each round and the
 median of the rounds' ratios is the figure, since the floors alone move by a third between runs here.
+A last sequential run of ours counts Python function calls per update under a profiler: a proxy of
+CPU that does not move with the machine's load.
 
     python -m bench.updates [--updates 2000] [--concurrency 8] [--residents 200] [--rounds 3]
 """
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import itertools
+import pstats
 import random
 import time
 from collections import Counter
@@ -110,7 +114,7 @@ def _step(u: Updates, who: Person, step: int, grid_id: int) -> Update:
 
 
 class SqlCounter:
-    """SQL statements (their first lines, in `log`) and write transactions (BEGIN IMMEDIATE) on a
+    """SQL statements (their first lines, in `log`) and write transactions (SQLite's BEGIN IMMEDIATE) on a
     Database's engines. `tests/test_lean.py` counts with it too."""
 
     def __init__(self, db: Database) -> None:
@@ -119,17 +123,20 @@ class SqlCounter:
         self._engines = {db.write_engine, db.read_engine}
         for engine in self._engines:
             event.listen(engine.sync_engine, "before_cursor_execute", self._on)
+        self._writer = db.write_engine if db.is_sqlite else None  # SQLite: its every BEGIN is IMMEDIATE
+        if self._writer is not None:
+            event.listen(self._writer.sync_engine, "begin", self._on_begin)
 
     @property
     def statements(self) -> int:
         return len(self.log)
 
     def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        head = statement.lstrip()[:16].upper()
-        if head.startswith("BEGIN IMMEDIATE"):
-            self.writes += 1
-        elif not head.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+        if not statement.lstrip()[:16].upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
             self.log.append(statement.split("\n")[0][:100])
+
+    def _on_begin(self, conn: Any) -> None:
+        self.writes += 1
 
     def reset(self) -> None:
         self.log.clear()
@@ -138,12 +145,15 @@ class SqlCounter:
     def close(self) -> None:
         for engine in self._engines:
             event.remove(engine.sync_engine, "before_cursor_execute", self._on)
+        if self._writer is not None:
+            event.remove(self._writer.sync_engine, "begin", self._on_begin)
 
 
 async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int,
-                     counter: SqlCounter | None = None) -> dict[str, Any]:
+                     counter: SqlCounter | None = None, calls: bool = False) -> dict[str, Any]:
     """Feed updates with at most `concurrency` in flight; per-update latency and totals, and
-    (sequentially, with a counter) SQL statements and write transactions per kind of update."""
+    (sequentially, with a counter) SQL statements and write transactions per kind of update. With
+    `calls`, under a profiler that counts Python function calls (its times are not the run's)."""
     latencies: list[float] = []
     by_kind: dict[str, list[float]] = {}
     sql: dict[str, list[tuple[int, int]]] = {}
@@ -164,13 +174,19 @@ async def run_stream(feed, updates: list[tuple[str, Update]], concurrency: int,
             if counter is not None and concurrency == 1:
                 sql.setdefault(kind, []).append((counter.statements - before[0], counter.writes - before[1]))
 
+    profile = cProfile.Profile() if calls else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    if profile is not None:
+        profile.enable()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if profile is not None:
+        profile.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     n = len(updates)
     return {"n": n, "wall": wall, "rate": n / wall, "p50_ms": median(latencies) * 1000,
             "p99_ms": pct(latencies, 99) * 1000, "cpu_ms": cpu / n * 1000, "errors": errors,
-            "kind_ms": {k: median(v) * 1000 for k, v in by_kind.items()}, "sql": sql}
+            "kind_ms": {k: median(v) * 1000 for k, v in by_kind.items()}, "sql": sql,
+            "calls": pstats.Stats(profile).total_calls / n if profile is not None else None}
 
 
 def as_polled(updates: list[tuple[str, Update]]) -> dict[int, dict[str, Any]]:
@@ -204,8 +220,9 @@ async def through_inbox(h: Harness, updates: list[tuple[str, Update]], batch: in
 
 # ------------------------------------------------------------------------------------ ours
 async def ours(path: Path, plan: Plan, concurrency: int, warmup: int,
-               inbox_batch: int = 0) -> tuple[dict[str, Any], Counter[str]]:
-    """Ours, fed as the inbox worker feeds (concurrency > 0), or through the inbox (inbox_batch > 0)."""
+               inbox_batch: int = 0, calls: bool = False) -> tuple[dict[str, Any], Counter[str]]:
+    """Ours, fed as the inbox worker feeds (concurrency > 0), or through the inbox (inbox_batch > 0);
+    with `calls`, counting Python function calls (see `run_stream`)."""
     h = await Harness(path).start()
     try:
         info = await community(h)
@@ -223,7 +240,7 @@ async def ours(path: Path, plan: Plan, concurrency: int, warmup: int,
             result = await through_inbox(h, timed, inbox_batch)
         else:
             result = await run_stream(_handled_from_inbox(h, as_polled(timed)), timed, concurrency,
-                                      SqlCounter(h.app.db))
+                                      SqlCounter(h.app.db), calls=calls)
         result["api_calls"] = len(h.session.calls)
         return result, Counter(kind for kind, _ in timed)
     finally:
@@ -302,6 +319,7 @@ async def main(updates: int, concurrency: int, residents_n: int, warmup: int, di
                     results.setdefault(name, r)  # the first round's run, with its statements per kind
                     results.setdefault(f"{name} (rounds)", {"runs": []})["runs"].append(r)
         results["ours through the inbox"], _ = await ours(d / "ours-inbox.db", plan, 0, warmup, inbox_batch=20)
+        results["ours, counting calls"], _ = await ours(d / "ours-calls.db", plan, 1, warmup, calls=True)
     print(f"\nstream: {updates} updates after {warmup} warm-up, {rounds} round(s); mix {dict(mix)}")
     rows = [[name, r["round"], r["n"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_ms"], r["errors"]]
             for key, runs in results.items() if key.endswith("(rounds)")
@@ -320,6 +338,8 @@ async def main(updates: int, concurrency: int, residents_n: int, warmup: int, di
     print(f"the inbox's cost: through the inbox (polling batches of 20, stored then handled) / handled only "
           f"x{concurrency} = {through['rate'] / handled['rate']:.2f}; through the inbox / floor x{concurrency} = "
           f"{through['rate'] / results[f'floor concurrent x{concurrency}']['rate']:.2f}")
+    print(f"Python function calls per update, ours sequentially (the same stream, counted by a profiler: "
+          f"steadier than time on a shared machine): {results['ours, counting calls']['calls']:.0f}")
     seq = results["ours sequential"]["kind_ms"]
     sql = results["ours sequential"]["sql"]
     print("\nours, sequential (first round), per update by kind (conversation = one step): median ms, mean SQL "

@@ -227,15 +227,16 @@ class Delivery(Loop):
             self.spawn(self._send(row))
         return wait
 
-    async def flush(self, rows: list[Outbox]) -> None:
+    async def flush(self, rows: list[Outbox], keyboards: dict[int, InlineKeyboardMarkup] | None = None) -> None:
         """Send these rows now (a handler's replies, just committed), each chat's queue in order up
-        to them, paced; what is not due yet stays for the loop."""
+        to them, paced; what is not due yet stays for the loop. `keyboards`: row id -> the keyboard
+        the handler made, the row's buttons already built (building them again costs more than the send)."""
         if self.db.announce_outbox:
             return  # another worker sends the outbox (`bot.leader`); the commit told it
         chats: dict[int, list[Outbox]] = {}
         for row in rows:
             chats.setdefault(row.chat_id, []).append(row)
-        await asyncio.gather(*(self._flush_chat(chat, mine) for chat, mine in chats.items()))
+        await asyncio.gather(*(self._flush_chat(chat, mine, keyboards or {}) for chat, mine in chats.items()))
 
     def _survey(self, heads: dict[int, Outbox], began: float) -> None:
         """What the round found waiting: a head this process did not know of was written elsewhere
@@ -296,7 +297,7 @@ class Delivery(Loop):
         else:
             self._waiting.pop(chat_id, None)
 
-    async def _flush_chat(self, chat_id: int, mine: list[Outbox]) -> None:
+    async def _flush_chat(self, chat_id: int, mine: list[Outbox], keyboards: dict[int, InlineKeyboardMarkup]) -> None:
         async with self._free:
             await self._free.wait_for(lambda: chat_id not in self._inflight)
             self._inflight.add(chat_id)
@@ -306,7 +307,7 @@ class Delivery(Loop):
                 if head.not_before > utcnow():
                     break
                 await self.pacer.acquire(chat_id)
-                await self._deliver(head)
+                await self._deliver(head, keyboards.get(head.id or 0))
                 ids.discard(head.id or 0)
                 if not ids:
                     break
@@ -332,9 +333,9 @@ class Delivery(Loop):
         finally:
             await self._release(row.chat_id)
 
-    async def _deliver(self, row: Outbox) -> None:
+    async def _deliver(self, row: Outbox, keyboard: InlineKeyboardMarkup | None = None) -> None:
         try:
-            message_id, external_id = await self._call(row)
+            message_id, external_id = await self._call(row, keyboard)
         except TelegramRetryAfter as e:
             self.pacer.penalise(row.chat_id, e.retry_after)
             await self._finish(row, status="pending", error=f"429 retry after {e.retry_after}",
@@ -357,9 +358,9 @@ class Delivery(Loop):
             await self._finish(row, status="sent", message_id=message_id,
                                **({"external_id": external_id} if external_id else {}))
 
-    async def _call(self, row: Outbox) -> tuple[int | None, str | None]:
+    async def _call(self, row: Outbox, keyboard: InlineKeyboardMarkup | None = None) -> tuple[int | None, str | None]:
         """Send one row; returns the message id and, for polls, the poll id."""
-        kb = markup(row.buttons)
+        kb = keyboard or markup(row.buttons)
         if row.method in ("edit", "markup", "stop_poll", "delete"):
             message_id = row.target_message_id or await self._original_id(row)
             m: TelegramMethod[Any]

@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot import crashpoints, inbox
 from bot.errors import DomainError
@@ -35,7 +36,7 @@ from bot.render import plain
 from bot.services import users
 from bot.services.context import load_actor
 from bot.services.notify import INTERACTIVE
-from storage.db import UpdateScope, current_scope
+from storage.db import UpdateScope, current_scope, insert_outbox
 from storage.fsm import DbStorage
 from storage.models import Inbox, InboxStatus, Outbox, utcnow
 
@@ -70,8 +71,13 @@ class Replies:
 
     def __init__(self, late_to: int | None = None) -> None:
         self.rows: list[Outbox] = []
+        self._keyboards: dict[int, InlineKeyboardMarkup] = {}  # id() of a row -> the handler's keyboard
         self.callback_answer: AnswerCallbackQuery | None = None
         self.late_to = late_to
+
+    def keyboards(self) -> dict[int, InlineKeyboardMarkup]:
+        """Once written (the rows have their ids): row id -> the keyboard its buttons came from."""
+        return {row.id: self._keyboards[id(row)] for row in self.rows if row.id and id(row) in self._keyboards}
 
     def record(self, method: TelegramMethod[Any]) -> Any:
         if isinstance(method, AnswerCallbackQuery):
@@ -80,20 +86,26 @@ class Replies:
             elif method.text and method.show_alert:
                 self.rows.append(Outbox(chat_id=self.late_to, text=html.escape(method.text), priority=INTERACTIVE))
             return True
-        buttons = _buttons(getattr(method, "reply_markup", None))
+        keyboard = getattr(method, "reply_markup", None)
+        buttons = _buttons(keyboard)
         if isinstance(method, SendMessage):
-            self.rows.append(Outbox(chat_id=method.chat_id, text=method.text, buttons=buttons, priority=INTERACTIVE))
+            self._add(Outbox(chat_id=method.chat_id, text=method.text, buttons=buttons, priority=INTERACTIVE), keyboard)
             # A promise of a message: its id is known only once it is sent, after the commit.
             chat = _CHAT.model_copy(update={"id": method.chat_id,
                                             "type": "private" if method.chat_id > 0 else "supergroup"})
             return _PROMISE.model_copy(update={"date": datetime.now(timezone.utc), "text": method.text, "chat": chat})
         kind = "edit" if isinstance(method, EditMessageText) else "markup"
-        self.rows.append(Outbox(chat_id=method.chat_id, method=kind, text=getattr(method, "text", "") or "",
-                                buttons=buttons, target_message_id=method.message_id, priority=INTERACTIVE))
+        self._add(Outbox(chat_id=method.chat_id, method=kind, text=getattr(method, "text", "") or "",
+                         buttons=buttons, target_message_id=method.message_id, priority=INTERACTIVE), keyboard)
         return True
 
+    def _add(self, row: Outbox, keyboard: Any) -> None:
+        self.rows.append(row)
+        if isinstance(keyboard, InlineKeyboardMarkup):
+            self._keyboards[id(row)] = keyboard
+
     async def write(self, s: AsyncSession) -> None:
-        s.add_all(self.rows)
+        await s.run_sync(insert_outbox, self.rows)
 
 
 # A promise is copied from these: constructing a Message fills in its hundred fields' defaults one by one.
@@ -168,7 +180,7 @@ class ContextMiddleware(BaseMiddleware):
                 app.inbox.elsewhere(row.person)  # type: ignore[union-attr]
                 return None
             result = await self._handle(handler, event, data, replies)
-            scope.before_commit += [replies.write, lambda s: self._mark_done(s, event, row),
+            scope.before_commit += [lambda s: s.run_sync(self._finish, event.update_id, replies.rows),
                                     lambda s: self._mark_sent(s, scope)]
             crashpoints.reach("update.handled")
             await scope.commit()
@@ -253,8 +265,10 @@ class ContextMiddleware(BaseMiddleware):
         return result.rowcount == 1
 
     @staticmethod
-    async def _mark_done(s: AsyncSession, event: Update, row: Inbox | None) -> None:
-        await s.execute(_DONE, {"done": event.update_id, "at": utcnow()})
+    def _finish(s: Session, update_id: int, replies: list[Outbox]) -> None:
+        """The replies and the inbox mark, by statement (no unit of work): in one step."""
+        insert_outbox(s, replies)
+        s.connection().execute(_DONE, {"done": update_id, "at": utcnow()})
 
     async def _mark_sent(self, s: AsyncSession, scope: UpdateScope) -> None:
         """Earlier replies' "sent" marks ride along in this update's write instead of one of their
@@ -297,5 +311,5 @@ class ContextMiddleware(BaseMiddleware):
             except Exception as e:  # a toast is a courtesy: the effect is committed already
                 log.info("callback answer for update %s not delivered: %s", event.update_id, e)
         if replies.rows:
-            await app.delivery.flush(replies.rows)
+            await app.delivery.flush(replies.rows, replies.keyboards())
         app.delivery.wake()

@@ -93,7 +93,13 @@ def _isolated(value: Any) -> str | None:
 
 
 def _has_rtl(text: str) -> bool:
-    return any(unicodedata.bidirectional(ch) in ("R", "AL", "AN") for ch in text)
+    return _RTL_BLOCKS.search(text) is not None and any(unicodedata.bidirectional(ch) in RTL for ch in text)
+
+
+RTL = ("R", "AL", "AN")
+# The blocks where every right-to-left character lives (tests/test_i18n.py checks all of Unicode):
+# text with none of them (Chinese, English...) needs no look at each character.
+_RTL_BLOCKS = re.compile("[\u0590-\u08ff\u200f\ufb1d-\ufefc\U00010800-\U00010fff\U0001e800-\U0001efff]")
 
 
 def isolate(value: Any) -> Any:

@@ -44,9 +44,12 @@ MAX_ENTRIES = 100_000
 _CHANGED = "directory_changed"  # session.info: this transaction changed the directory
 _BUMPED = "directory_bumped"  # session.info: ... and bumped the version; drop the cache after commit
 _VERSION = select(DirectoryVersion.version).where(DirectoryVersion.id == 1)
-# Every update's first read (built once: a statement built per update costs more than it runs).
-_FIRST = (select(User, _VERSION.scalar_subquery(), FsmRecord)
-          .outerjoin(FsmRecord, FsmRecord.key == bindparam("state_key")).where(User.id == bindparam("user_id")))
+# Every update's first read, by statement (built once: a statement built per update costs more than
+# it runs) and read as plain rows: the user's and the state's objects are made from their columns.
+_USER, _STATE = User.__table__, FsmRecord.__table__
+_FIRST = (select(*_USER.c, _VERSION.scalar_subquery(), *_STATE.c)
+          .select_from(_USER.outerjoin(_STATE, _STATE.c.key == bindparam("state_key")))
+          .where(_USER.c.id == bindparam("user_id")))
 
 
 class Directory:
@@ -72,10 +75,13 @@ class Directory:
                         state_key: str | None = None) -> tuple[int, User | None, FsmRecord | None]:
         """`sync`, the acting user's row and their conversation state (`storage.fsm`) in one
         statement: the first read of every update."""
-        found = (await s.execute(_FIRST, {"user_id": user_id, "state_key": state_key or ""})).first()
+        found = await s.run_sync(_first, user_id, state_key or "")
         if found is None:
             return await self.sync(s), None, None
-        return self._at(found[1] or 0), found[0], found[2]
+        n = len(_USER.c)
+        user = User(**dict(zip(_USER.c.keys(), found[:n])))
+        state = FsmRecord(**dict(zip(_STATE.c.keys(), found[n + 1:]))) if found[n + 1] is not None else None
+        return self._at(found[n] or 0), user, state
 
     def _at(self, version: int) -> int:
         if version != self.version:
@@ -95,6 +101,10 @@ class Directory:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return value
+
+
+def _first(session: Session, user_id: int, state_key: str) -> Any:
+    return session.connection().execute(_FIRST, {"user_id": user_id, "state_key": state_key}).first()
 
 
 async def lookup(s: AsyncSession, key: tuple[Any, ...], load: Callable[[], Awaitable[list[T]]]) -> list[T]:

@@ -29,21 +29,52 @@ T = TypeVar("T")
 _in_write: ContextVar[bool] = ContextVar("gongzhi_in_write", default=False)
 _scope: ContextVar["UpdateScope | None"] = ContextVar("gongzhi_scope", default=None)
 OUTBOX_CHANNEL = "gongzhi_outbox"  # PostgreSQL NOTIFY channel: "the outbox has new rows"
+IDLE_SESSIONS = 32  # closed sessions kept for reuse, per kind
+
+
+def _one_priority(rows: list[models.Outbox]) -> None:
+    """Messages to one chat written together (one action's) share the most urgent priority among
+    them, so they go out in the order they were caused, not reordered by priority."""
+    urgent: dict[int, int] = {}
+    for row in rows:
+        urgent[row.chat_id] = min(urgent.get(row.chat_id, row.priority), row.priority)
+    for row in rows:
+        if row.priority != urgent[row.chat_id]:
+            row.priority = urgent[row.chat_id]
+
+
+def _written(session: Session, rows: list[models.Outbox]) -> None:
+    """The transaction wrote these outbox rows: announced at its commit (below)."""
+    session.info["outbox_written"] = True
+    session.info.setdefault("outbox_rows", []).extend(rows)
 
 
 @event.listens_for(Session, "before_flush")
 def _one_cause_one_priority(session: Session, _context: object, _instances: object) -> None:
-    """Messages to one chat written together (one action's) share the most urgent priority among
-    them, so they go out in the order they were caused, not reordered by priority."""
-    urgent: dict[int, int] = {}
     rows = [o for o in session.new if isinstance(o, models.Outbox)]
-    for row in rows:
-        urgent[row.chat_id] = min(urgent.get(row.chat_id, row.priority), row.priority)
-    for row in rows:
-        row.priority = urgent[row.chat_id]
     if rows:
-        session.info["outbox_written"] = True
-        session.info.setdefault("outbox_rows", []).extend(rows)
+        _one_priority(rows)
+        _written(session, rows)
+
+
+_OUTBOX = models.Outbox.__table__
+_OUTBOX_COLUMNS = [c.key for c in _OUTBOX.columns if c.key not in ("id", "sentinel")]
+_OUTBOX_INSERT = _OUTBOX.insert().returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+
+
+def insert_outbox(session: Session, rows: list[models.Outbox]) -> None:
+    """New outbox rows that nothing else in the transaction refers to (an update's replies), in one
+    INSERT outside the unit of work, which costs several times the statement; their ids are set,
+    their priorities follow the rule above with the rows still pending in the session, and they
+    are announced at commit as flushed rows are. Synchronous: run it with `AsyncSession.run_sync`."""
+    if not rows:
+        return
+    _one_priority(rows + [o for o in session.new if isinstance(o, models.Outbox)])
+    found = session.connection().execute(_OUTBOX_INSERT, [{c: row.__dict__[c] for c in _OUTBOX_COLUMNS}
+                                                         for row in rows])
+    for row, (row_id,) in zip(rows, found):
+        row.__dict__["id"] = row_id  # a new row's values live in its __dict__ (`models.Table`)
+    _written(session, rows)
 
 
 @event.listens_for(Session, "after_commit")
@@ -83,9 +114,12 @@ def _sqlite_engine(url: str, *, immediate: bool, inline: bool) -> AsyncEngine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn) -> None:  # pragma: no cover - driver glue
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: through SQLAlchemy's statement path a BEGIN costs more than a query.
+        conn.connection.dbapi_connection.execute(begin)
 
     return engine
 
@@ -109,13 +143,32 @@ class Database:
         self.on_outbox: Callable[[list[models.Outbox]], None] | None = None
         # Communities, grids, chat bindings and memberships, cached in process (storage.cache).
         self.directory = Directory()
-        self._write_maker = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._makers = {False: async_sessionmaker(self.read_engine, expire_on_commit=False),
+                        True: async_sessionmaker(self.write_engine, expire_on_commit=False)}
+        # Closed sessions, reused: making one costs more than a statement (read, write).
+        self._idle: dict[bool, list[AsyncSession]] = {False: [], True: []}
         self._write_lock: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext())
-        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
-    def _write(self) -> AsyncSession:
-        return self._write_maker(info={"db": self})  # a dict of its own per session
+    def _session(self, write: bool) -> AsyncSession:
+        idle = self._idle[write]
+        if idle:
+            return idle.pop()
+        return self._makers[write](info={"db": self})  # a dict of its own per session
+
+    async def _release(self, session: AsyncSession, write: bool) -> None:
+        """Close the session (its objects stay usable, detached) and keep it for the next unit.
+
+        SQLite's inline driver never yields to the loop inside `close`, so a cancellation cannot
+        interrupt it; on PostgreSQL the close runs shielded, as `async with AsyncSession` does."""
+        if self.is_sqlite:
+            await session.close()
+        else:
+            await asyncio.shield(session.close())
+        session.info.clear()
+        session.info["db"] = self
+        if len(self._idle[write]) < IDLE_SESSIONS:
+            self._idle[write].append(session)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -139,13 +192,16 @@ class Database:
                 async with session.begin_nested():
                     yield session
                 return
-            async with self._write_lock, self._write() as session:
+            async with self._write_lock:
+                session = self._session(write=True)
                 try:
                     yield session
                     await session.commit()
                 except BaseException:
                     await session.rollback()
                     raise
+                finally:
+                    await self._release(session, write=True)
         finally:
             _in_write.reset(token)
 
@@ -158,8 +214,11 @@ class Database:
         if scope is not None and scope.db is self and scope.open:
             yield await scope.session()
             return
-        async with self._read() as session:
+        session = self._session(write=False)
+        try:
             yield session
+        finally:
+            await self._release(session, write=False)
 
     async def create_all(self) -> None:
         """Create the schema directly (tests); deployments use `gongzhi db upgrade`."""
@@ -198,7 +257,7 @@ class UpdateScope:
             if isinstance(self.db._write_lock, asyncio.Lock):
                 await self.db._write_lock.acquire()
                 self._locked = True
-            self._session = self.db._write()
+            self._session = self.db._session(write=True)
         return self._session
 
     def enter(self) -> Token[UpdateScope | None]:
@@ -236,7 +295,7 @@ class UpdateScope:
         session, self._session = self._session, None
         try:
             if session is not None:
-                await session.close()
+                await self.db._release(session, write=True)
         finally:
             if self._locked:
                 self._locked = False
@@ -257,6 +316,18 @@ async def locked(s: AsyncSession, model: type[T], key: Any) -> T | None:
     never change here, and two `FOR NO KEY UPDATE` (or an UPDATE) still exclude each other."""
     pg = s.bind.dialect.name == "postgresql"
     return await s.get(model, key, with_for_update={"key_share": True} if pg else None, populate_existing=True)
+
+
+async def execute(s: AsyncSession, statement: Any, params: Any = None) -> int:
+    """A write by statement on the session's connection, without the ORM's execution around it (its
+    events, autoflush and result): for tables no object of the unit of work refers to (the inbox,
+    conversation states, replies) and none of the directory's (`storage.cache` watches the ORM's).
+    Returns the rows it changed."""
+    return await s.run_sync(_execute, statement, params)
+
+
+def _execute(session: Session, statement: Any, params: Any) -> int:
+    return session.connection().execute(statement, params).rowcount
 
 
 def current_scope() -> UpdateScope | None:

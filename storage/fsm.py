@@ -20,12 +20,12 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database, current_scope
+from storage.db import Database, current_scope, execute
 from storage.models import FsmRecord
 
 CACHE_SIZE = 50_000
@@ -39,6 +39,7 @@ def _upsert(insert: Any) -> Any:
 
 # A conversation step's one write, built once per dialect (a statement built per step costs more than it runs).
 _UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+_DELETE = delete(FsmRecord.__table__).where(FsmRecord.__table__.c.key == bindparam("key"))
 
 
 def _key(key: StorageKey) -> str:
@@ -113,9 +114,9 @@ class DbStorage(BaseStorage):
     @staticmethod
     async def _write(s: AsyncSession, key: str, state: str | None, data: dict[str, Any]) -> None:
         if state is None and not data:
-            await s.execute(delete(FsmRecord).where(FsmRecord.key == key))
+            await execute(s, _DELETE, {"key": key})
             return
-        await s.execute(_UPSERT[s.bind.dialect.name], {"key": key, "state": state, "data": data})
+        await execute(s, _UPSERT[s.bind.dialect.name], {"key": key, "state": state, "data": data})
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
         k = _key(key)

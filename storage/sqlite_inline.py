@@ -48,6 +48,17 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):
     supports_server_side_cursors = True  # `AsyncSession.stream` (the copy to PostgreSQL reads in batches)
     execution_ctx_cls = _Context
 
+    # Savepoints (every unit of work inside an update is one) go straight to the driver: through
+    # SQLAlchemy's statement path each costs more than the statements it brackets.
+    def do_savepoint(self, connection: Any, name: str) -> None:
+        connection.connection.dbapi_connection.execute(f"SAVEPOINT {name}")
+
+    def do_release_savepoint(self, connection: Any, name: str) -> None:
+        connection.connection.dbapi_connection.execute(f"RELEASE SAVEPOINT {name}")
+
+    def do_rollback_to_savepoint(self, connection: Any, name: str) -> None:
+        connection.connection.dbapi_connection.execute(f"ROLLBACK TO SAVEPOINT {name}")
+
     @classmethod
     def get_pool_class(cls, url: Any) -> type[pool.Pool]:
         return pool.AsyncAdaptedQueuePool if cls._is_url_file_db(url) else pool.StaticPool

@@ -24,7 +24,8 @@ async def test_update_handling_runs(tmp_path: Path):
     runs = {"ours sequential", "floor sequential", "aiosqlite floor sequential", "ours concurrent x4",
             "floor concurrent x4", "aiosqlite floor concurrent x4"}
     assert set(results) == runs | {f"{r} (rounds)" for r in runs} | {"ours through the inbox", "ratio sequential",
-                                                                      "ratio concurrent x4"}
+                                                                      "ratio concurrent x4", "ours, counting calls"}
+    assert results["ours, counting calls"]["calls"] > 100  # a handled update is hundreds of Python calls
     for name in runs:
         assert [r["round"] for r in results[f"{name} (rounds)"]["runs"]] == [1, 2]
     ratio = results["ratio concurrent x4"]

@@ -34,6 +34,18 @@ def test_direction_overrides_are_stripped_from_user_text():
     assert clean_user_text("abc\u202edcba\u2066x\u2069 ") == "abcdcbax"
 
 
+def test_every_right_to_left_character_is_in_the_blocks_looked_at_first():
+    """`bot.render._has_rtl` looks at each character only in text with one of these blocks."""
+    import sys
+    import unicodedata
+
+    from bot.render import _RTL_BLOCKS, RTL, _has_rtl
+    outside = [hex(c) for c in range(sys.maxunicode + 1)
+               if unicodedata.bidirectional(chr(c)) in RTL and not _RTL_BLOCKS.match(chr(c))]
+    assert outside == []
+    assert _has_rtl("طلب ٣") and _has_rtl("שלום") and not _has_rtl("楼道灯坏了 light 3号")
+
+
 async def test_rtl_messages_start_with_rlm_and_isolate_values(harness: Harness):
     r = harness.app.renderer
     text = r.render("following", "ar", no="JMS-0042")

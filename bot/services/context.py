@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import resolve
@@ -41,9 +41,12 @@ async def memberships_of(s: AsyncSession, user_id: int, community_id: int) -> li
     """A person's roles in one community; during an update, from the directory cache, which the
     update synced with the database as it began (`storage.cache`)."""
     async def load() -> list[Membership]:
-        return list((await s.execute(select(Membership).where(
-            Membership.user_id == user_id, Membership.community_id == community_id).order_by(Membership.id))).scalars())
+        return list((await s.execute(_MEMBERSHIPS, {"user": user_id, "community": community_id})).scalars())
     return await lookup(s, ("memberships", user_id, community_id), load)
+
+
+_MEMBERSHIPS = select(Membership).where(Membership.user_id == bindparam("user"),
+                                        Membership.community_id == bindparam("community")).order_by(Membership.id)
 
 
 async def load_actor(s: AsyncSession, user: User, chat_id: int, default_locale: str,

@@ -34,11 +34,14 @@ async def award(s: AsyncSession, community: Community, user_id: int, reason: str
     delta = rule(community, reason)
     if delta == 0:
         return False
-    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
-    result = await s.execute(insert(PointEntry).values(
-        community_id=community.id, user_id=user_id, delta=delta, reason=reason, ref=ref, at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["ref"]))
+    result = await s.execute(_CREDIT[s.bind.dialect.name], {"community_id": community.id, "user_id": user_id,
+                                                             "delta": delta, "reason": reason, "ref": ref, "at": utcnow()})
     return result.rowcount == 1
+
+
+# Built once per dialect (a statement built per award costs more than it runs).
+_CREDIT = {name: insert(PointEntry.__table__).on_conflict_do_nothing(index_elements=["ref"])
+           for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
 
 
 @dataclass

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.cache import lookup
@@ -21,12 +21,15 @@ async def bindings(s: AsyncSession, community_id: int, kind: ChatKind, grid_id: 
     return await lookup(s, ("bindings", community_id, kind, grid_id), load)
 
 
+_USERS = select(User).where(User.id.in_(bindparam("ids", expanding=True)))  # built once
+
+
 async def users(s: AsyncSession, ids: list[int | None]) -> dict[int, User]:
     """People by id, in one query (those the session holds already are not read again)."""
     held = {i: s.sync_session.identity_map.get(s.sync_session.identity_key(User, i)) for i in set(ids) if i}
     missing = [i for i, user in held.items() if user is None]
     if missing:
-        held.update({u.id: u for u in (await s.execute(select(User).where(User.id.in_(missing)))).scalars()})
+        held.update({u.id: u for u in (await s.execute(_USERS, {"ids": missing})).scalars()})
     return {i: u for i, u in held.items() if u is not None}
 
 

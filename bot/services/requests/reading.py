@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import policy
@@ -15,11 +15,26 @@ from bot.privacy import PublicRequest
 from bot.services import queries
 from bot.services.context import Actor, memberships_of
 from bot.services.keys import OutboxKey
-from bot.services.requests.values import Stage, View, households_besides_requester
+from bot.services.requests.values import HOUSEHOLDS_BESIDES_REQUESTER, Stage, View
 from storage.cache import row
 from storage.db import locked
 from storage.models import (OPEN_STATUSES, AuditEvent, Community, Follower, Grid, Membership, Outbox, Request,
                             Role, Status, User)
+
+
+def _people(audience: bool) -> Any:
+    """A request's requester and assignee (`:people`), with how many other households it affects
+    and, with `audience`, its followers, marked as such; the requester first."""
+    follows = User.id.in_(select(Follower.user_id).where(Follower.request_id == bindparam("req"))) if audience \
+        else literal(False)
+    return (select(User, HOUSEHOLDS_BESIDES_REQUESTER, follows)
+            .where(User.id.in_(bindparam("people", expanding=True)) | follows)
+            .order_by(User.id != bindparam("requester"), User.id))
+
+
+# Built once: a statement built per view costs more than it runs.
+_PEOPLE = {False: _people(False), True: _people(True)}
+_AFFECTED = select(HOUSEHOLDS_BESIDES_REQUESTER)
 
 
 class Reading(Stage):
@@ -30,14 +45,12 @@ class Reading(Stage):
         community = await row(s, Community, req.community_id)
         assert community is not None
         grid = await row(s, Grid, req.grid_id) if req.grid_id else None
-        others = households_besides_requester(req)
-        follows = User.id.in_(queries.followers(req)) if audience else literal(False)
-        found = (await s.execute(select(User, others, follows).where(
-            User.id.in_({req.requester_id, req.assignee_id} - {None}) | follows)
-            .order_by(User.id != req.requester_id, User.id))).all()
+        params = {"req": req.id, "requester": req.requester_id,
+                  "people": list({req.requester_id, req.assignee_id} - {None})}
+        found = (await s.execute(_PEOPLE[audience], params)).all()
         people = {user.id: user for user, _, _ in found}
         view = View(req, community, grid, people.get(req.requester_id), people.get(req.assignee_id or 0),
-                    affected=1 + (found[0][1] if found else (await s.execute(select(others))).scalar_one()))
+                    affected=1 + (found[0][1] if found else (await s.execute(_AFFECTED, params)).scalar_one()))
         if audience:
             view.audience = [user for user, _, follower in found if user.id == req.requester_id or follower]
         return view

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInput
@@ -133,17 +133,19 @@ async def issue_number(s: AsyncSession, community_id: int) -> int:
     row until the transaction ends, so numbers stay unique. On the connection, not through the
     session: the counter is no part of the directory cache (`storage.cache.VOLATILE`), and a
     statement through the session would count as a change to the directory."""
-    table = Community.__table__
-    taken = update(table).where(table.c.id == community_id).values(next_number=table.c.next_number + 1)
-    return await s.run_sync(lambda sync: int(sync.connection().execute(
-        taken.returning(table.c.next_number)).scalar_one()) - 1)
+    return await s.run_sync(lambda sync: int(sync.connection().execute(_TAKE_NUMBER, {"community": community_id})
+                                             .scalar_one()) - 1)
 
 
-def households_besides_requester(req: Request) -> Any:
-    """How many other households said "me too" (a scalar subquery: `Reading.view_of` reads it with
-    the request's people)."""
-    return select(func.count()).select_from(MeToo).where(
-        MeToo.request_id == req.id, MeToo.user_id != req.requester_id).scalar_subquery()
+_COMMUNITIES = Community.__table__
+_TAKE_NUMBER = (update(_COMMUNITIES).where(_COMMUNITIES.c.id == bindparam("community"))
+                .values(next_number=_COMMUNITIES.c.next_number + 1).returning(_COMMUNITIES.c.next_number))
+
+
+# How many other households said "me too" (`Reading.view_of` reads it with the request's people),
+# for the request `:req` filed by `:requester`; built once, as a statement built per view costs more than it runs.
+HOUSEHOLDS_BESIDES_REQUESTER = select(func.count()).select_from(MeToo).where(
+    MeToo.request_id == bindparam("req"), MeToo.user_id != bindparam("requester")).scalar_subquery()
 
 
 async def add_metoo(s: AsyncSession, req_id: int, user_id: int) -> bool:
