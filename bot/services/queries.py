@@ -48,14 +48,14 @@ async def staff_reach(s: AsyncSession, community_id: int) -> tuple[list[ChatBind
     return groups, [] if groups else await members(s, community_id, Role.STAFF)
 
 
-def followers(req: Request) -> Any:
-    """The ids of a request's followers (a subquery)."""
-    return select(Follower.user_id).where(Follower.request_id == req.id)
+def followers(request_id: Any) -> Any:
+    """The ids of a request's followers (a subquery); `request_id` is an id or a bound parameter."""
+    return select(Follower.user_id).where(Follower.request_id == request_id)
 
 
 async def audience(s: AsyncSession, req: Request) -> list[User]:
     """Who hears about a request's outcome: its requester, then its followers (one query; a move
     has them in `View.audience` already)."""
-    people = (await s.execute(select(User).where((User.id == req.requester_id) | User.id.in_(followers(req)))
+    people = (await s.execute(select(User).where((User.id == req.requester_id) | User.id.in_(followers(req.id)))
                               .order_by(User.id != req.requester_id, User.id))).scalars()
     return list(people)

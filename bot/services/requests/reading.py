@@ -15,26 +15,30 @@ from bot.privacy import PublicRequest
 from bot.services import queries
 from bot.services.context import Actor, memberships_of
 from bot.services.keys import OutboxKey
-from bot.services.requests.values import HOUSEHOLDS_BESIDES_REQUESTER, Stage, View
+from bot.services.requests.values import Stage, View
 from storage.cache import row
 from storage.db import locked
-from storage.models import (OPEN_STATUSES, AuditEvent, Community, Follower, Grid, Membership, Outbox, Request,
-                            Role, Status, User)
+from storage.models import (OPEN_STATUSES, AuditEvent, Community, Follower, Grid, Membership, MeToo, Outbox,
+                            Request, Role, Status, User)
+
+
+# How many other households said "me too" to the request `:req` filed by `:requester`.
+_HOUSEHOLDS_BESIDES_REQUESTER = select(func.count()).select_from(MeToo).where(
+    MeToo.request_id == bindparam("req"), MeToo.user_id != bindparam("requester")).scalar_subquery()
 
 
 def _people(audience: bool) -> Any:
     """A request's requester and assignee (`:people`), with how many other households it affects
     and, with `audience`, its followers, marked as such; the requester first."""
-    follows = User.id.in_(select(Follower.user_id).where(Follower.request_id == bindparam("req"))) if audience \
-        else literal(False)
-    return (select(User, HOUSEHOLDS_BESIDES_REQUESTER, follows)
+    follows = User.id.in_(queries.followers(bindparam("req"))) if audience else literal(False)
+    return (select(User, _HOUSEHOLDS_BESIDES_REQUESTER, follows)
             .where(User.id.in_(bindparam("people", expanding=True)) | follows)
             .order_by(User.id != bindparam("requester"), User.id))
 
 
 # Built once: a statement built per view costs more than it runs.
 _PEOPLE = {False: _people(False), True: _people(True)}
-_AFFECTED = select(HOUSEHOLDS_BESIDES_REQUESTER)
+_AFFECTED = select(_HOUSEHOLDS_BESIDES_REQUESTER)
 
 
 class Reading(Stage):

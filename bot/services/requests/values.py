@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInput
@@ -141,11 +141,6 @@ _COMMUNITIES = Community.__table__
 _TAKE_NUMBER = (update(_COMMUNITIES).where(_COMMUNITIES.c.id == bindparam("community"))
                 .values(next_number=_COMMUNITIES.c.next_number + 1).returning(_COMMUNITIES.c.next_number))
 
-
-# How many other households said "me too" (`Reading.view_of` reads it with the request's people),
-# for the request `:req` filed by `:requester`; built once, as a statement built per view costs more than it runs.
-HOUSEHOLDS_BESIDES_REQUESTER = select(func.count()).select_from(MeToo).where(
-    MeToo.request_id == bindparam("req"), MeToo.user_id != bindparam("requester")).scalar_subquery()
 
 
 async def add_metoo(s: AsyncSession, req_id: int, user_id: int) -> bool:
