@@ -39,16 +39,30 @@ class Stage(Router):
             setattr(self, "errors" if event_name == "error" else event_name, observer)
         self.error = self.errors
 
+    async def propagate_event(self, update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
+        """aiogram's `Router.propagate_event`, without building an outer middleware chain per
+        update for an observer that has none (none of ours has), and passing over an observer with
+        neither handlers nor router filters straight to the sub-routers, as aiogram would."""
+        observer = self.observers.get(update_type)
+        if observer is not None and len(observer.outer_middleware):
+            return await super().propagate_event(update_type, event, **kwargs)
+        kwargs["event_router"] = self
+        if observer is not None and not observer.handlers and not observer._handler.filters:
+            observer = None
+        return await self._propagate_event(observer=observer, update_type=update_type, event=event, **kwargs)
+
 
 class GatedObserver(TelegramEventObserver):
     def __init__(self, router: Router, event_name: str) -> None:
         super().__init__(router=router, event_name=event_name)
         self._gates: list[Gate | None] = []
+        self._inner: list[Any] = []  # the inner middlewares of this observer and its routers' parents
 
     async def trigger(self, event: TelegramObject, **kwargs: Any) -> Any:
         """aiogram's `TelegramEventObserver.trigger`, asking only handlers whose gate holds."""
-        if len(self._gates) != len(self.handlers):  # handlers are registered before the first update
+        if len(self._gates) != len(self.handlers):  # handlers and middlewares are registered before the first update
             self._gates = [gate(handler.filters) for handler in self.handlers]
+            self._inner = self._resolve_middlewares()
         for handler, passes in zip(self.handlers, self._gates):
             if passes is not None and not passes(event, kwargs):
                 continue
@@ -57,8 +71,9 @@ class GatedObserver(TelegramEventObserver):
             if result:
                 kwargs.update(data)
                 try:
-                    wrapped_inner = self.outer_middleware.wrap_middlewares(self._resolve_middlewares(), handler.call)
-                    return await wrapped_inner(event, kwargs)
+                    if not self._inner:  # no chain to build
+                        return await handler.call(event, **kwargs)
+                    return await self.outer_middleware.wrap_middlewares(self._inner, handler.call)(event, kwargs)
                 except SkipHandler:
                     continue
         return UNHANDLED

@@ -101,8 +101,16 @@ def _announce_outbox(session: Session) -> None:
 
 
 def _sqlite_engine(url: str, *, immediate: bool, inline: bool) -> AsyncEngine:
-    driver = "sqlite+inline" if inline else "sqlite+aiosqlite"  # see storage.sqlite_inline
-    engine = create_async_engine(make_url(url).set(drivername=driver), connect_args={"timeout": 30})
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    if inline:  # see storage.sqlite_inline: the dialect issues BEGIN itself
+        engine = create_async_engine(make_url(url).set(drivername="sqlite+inline"),
+                                     connect_args={"timeout": 30}, begin=begin)
+    else:
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn) -> None:  # pragma: no cover - driver glue
+            conn.connection.dbapi_connection.execute(begin)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver glue
@@ -113,13 +121,6 @@ def _sqlite_engine(url: str, *, immediate: bool, inline: bool) -> AsyncEngine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
-
-    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn) -> None:  # pragma: no cover - driver glue
-        # Straight to the driver: through SQLAlchemy's statement path a BEGIN costs more than a query.
-        conn.connection.dbapi_connection.execute(begin)
 
     return engine
 

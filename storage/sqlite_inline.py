@@ -48,8 +48,17 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):
     supports_server_side_cursors = True  # `AsyncSession.stream` (the copy to PostgreSQL reads in batches)
     execution_ctx_cls = _Context
 
-    # Savepoints (every unit of work inside an update is one) go straight to the driver: through
-    # SQLAlchemy's statement path each costs more than the statements it brackets.
+    def __init__(self, begin: str = "BEGIN", **kwargs: Any) -> None:
+        """`begin`: what opens a transaction (`BEGIN IMMEDIATE` on the writers' engine)."""
+        super().__init__(**kwargs)
+        self.begin = begin
+
+    # BEGIN, and savepoints (every unit of work inside an update is one), go straight to the
+    # driver: through SQLAlchemy's statement path each costs more than the statements it brackets,
+    # and a `begin` event listener would put every statement of the engine through event dispatch.
+    def do_begin(self, dbapi_connection: Any) -> None:
+        dbapi_connection.execute(self.begin)
+
     def do_savepoint(self, connection: Any, name: str) -> None:
         connection.connection.dbapi_connection.execute(f"SAVEPOINT {name}")
 

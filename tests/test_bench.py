@@ -24,7 +24,8 @@ async def test_update_handling_runs(tmp_path: Path):
     runs = {"ours sequential", "floor sequential", "aiosqlite floor sequential", "ours concurrent x4",
             "floor concurrent x4", "aiosqlite floor concurrent x4"}
     assert set(results) == runs | {f"{r} (rounds)" for r in runs} | {"ours through the inbox", "ratio sequential",
-                                                                      "ratio concurrent x4", "ours, counting calls"}
+                                                                      "ratio concurrent x4", "ours, counting calls",
+                                                                      "ours, counting statements"}
     assert results["ours, counting calls"]["calls"] > 100  # a handled update is hundreds of Python calls
     for name in runs:
         assert [r["round"] for r in results[f"{name} (rounds)"]["runs"]] == [1, 2]
@@ -35,7 +36,8 @@ async def test_update_handling_runs(tmp_path: Path):
         assert r["rate"] > 0 and 0 <= r["p50_ms"] <= r["p99_ms"] and r["cpu_ms"] > 0
     assert results["ours sequential"]["api_calls"] > 0  # the bot answered
     assert results["ours through the inbox"]["api_calls"] > 0
-    sql = results["ours sequential"]["sql"]
+    assert results["ours sequential"]["sql"] == {}  # timed runs go without the counter's engine events
+    sql = results["ours, counting statements"]["sql"]
     assert sql["help"] and all(statements > 0 and writes >= 1 for statements, writes in sql["help"])
 
 
