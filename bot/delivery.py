@@ -13,6 +13,8 @@ transactional, so at-least-once is the honest guarantee and it is limited to tha
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import time
 from contextvars import ContextVar
@@ -156,8 +158,22 @@ def _in_line(now: datetime) -> Any:
     return (Outbox.status == "pending") & or_(Outbox.method != "edit", Outbox.not_before <= now)
 
 
+# A chat's line (`Delivery._line`), built once (a statement built per call costs more than it runs):
+# pending rows of `chat` in line at `now`, but the ones in `sent`, at most `limit`.
+_LINE = (select(Outbox).where(Outbox.chat_id == bindparam("chat"), _in_line(bindparam("now")),
+                              Outbox.id.not_in(bindparam("sent", expanding=True)))
+         .order_by(Outbox.priority, Outbox.id).limit(bindparam("limit")))
+
+
 def markup(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
-    return InlineKeyboardMarkup.model_validate({"inline_keyboard": buttons}) if buttons else None
+    """The keyboard of Bot API JSON buttons. The same buttons (a step's choices in one language)
+    are validated once and their keyboard shared: nothing changes a keyboard once made."""
+    return _keyboard(json.dumps(buttons, ensure_ascii=False)) if buttons else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyboard(buttons: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup.model_validate_json(f'{{"inline_keyboard": {buttons}}}')
 
 
 class Delivery(Loop):
@@ -278,9 +294,8 @@ class Delivery(Loop):
         began = time.monotonic()
         sent, limit = list(self._sent), len(mine) + 8
         async with self.db.read() as s:
-            found = (await s.execute(select(Outbox).where(Outbox.chat_id == chat_id, _in_line(utcnow()),
-                                                          *([Outbox.id.not_in(sent)] if sent else []))
-                                     .order_by(Outbox.priority, Outbox.id).limit(limit))).scalars().all()
+            found = (await s.execute(_LINE, {"chat": chat_id, "now": utcnow(), "sent": sent,
+                                             "limit": limit})).scalars().all()
         line = [head for head in found if not self._stale(head.id, began)]
         if not self._sole:
             return line

@@ -147,6 +147,10 @@ VOLATILE: dict[type, frozenset[str]] = {Community: frozenset({"next_number"})}
 
 
 def _touched(session: Session) -> bool:
+    # Asked at every directory lookup: nothing pending, deleted or changed in the session (the
+    # common case) is read from the unit of work's own bookkeeping, without building its sets.
+    if not (session._new or session._deleted or session.identity_map._modified):
+        return False
     if any(isinstance(o, DIRECTORY) for o in itertools.chain(session.new, session.deleted)):
         return True
     for o in session.dirty:

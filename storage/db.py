@@ -62,6 +62,17 @@ _OUTBOX_COLUMNS = [c.key for c in _OUTBOX.columns if c.key not in ("id", "sentin
 _OUTBOX_INSERT = _OUTBOX.insert().returning(_OUTBOX.c.id, sort_by_parameter_order=True)
 
 
+def outbox_by_statement(session: Session) -> None:
+    """The outbox rows a unit of work added and nothing flushed yet, taken out of the unit of work
+    and written by `insert_outbox`, as it ends: by then nothing can refer to them (a row referred to
+    needs its id, so it was flushed before), and queries inside the unit still saw them (autoflush)."""
+    rows = [o for o in session.new if isinstance(o, models.Outbox)]
+    if rows:
+        for row in rows:
+            session.expunge(row)
+        insert_outbox(session, rows)
+
+
 def insert_outbox(session: Session, rows: list[models.Outbox]) -> None:
     """New outbox rows that nothing else in the transaction refers to (an update's replies), in one
     INSERT outside the unit of work, which costs several times the statement; their ids are set,
@@ -192,11 +203,13 @@ class Database:
                 session = await scope.session()
                 async with session.begin_nested():
                     yield session
+                    await session.run_sync(outbox_by_statement)
                 return
             async with self._write_lock:
                 session = self._session(write=True)
                 try:
                     yield session
+                    await session.run_sync(outbox_by_statement)
                     await session.commit()
                 except BaseException:
                     await session.rollback()

@@ -18,7 +18,7 @@ from bot import policy
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.services.community import audit, settings_of
 from bot.services.context import Actor
-from storage.db import Database, locked
+from storage.db import Database, execute, locked
 from storage.models import Community, Membership, PointEntry, Role, User, utcnow
 
 DEFAULT_RULES = {"task_done": 10, "five_stars": 5, "vote_cast": 1, "proposal_passed": 3, "request_accepted": 1,
@@ -34,9 +34,10 @@ async def award(s: AsyncSession, community: Community, user_id: int, reason: str
     delta = rule(community, reason)
     if delta == 0:
         return False
-    result = await s.execute(_CREDIT[s.bind.dialect.name], {"community_id": community.id, "user_id": user_id,
-                                                             "delta": delta, "reason": reason, "ref": ref, "at": utcnow()})
-    return result.rowcount == 1
+    # By statement (`storage.db.execute`): no object of the unit of work refers to a ledger entry.
+    return await execute(s, _CREDIT[s.bind.dialect.name], {"community_id": community.id, "user_id": user_id,
+                                                           "delta": delta, "reason": reason, "ref": ref,
+                                                           "at": utcnow()}) == 1
 
 
 # Built once per dialect (a statement built per award costs more than it runs).
