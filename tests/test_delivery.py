@@ -7,7 +7,7 @@ from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendMessage
 from sqlalchemy import select, update
 
-from bot.delivery import UNKNOWN, Pacer
+from bot.delivery import UNKNOWN, Pacer, markup
 from storage.models import Outbox, User, utcnow
 from tests.conftest import Harness
 
@@ -213,3 +213,13 @@ async def test_nothing_is_kept_of_what_waited_once_it_has_gone(harness: Harness)
         assert h.app.delivery._waiting  # the card and the feed line wait for the loop
     await h.deliver()
     assert h.app.delivery._waiting == {}
+
+
+def test_a_keyboard_is_made_once_per_set_of_buttons_and_reads_as_given():
+    rows = [[{"text": "是", "callback_data": "so:1:1"}, {"text": "否", "callback_data": "so:1:0"}],
+            [{"text": "Open", "web_app": {"url": "https://example.org/app"}}]]
+    keyboard = markup(rows)
+    assert keyboard is markup([[dict(cell) for cell in row] for row in rows])  # equal buttons: the same keyboard
+    assert keyboard.model_dump(mode="json", exclude_none=True)["inline_keyboard"] == rows
+    assert markup([[{"text": "否", "callback_data": "so:1:0"}]]) is not keyboard
+    assert markup([]) is None and markup(None) is None
