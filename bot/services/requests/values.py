@@ -142,7 +142,6 @@ _TAKE_NUMBER = (update(_COMMUNITIES).where(_COMMUNITIES.c.id == bindparam("commu
                 .values(next_number=_COMMUNITIES.c.next_number + 1).returning(_COMMUNITIES.c.next_number))
 
 
-
 async def add_metoo(s: AsyncSession, req_id: int, user_id: int) -> bool:
     """Count a household once: an insert that does nothing when it is there already (also when
     two taps race on PostgreSQL: the loser waits for the winner, then inserts nothing). True if
